@@ -1,0 +1,39 @@
+# mlops-dash developer targets. `make help` lists them.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+SPECS ?= specs
+OUT ?= generated
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+install: ## Install mlops-dash (editable) with its test dependencies
+	$(PIP) install -q -e '.[test]'
+
+tools: ## Install promtool, amtool, prometheus and alertmanager (Debian packages; needs root)
+	@if command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
+	  echo "promtool and amtool present"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+build: ## Render the shipped specs into generated/
+	mlops-dash build --specs $(SPECS) --out $(OUT)
+
+schema: ## Regenerate the spec JSON Schema referenced by the specs
+	mlops-dash schema --out $(SPECS)/mlops-dash.schema.json
+
+check: ## Fail when generated/ is not what the specs produce
+	mlops-dash check --specs $(SPECS) --out $(OUT)
+
+test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
+	$(PYTHON) -m pytest -q
+
+update-golden: ## Accept the current output as the new golden files (review the diff!)
+	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
+	git diff --stat -- tests/golden
+
+.PHONY: help install tools build schema check test update-golden

@@ -1,0 +1,3 @@
+"""mlops-dash: monitoring-as-code for machine-learning platforms."""
+
+__version__ = "0.1.0"

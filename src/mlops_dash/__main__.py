@@ -1,0 +1,5 @@
+"""Allow ``python -m mlops_dash``."""
+
+from mlops_dash.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""Command line: flags → pipeline → exit code (0 ok, 1 spec or lint problems, 2 usage/env)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mlops_dash import __version__
+from mlops_dash.errors import MlopsDashError, SpecErrors
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SPECS_OPTION = click.option(
+    "--specs", "specs_dir", type=click.Path(path_type=Path), default=Path("specs"),
+    show_default=True, help="Folder of spec YAML files.",
+)
+OUT_OPTION = click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("generated"),
+    show_default=True, help="Output folder.",
+)
+
+
+def reports_errors(func: F) -> F:
+    """Turn project errors into messages and exit codes; never show a user a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecErrors as exc:
+            for err in exc.errors:
+                click.echo(f"error: {err.format()}", err=True)
+            click.echo(f"{len(exc.errors)} problem(s) found; nothing was written.", err=True)
+            sys.exit(exc.exit_code)
+        except MlopsDashError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug of ours, not the user's: say so, briefly
+            if os.environ.get("MLOPS_DASH_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in mlops-dash; set MLOPS_DASH_DEBUG=1 for a traceback.",
+                err=True,
+            )
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlops-dash")
+def cli() -> None:
+    """Monitoring-as-code for ML platforms: YAML specs → Grafana, Prometheus, Alertmanager."""
+
+
+@cli.command()
+@SPECS_OPTION
+@OUT_OPTION
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+@reports_errors
+def build(specs_dir: Path, out_dir: Path, quiet: bool) -> None:
+    """Validate the specs and render every output into OUT."""
+    from mlops_dash import output, pipeline
+
+    tree = pipeline.build_tree(specs_dir)
+    report = output.write_tree(tree, out_dir)
+    if not quiet:
+        click.echo(
+            f"built {len(tree)} files into {out_dir}: {len(report.written)} written, "
+            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed"
+        )
+
+
+@cli.command()
+@SPECS_OPTION
+@OUT_OPTION
+@reports_errors
+def check(specs_dir: Path, out_dir: Path) -> None:
+    """Exit 1 if OUT is not exactly what the specs produce (stale, missing or extra files)."""
+    from mlops_dash import output, pipeline
+
+    tree = pipeline.build_tree(specs_dir)
+    diff = output.compare_tree(tree, out_dir)
+    if diff.clean:
+        click.echo(f"{out_dir} is up to date ({len(tree)} files)")
+        return
+    for label, files in (("stale", diff.stale), ("missing", diff.missing),
+                         ("extra", diff.extra)):
+        for f in files:
+            click.echo(f"{label}: {out_dir / f}", err=True)
+    click.echo(f"{out_dir} is out of date; run `mlops-dash build` and commit the result.",
+               err=True)
+    sys.exit(1)
+
+
+@cli.command()
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
+              help="Write the JSON Schema to this file instead of standard output.")
+@reports_errors
+def schema(out_file: Path | None) -> None:
+    """Write the JSON Schema of the spec format (for editors and CI)."""
+    from mlops_dash.spec.jsonschema import spec_json_schema
+
+    text = spec_json_schema()
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_file}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mlops-dash")

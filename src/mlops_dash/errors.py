@@ -1,0 +1,60 @@
+"""One small error hierarchy: every user-facing failure names its place and its exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class MlopsDashError(Exception):
+    """Base of all errors the CLI reports without a traceback."""
+
+    exit_code = 1
+
+
+class SpecError(MlopsDashError):
+    """A problem in a spec file, at a place: file, line, column and field path."""
+
+    def __init__(
+        self,
+        file: str,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        path: str = "",
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.path = path
+        self.message = message
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        place = self.file
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.column is not None:
+                place += f":{self.column}"
+        field = f" {self.path}:" if self.path else ""
+        return f"{place}:{field} {self.message}"
+
+
+class SpecErrors(MlopsDashError):
+    """Several spec errors found in one pass, reported together."""
+
+    def __init__(self, errors: Iterable[SpecError]) -> None:
+        self.errors = sorted(
+            errors, key=lambda e: (e.file, e.line or 0, e.column or 0, e.path, e.message)
+        )
+        super().__init__("\n".join(e.format() for e in self.errors))
+
+
+class BuildError(MlopsDashError):
+    """The build cannot produce correct output (for example, it would be empty)."""
+
+
+class EnvironmentProblem(MlopsDashError):
+    """A usage or environment problem: a missing tool, an unreadable folder (exit 2)."""
+
+    exit_code = 2

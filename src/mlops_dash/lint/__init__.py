@@ -1,0 +1,1 @@
+"""Validation of specs and generated output: schemas, PromQL, promtool and amtool."""

@@ -1,0 +1,180 @@
+"""The only writer: stable serialisation, a generated-by header, atomic updates of the output."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops_dash import conventions as cv
+from mlops_dash.errors import BuildError, EnvironmentProblem
+
+MANIFEST = ".mlops-dash-files"
+
+Tree = dict[str, str]  # relative path → file content
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, no aliases, multi-line strings as literal blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(data: Any, *, header: bool = True) -> str:
+    """YAML in a stable form (key order as given), with the generated-by header."""
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=10_000)
+    return (f"# {cv.GENERATED_HEADER}\n" if header else "") + body
+
+
+def dump_json(data: Any) -> str:
+    """JSON with sorted keys, two-space indent and a trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def markdown_header() -> str:
+    return f"<!-- {cv.GENERATED_HEADER} -->\n"
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Serialise builds writing into the same parent folder (flock on the folder)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _owned(out: Path) -> set[str]:
+    try:
+        return {line for line in (out / MANIFEST).read_text().splitlines() if line}
+    except FileNotFoundError:
+        return set()
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class WriteReport:
+    written: list[str]
+    unchanged: list[str]
+    removed: list[str]
+
+
+def write_tree(tree: Tree, out: Path) -> WriteReport:
+    """Make ``out`` hold exactly ``tree`` for the files the build owns.
+
+    Everything is rendered before this is called, so a failing build never gets here and
+    leaves the previous output untouched. Each file is replaced atomically, files this build
+    owned before and no longer produces are removed, files it never owned are left alone.
+    """
+    if not tree:
+        raise BuildError("the build produced no files; refusing to write an empty output")
+    for rel in tree:
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            raise BuildError(f"refusing to write outside the output folder: {rel}")
+    out = out.absolute()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot create output folder {out}: {exc.strerror}") from None
+    report = WriteReport([], [], [])
+    with _locked(out.parent):
+        try:
+            out.mkdir(exist_ok=True)
+            before = _owned(out)
+            for rel in sorted(tree):
+                path = out / rel
+                try:
+                    if path.read_text(encoding="utf-8") == tree[rel]:
+                        report.unchanged.append(rel)
+                        continue
+                except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
+                    pass
+                _atomic_write(path, tree[rel])
+                report.written.append(rel)
+            for rel in sorted(before - set(tree)):
+                path = out / rel
+                if ".." in Path(rel).parts:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    report.removed.append(rel)
+                _prune_empty_dirs(path.parent, out)
+            _atomic_write(out / MANIFEST, "".join(f"{rel}\n" for rel in sorted(tree)))
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot write output in {out}: {exc}") from None
+    return report
+
+
+def _prune_empty_dirs(directory: Path, stop: Path) -> None:
+    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
+@dataclass
+class TreeDiff:
+    stale: list[str]
+    missing: list[str]
+    extra: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.stale or self.missing or self.extra)
+
+
+def compare_tree(tree: Tree, out: Path) -> TreeDiff:
+    """How ``out`` differs from ``tree``: stale, missing and extra (owned but not produced)."""
+    diff = TreeDiff([], [], [])
+    for rel in sorted(tree):
+        path = out / rel
+        try:
+            if path.read_text(encoding="utf-8") != tree[rel]:
+                diff.stale.append(rel)
+        except FileNotFoundError:
+            diff.missing.append(rel)
+        except (UnicodeDecodeError, IsADirectoryError):
+            diff.stale.append(rel)
+    owned = _owned(out)
+    diff.extra = sorted(rel for rel in owned - set(tree) if (out / rel).exists())
+    manifest = "".join(f"{rel}\n" for rel in sorted(tree))
+    try:
+        if (out / MANIFEST).read_text() != manifest and not (diff.missing or diff.extra):
+            diff.stale.append(MANIFEST)
+    except FileNotFoundError:
+        diff.missing.append(MANIFEST)
+    return diff

@@ -1,0 +1,32 @@
+"""specs/ → models → renderers → a tree of files (in memory). ``build`` writes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlops_dash import conventions as cv
+from mlops_dash import output
+from mlops_dash.render import grafana, rules
+from mlops_dash.spec.loader import SpecSet, load_specs
+
+
+def render_tree(spec_set: SpecSet) -> output.Tree:
+    """Every generated file, by path relative to the output folder."""
+    platform = spec_set.platform_model
+    dashboards = spec_set.dashboard_models()
+    titles = {d.uid: d.title for d in dashboards}
+    tree: output.Tree = {}
+    for d in dashboards:
+        tree[cv.dashboard_json_path(d.uid)] = output.dump_json(
+            grafana.render_dashboard(d, platform, titles))
+        groups = rules.rule_groups(d, platform)
+        if groups:
+            tree[cv.rule_file_path(d.uid)] = output.dump_yaml(rules.rule_file(groups))
+            tree[cv.prometheus_rule_manifest_path(d.uid)] = output.dump_yaml(
+                rules.prometheus_rule(d, groups, platform))
+    return tree
+
+
+def build_tree(specs_dir: Path) -> output.Tree:
+    """Load, validate and render a specs folder."""
+    return render_tree(load_specs(specs_dir))

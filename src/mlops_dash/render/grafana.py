@@ -1,0 +1,364 @@
+"""Spec dashboards → Grafana 12 dashboard JSON. The only module that imports grafanalib.
+
+grafanalib builds the dashboard; ``_clean`` then removes what it emits that Grafana 12's schema
+rejects (nulls, legacy keys such as ``rows``/``style``/``span``) and fills the options each panel
+type's schema requires, so the output imports without migrations.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grafanalib.core as G
+from grafanalib._gen import DashboardEncoder
+
+from mlops_dash import conventions as cv
+from mlops_dash.promql import format_number
+from mlops_dash.spec import models as m
+
+DS_PROM = {"type": "prometheus", "uid": "${%s}" % cv.DATASOURCE_VAR}
+
+
+def _ds_warehouse(platform: m.Platform) -> dict[str, str]:
+    return {"type": platform.datasources.warehouse.type, "uid": "${%s}" % cv.WAREHOUSE_VAR}
+
+
+def _thresholds(panel: m.Panel, alerts: list[m.Alert]) -> list[dict[str, Any]]:
+    """Threshold steps: the base step, then each alert's threshold (from the same spec field)."""
+    steps: list[dict[str, Any]] = []
+    values: list[tuple[float, str]] = [(t.value, t.color) for t in panel.thresholds]
+    for a in alerts:
+        color = {"critical": "red", "warning": "orange", "info": "blue"}[a.severity]
+        values.append((a.threshold, color))
+    below = all(a.comparison in ("<", "<=") for a in alerts) and bool(alerts)
+    base = "red" if below else "green"
+    steps.append({"color": base, "value": None})
+    for value, color in sorted(set(values)):
+        steps.append({"color": "green" if below else color, "value": value})
+    return steps
+
+
+def _legend(placement: str = "bottom") -> dict[str, Any]:
+    return {"calcs": [], "displayMode": "list", "placement": placement, "showLegend": True}
+
+
+_TOOLTIP = {"mode": "multi", "sort": "desc"}
+_REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
+def _targets(panel: m.Panel, platform: m.Platform) -> list[G.Target]:
+    targets = []
+    for i, q in enumerate(panel.queries):
+        ref = chr(ord("A") + i)
+        if q.datasource == "warehouse":
+            t = G.SqlTarget(rawSql=q.expr, format=q.format, refId=ref,
+                            datasource=_ds_warehouse(platform))
+        else:
+            t = G.Target(expr=q.expr, legendFormat=q.legend, refId=ref, format=q.format,
+                         instant=q.instant, hide=q.hide, datasource=DS_PROM)
+        targets.append(t)
+    return targets
+
+
+def _alert_history_target(panel: m.Panel) -> G.Target:
+    names = "|".join(panel.alerts)
+    return G.Target(
+        expr=f'max by (alertname, alertstate, severity) (ALERTS{{alertname=~"{names}"}})',
+        legendFormat="{{alertname}} ({{severity}})", refId="A", datasource=DS_PROM,
+    )
+
+
+def _panel(panel: m.Panel, index: int, grid: dict[str, int], alerts: list[m.Alert],
+           platform: m.Platform) -> Any:
+    common: dict[str, Any] = dict(
+        title=panel.title,
+        description=panel.description,
+        gridPos=G.GridPos(**grid),
+        id=cv.panel_numeric_id(index),
+        dataSource=DS_PROM,
+    )
+    if panel.type == "alert-history":
+        return G.StateTimeline(targets=[_alert_history_target(panel)], **common)
+    targets = _targets(panel, platform)
+    if panel.type == "timeseries":
+        return G.TimeSeries(targets=targets, unit=panel.unit, **common)
+    if panel.type in ("stat", "gauge"):
+        cls = G.Stat if panel.type == "stat" else G.GaugePanel
+        return cls(targets=targets, **common)
+    if panel.type == "piechart":
+        return G.PieChartv2(targets=targets, unit=panel.unit, **common)
+    if panel.type == "heatmap":
+        return G.Heatmap(targets=targets, **common)
+    if panel.type == "bargauge":
+        return G.BarGauge(targets=targets, **common)
+    if panel.type == "table":
+        return G.Table(targets=targets, **common)
+    if panel.type == "state-timeline":
+        return G.StateTimeline(targets=targets, **common)
+    raise AssertionError(panel.type)
+
+
+def layout(panels: list[m.Panel]) -> list[dict[str, int]]:
+    """Grid positions: panels flow left to right in rows 24 units wide, in spec order."""
+    out = []
+    x = y = row_h = 0
+    for p in panels:
+        if x + p.width > 24:
+            x, y, row_h = 0, y + row_h, 0
+        out.append({"x": x, "y": y, "w": p.width, "h": p.height})
+        x += p.width
+        row_h = max(row_h, p.height)
+    return out
+
+
+def _variables(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
+    prom = platform.datasources.prometheus
+    wh = platform.datasources.warehouse
+    out: list[dict[str, Any]] = [
+        {"name": cv.DATASOURCE_VAR, "label": "Prometheus", "type": "datasource",
+         "query": prom.type, "regex": prom.regex,
+         "current": {"text": prom.default, "value": prom.default}, "hide": 0},
+    ]
+    if any(q.datasource == "warehouse" for p in d.panels for q in p.queries):
+        out.append({"name": cv.WAREHOUSE_VAR, "label": "Warehouse", "type": "datasource",
+                    "query": wh.type, "regex": wh.regex,
+                    "current": {"text": wh.default, "value": wh.default}, "hide": 0})
+    for v in d.variables:
+        current = {"text": "All" if v.default == "$__all" else v.default,
+                   "value": [v.default] if v.multi else v.default}
+        out.append({
+            "name": v.name, "label": v.label or v.name, "type": "query",
+            "datasource": DS_PROM,
+            "query": v.query,
+            "definition": v.query, "refresh": 2, "sort": 1,
+            "multi": v.multi, "includeAll": v.include_all,
+            "current": current, "hide": 0, "options": [], "regex": "",
+        })
+    return out
+
+
+def _annotations(d: m.Dashboard) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{
+        "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+        "name": "Annotations & Alerts", "type": "dashboard",
+    }]
+    for a in d.annotations:
+        if a.expr is not None:
+            out.append({"name": a.name, "datasource": DS_PROM, "enable": True,
+                        "iconColor": a.color, "expr": a.expr, "titleFormat": a.title,
+                        "textFormat": a.text, "step": "1m", "hide": False})
+        else:
+            out.append({"name": a.name, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                        "enable": True, "iconColor": a.color, "hide": False,
+                        "target": {"type": "tags", "tags": list(a.tags), "limit": 100,
+                                   "matchAny": True}})
+    return out
+
+
+def _links(d: m.Dashboard, platform: m.Platform, titles: dict[str, str]) -> list[dict[str, Any]]:
+    by_title = {link.title: link for link in platform.links}
+    out = []
+    for link in d.links:
+        if link.dashboard is not None:
+            title = titles[link.dashboard]
+            url = cv.dashboard_url(platform.grafana_url, link.dashboard, cv.slugify(title))
+            out.append({"title": title, "type": "link", "url": url, "icon": "dashboard",
+                        "tooltip": f"{title} dashboard", "tags": [], "asDropdown": False,
+                        "targetBlank": False, "includeVars": False, "keepTime": True})
+        else:
+            ext = by_title[link.platform_link or ""]
+            out.append({"title": ext.title, "type": "link", "url": ext.url, "icon": ext.icon,
+                        "tooltip": ext.tooltip or ext.title, "tags": [], "asDropdown": False,
+                        "targetBlank": True, "includeVars": False, "keepTime": False})
+    return out
+
+
+# ----------------------------------------------------------------------------- cleaning
+
+_DASHBOARD_KEYS = {
+    "uid", "title", "description", "tags", "timezone", "editable", "graphTooltip", "time",
+    "timepicker", "refresh", "schemaVersion", "panels", "templating", "annotations", "links",
+    "fiscalYearStartMonth", "liveNow", "weekStart", "version",
+}
+_PANEL_KEYS = {
+    "type", "id", "targets", "title", "description", "transparent", "datasource", "gridPos",
+    "links", "transformations", "options", "fieldConfig", "interval",
+}
+_PROM_TARGET_KEYS = {"datasource", "expr", "legendFormat", "refId", "format", "instant", "range",
+                     "hide", "editorMode"}
+_SQL_TARGET_KEYS = {"datasource", "rawSql", "format", "refId", "rawQuery", "editorMode"}
+
+
+def _drop_nulls(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_nulls(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_nulls(v) for v in obj]
+    return obj
+
+
+def _custom(panel: m.Panel, has_threshold_line: bool) -> dict[str, Any]:
+    if panel.type == "timeseries":
+        custom: dict[str, Any] = {
+            "drawStyle": "bars" if panel.bars else "line",
+            "lineWidth": 1, "fillOpacity": 80 if panel.bars else 10,
+            "gradientMode": "none", "showPoints": "never", "pointSize": 4,
+            "lineInterpolation": "linear", "spanNulls": False, "axisPlacement": "auto",
+            "axisLabel": "", "barAlignment": 0,
+            "scaleDistribution": ({"type": "log", "log": 10} if panel.log_scale
+                                  else {"type": "linear"}),
+            "stacking": {"mode": "normal" if panel.stacking else "none", "group": "A"},
+            "thresholdsStyle": {"mode": "line" if has_threshold_line else "off"},
+            "hideFrom": {"legend": False, "tooltip": False, "viz": False},
+        }
+        return custom
+    if panel.type in ("alert-history", "state-timeline"):
+        return {"lineWidth": 0, "fillOpacity": 80, "spanNulls": False,
+                "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
+    if panel.type == "heatmap":
+        return {"scaleDistribution": {"type": "linear"},
+                "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
+    if panel.type == "piechart":
+        return {"hideFrom": {"legend": False, "tooltip": False, "viz": False}}
+    return {}
+
+
+def _options(panel: m.Panel) -> dict[str, Any]:
+    t = panel.type
+    if t == "timeseries":
+        return {"legend": _legend(), "tooltip": dict(_TOOLTIP)}
+    if t in ("alert-history", "state-timeline"):
+        return {"showValue": "never", "rowHeight": 0.8, "mergeValues": True, "alignValue": "left",
+                "legend": _legend(), "tooltip": dict(_TOOLTIP)}
+    if t == "stat":
+        return {"graphMode": "area", "colorMode": "background", "justifyMode": "auto",
+                "textMode": "value_and_name", "wideLayout": True, "showPercentChange": False,
+                "reduceOptions": dict(_REDUCE), "percentChangeColorMode": "standard",
+                "orientation": "auto"}
+    if t == "gauge":
+        return {"reduceOptions": dict(_REDUCE), "orientation": "auto",
+                "showThresholdLabels": False, "showThresholdMarkers": True}
+    if t == "piechart":
+        return {"pieType": "donut", "displayLabels": ["percent"], "tooltip": dict(_TOOLTIP),
+                "reduceOptions": dict(_REDUCE), "legend": {**_legend("right"), "values": ["percent"]},
+                "orientation": "auto"}
+    if t == "heatmap":
+        return {"calculate": False, "color": {"mode": "scheme", "scheme": "RdYlGn",
+                                             "reverse": True, "fill": "dark-orange",
+                                             "scale": "exponential", "exponent": 0.5,
+                                             "steps": 64, "min": 0, "max": 2},
+                "rowsFrame": {"layout": "auto"}, "showValue": "never", "cellGap": 1,
+                "yAxis": {"axisPlacement": "left", "reverse": False},
+                "legend": {"show": True}, "tooltip": {"mode": "single", "yHistogram": False,
+                                                      "showColorScale": True},
+                "exemplars": {"color": "rgba(255,0,255,0.7)"}, "selectionMode": "x"}
+    if t == "bargauge":
+        return {"displayMode": "gradient", "valueMode": "color", "namePlacement": "auto",
+                "showUnfilled": True, "sizing": "auto", "minVizWidth": 8, "minVizHeight": 16,
+                "legend": _legend(), "reduceOptions": dict(_REDUCE), "maxVizHeight": 300,
+                "orientation": "vertical"}
+    if t == "table":
+        return {"showHeader": True, "cellHeight": "sm", "footer": {"show": False,
+                "reducer": ["sum"], "countRows": False, "fields": ""}}
+    raise AssertionError(t)
+
+
+def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert]) -> dict[str, Any]:
+    p = {k: v for k, v in raw.items() if k in _PANEL_KEYS}
+    targets = []
+    for t in raw.get("targets", []):
+        keys = _SQL_TARGET_KEYS if "rawSql" in t else _PROM_TARGET_KEYS
+        clean = {k: v for k, v in t.items() if k in keys}
+        if "rawSql" in clean:
+            clean["rawQuery"] = True
+            clean["editorMode"] = "code"
+        else:
+            clean["editorMode"] = "code"
+            clean["range"] = not clean.get("instant", False)
+            clean.setdefault("legendFormat", "")
+        targets.append(clean)
+    p["targets"] = targets
+    p["datasource"] = dict(DS_PROM) if all("expr" in t for t in targets) else {
+        "type": "datasource", "uid": "-- Mixed --"}
+    p["links"] = []
+    p["transformations"] = []
+    p["type"] = "state-timeline" if panel.type == "alert-history" else panel.type
+    unit = "short" if panel.type == "alert-history" else panel.unit
+    line = panel.type == "timeseries" and bool(alerts or panel.thresholds)
+    defaults: dict[str, Any] = {
+        "unit": unit,
+        "color": {"mode": "thresholds" if panel.type in ("stat", "gauge")
+                  else "palette-classic"},
+        "mappings": [],
+        "thresholds": {"mode": "absolute", "steps": _thresholds(panel, alerts)},
+        "custom": _custom(panel, line),
+    }
+    if panel.type == "alert-history":
+        defaults["color"] = {"mode": "fixed", "fixedColor": "red"}
+        defaults["mappings"] = [{"type": "value", "options": {
+            "1": {"text": "firing", "color": "red", "index": 0}}}]
+    for key in ("min", "max", "decimals"):
+        value = getattr(panel, key)
+        if value is not None:
+            defaults[key] = value
+    p["fieldConfig"] = {"defaults": defaults, "overrides": []}
+    p["options"] = _options(panel)
+    return p
+
+
+def render_dashboard(d: m.Dashboard, platform: m.Platform,
+                     titles: dict[str, str]) -> dict[str, Any]:
+    """One dashboard spec → Grafana dashboard JSON (a dict), schema-valid for Grafana 12."""
+    alerts_by_panel: dict[str, list[m.Alert]] = {}
+    for a in d.alerts:
+        alerts_by_panel.setdefault(a.panel, []).append(a)
+    grid = layout(d.panels)
+    panels = [_panel(p, i, grid[i], alerts_by_panel.get(p.id, []), platform)
+              for i, p in enumerate(d.panels)]
+    gdash = G.Dashboard(
+        title=d.title, uid=d.uid, description=d.description, tags=sorted(d.tags),
+        panels=panels, refresh=d.refresh, timezone="browser",
+        time=G.Time(d.time_from, "now"), editable=False,
+        graphTooltip=G.GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR,
+    )
+    raw = json.loads(json.dumps(gdash.to_json_data(), cls=DashboardEncoder))
+    out = {k: v for k, v in raw.items() if k in _DASHBOARD_KEYS}
+    out["schemaVersion"] = cv.DASHBOARD_SCHEMA_VERSION
+    out["version"] = 1
+    out["timepicker"] = {"refresh_intervals": ["30s", "1m", "5m", "15m", "30m", "1h"]}
+    out["fiscalYearStartMonth"] = 0
+    out["liveNow"] = False
+    out["weekStart"] = ""
+    out["panels"] = [
+        _clean_panel(rp, p, alerts_by_panel.get(p.id, []))
+        for rp, p in zip(raw["panels"], d.panels, strict=True)
+    ]
+    out["templating"] = {"list": _variables(d, platform)}
+    out["annotations"] = {"list": _annotations(d)}
+    out["links"] = _links(d, platform, titles)
+    return _drop_nulls_except_thresholds(out)
+
+
+def _drop_nulls_except_thresholds(dash: dict[str, Any]) -> dict[str, Any]:
+    """Remove nulls everywhere but the base threshold step, whose null value means -Infinity."""
+    panels = dash.pop("panels")
+    clean = _drop_nulls(dash)
+    out_panels = []
+    for p in panels:
+        steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        p = _drop_nulls(p)
+        p["fieldConfig"]["defaults"]["thresholds"]["steps"] = steps
+        out_panels.append(p)
+    clean["panels"] = out_panels
+    return clean  # type: ignore[no-any-return]
+
+
+def panel_threshold_values(dashboard_json: dict[str, Any], panel_id: int) -> list[str]:
+    """Threshold values drawn on a panel, formatted as in alert expressions (for tests/lint)."""
+    for p in dashboard_json["panels"]:
+        if p["id"] == panel_id:
+            return [format_number(s["value"]) for s in
+                    p["fieldConfig"]["defaults"]["thresholds"]["steps"] if s["value"] is not None]
+    return []

@@ -1,0 +1,1 @@
+"""Spec models, the YAML loader and the cross-file checks."""

@@ -1,0 +1,461 @@
+"""The spec format: pydantic v2 models, strict (``extra="forbid"``), one per YAML kind."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlops_dash import conventions as cv
+
+DURATION_RE = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
+Duration = Annotated[
+    str, Field(pattern=DURATION_RE, description="Prometheus duration, e.g. 30s, 5m, 1h, 7d")
+]
+Uid = Annotated[
+    str,
+    Field(
+        pattern=cv.UID_RE.pattern,
+        description="lowercase letters, digits and '-', at most 40 characters",
+    ),
+]
+PanelId = Annotated[str, Field(pattern=cv.PANEL_ID_RE.pattern)]
+AlertName = Annotated[
+    str, Field(pattern=cv.ALERT_NAME_RE.pattern, description="CamelCase, at most 40 characters")
+]
+LabelName = Annotated[str, Field(pattern=cv.LABEL_NAME_RE.pattern)]
+MetricName = Annotated[str, Field(pattern=cv.METRIC_NAME_RE.pattern)]
+Severity = Literal["critical", "warning", "info"]
+Comparison = Literal[">", ">=", "<", "<="]
+
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def duration_seconds(value: str) -> float:
+    """Seconds in a Prometheus duration string."""
+    return sum(float(n) * _SECONDS[u] for n, u in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", value))
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown fields are errors, models are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Header(Strict):
+    """What every spec file starts with."""
+
+    api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
+    kind: Literal["Dashboard", "Platform", "MetricCatalogue"]
+
+
+# --------------------------------------------------------------------------- metric catalogue
+
+
+class MetricDef(Strict):
+    """One series of the metric contract."""
+
+    name: MetricName
+    type: Literal["counter", "gauge", "histogram"]
+    labels: list[LabelName] = Field(default_factory=list)
+    unit: Literal[
+        "seconds", "milliseconds", "bytes", "mebibytes", "ratio", "percent", "count",
+        "dollars", "dollars_per_hour", "dollars_per_gib_hour", "cores", "replicas",
+        "timestamp_seconds", "none",
+    ] = "none"
+    source: str
+    help: str = ""
+
+
+class MetricCatalogue(Strict):
+    """``kind: MetricCatalogue``: names, types, labels and units of every queried series."""
+
+    api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
+    kind: Literal["MetricCatalogue"]
+    metrics: list[MetricDef] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- platform
+
+
+class Datasource(Strict):
+    """A Grafana datasource the dashboards select through a template variable."""
+
+    type: str = Field(description="Grafana plugin id, e.g. prometheus")
+    default: str = Field(description="datasource name preselected in the variable")
+    regex: str = ""
+
+
+class Datasources(Strict):
+    prometheus: Datasource
+    warehouse: Datasource
+
+
+class ExternalLink(Strict):
+    title: str
+    url: str = Field(pattern=r"^https?://")
+    tooltip: str = ""
+    icon: Literal["external link", "dashboard", "doc", "info", "bolt", "cloud"] = "external link"
+
+
+class Namespaces(Strict):
+    pipelines: str = "kubeflow"
+    training: str = "ml-training"
+    serving: str = "ml-serving"
+
+
+class Channel(Strict):
+    """A notification channel. Secrets are never values here: only file paths or Secret refs."""
+
+    name: Uid
+    type: Literal["pagerduty", "slack", "email"]
+    description: str = ""
+    # pagerduty
+    routing_key_file: str | None = None
+    service: str | None = Field(default=None, description="PagerDuty service name")
+    # slack
+    channel: str | None = None
+    api_url_file: str | None = None
+    # email
+    to: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    smarthost: str | None = None
+    auth_username: str | None = None
+    auth_password_file: str | None = None
+    # kubernetes Secret holding the credential, for the AlertmanagerConfig envelope
+    secret_ref: SecretRef | None = None
+
+
+class SecretRef(Strict):
+    name: str
+    key: str
+
+
+class SeverityRoute(Strict):
+    """Where alerts of one severity go."""
+
+    severity: Severity
+    channels: list[Uid] = Field(default_factory=list)
+    description: str = ""
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+
+
+class Digest(Strict):
+    channel: Uid
+    group_interval: Duration = "24h"
+    repeat_interval: Duration = "24h"
+
+
+class EscalationLevel(Strict):
+    name: str
+    target: str
+    delay_minutes: int = Field(ge=0)
+    severities: list[Severity] = Field(default_factory=lambda: ["critical"])
+
+
+class Routing(Strict):
+    group_by: list[LabelName] = Field(default_factory=lambda: ["alertname"])
+    routes: list[SeverityRoute] = Field(min_length=1)
+    digest: Digest | None = None
+    inhibit_equal: list[LabelName] = Field(default_factory=list)
+
+
+class Platform(Strict):
+    """``kind: Platform``: datasources, namespaces, links, routing, escalation, channels."""
+
+    api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
+    kind: Literal["Platform"]
+    name: Uid
+    grafana_url: str = Field(pattern=r"^https?://")
+    runbook_base_url: str = Field(pattern=r"^https?://")
+    grafana_folder: str = "MLOps"
+    kubernetes_namespace: str = "monitoring"
+    prometheus_rule_labels: dict[str, str] = Field(default_factory=dict)
+    datasources: Datasources
+    namespaces: Namespaces = Field(default_factory=Namespaces)
+    links: list[ExternalLink] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+    routing: Routing
+    escalation: list[EscalationLevel] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- dashboards
+
+
+class Variable(Strict):
+    """A Grafana template variable (the datasource variables are added by the renderer)."""
+
+    name: LabelName
+    label: str = ""
+    query: str = Field(description="label_values(metric, label) or another variable query")
+    default: str = "$__all"
+    multi: bool = True
+    include_all: bool = True
+
+
+class Query(Strict):
+    """One panel target."""
+
+    expr: str = Field(min_length=1, description="PromQL, or SQL for the warehouse datasource")
+    legend: str = ""
+    datasource: Literal["prometheus", "warehouse"] = "prometheus"
+    format: Literal["time_series", "table", "heatmap"] = "time_series"
+    instant: bool = False
+    hide: bool = False
+
+
+class PanelThreshold(Strict):
+    value: float
+    color: str = "red"
+
+
+class Annotation(Strict):
+    """A dashboard annotation: a PromQL event query, or Grafana's own annotations by tag."""
+
+    name: str
+    expr: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    title: str = ""
+    text: str = ""
+    color: str = "blue"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Annotation:
+        if (self.expr is None) == (not self.tags):
+            raise ValueError("give exactly one of expr (a PromQL event query) or tags")
+        return self
+
+
+PanelType = Literal[
+    "timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge", "table",
+    "state-timeline", "alert-history",
+]
+
+
+class Panel(Strict):
+    """One dashboard panel."""
+
+    id: PanelId = Field(description="stable identifier, used in deep links and diffs")
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    type: PanelType
+    unit: str = Field(min_length=1, description="Grafana unit id: ms, s, percentunit, bytes…")
+    queries: list[Query] = Field(default_factory=list)
+    alerts: list[AlertName] = Field(
+        default_factory=list, description="alert-history panels: the alerts shown"
+    )
+    width: int = Field(default=12, ge=1, le=24)
+    height: int = Field(default=8, ge=2, le=40)
+    min: float | None = None
+    max: float | None = None
+    decimals: int | None = Field(default=None, ge=0, le=10)
+    stacking: bool = False
+    bars: bool = False
+    log_scale: bool = False
+    thresholds: list[PanelThreshold] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _queries_or_alerts(self) -> Panel:
+        if self.type == "alert-history":
+            if self.queries:
+                raise ValueError("alert-history panels take `alerts`, not `queries`")
+        elif not self.queries:
+            raise ValueError(f"a {self.type} panel needs at least one query")
+        return self
+
+
+class Selector(Strict):
+    """A metric and its label matchers, e.g. ``{metric: x, matchers: {status: failed}}``."""
+
+    metric: MetricName
+    matchers: dict[LabelName, str] = Field(
+        default_factory=dict,
+        description='label matchers: "value" is =, "=~regex" / "!=v" / "!~regex" as written',
+    )
+
+
+class RatioSignal(Strict):
+    """Share of events: increase of a counter over the window / increase of the total."""
+
+    shape: Literal["ratio"]
+    numerator: Selector
+    denominator: Selector
+    by: list[LabelName] = Field(min_length=1)
+
+
+class QuantileSignal(Strict):
+    """A quantile of a histogram's observations over the window."""
+
+    shape: Literal["quantile"]
+    histogram: Selector = Field(description="histogram base name (without _bucket)")
+    quantile: float = Field(gt=0, lt=1)
+    by: list[LabelName] = Field(min_length=1)
+
+
+class GaugeSignal(Strict):
+    """An aggregated gauge (several selectors are a union); optionally scaled per label value."""
+
+    shape: Literal["gauge"]
+    series: list[Selector] = Field(min_length=1)
+    aggregate: Literal["max", "min", "avg", "sum"] = "max"
+    by: list[LabelName] = Field(min_length=1)
+    scale_by: ScaleBy | None = None
+
+
+class ScaleBy(Strict):
+    """Divide the gauge by a per-label-value reference (e.g. drift threshold per method)."""
+
+    label: LabelName
+    values: dict[str, float] = Field(min_length=1)
+
+
+class DifferenceSignal(Strict):
+    """One gauge minus another, matched on ``by``."""
+
+    shape: Literal["difference"]
+    minuend: Selector
+    subtrahend: Selector
+    by: list[LabelName] = Field(min_length=1)
+
+
+class GrowthSignal(Strict):
+    """How much a gauge grew over the window: ``x - x offset window``."""
+
+    shape: Literal["growth"]
+    series: Selector
+    by: list[LabelName] = Field(min_length=1)
+
+
+class BaselineSignal(Strict):
+    """Relative change of a value against its own rolling average: ``current / baseline - 1``."""
+
+    shape: Literal["baseline"]
+    series: Selector
+    aggregate: Literal["max", "min", "avg", "sum"] = "avg"
+    by: list[LabelName] = Field(default_factory=list)
+    baseline_window: Duration = "7d"
+    baseline_step: Duration = Field(default="1h", description="subquery resolution")
+
+
+class AgeSignal(Strict):
+    """Age of something running (now − its start timestamp) as a multiple of a baseline."""
+
+    shape: Literal["age"]
+    start_timestamp: Selector
+    baseline: Selector = Field(description="usually a recording rule")
+    by: list[LabelName] = Field(min_length=1, description="labels identifying one run")
+    match_on: list[LabelName] = Field(min_length=1, description="labels shared with baseline")
+
+
+Signal = Annotated[
+    RatioSignal | QuantileSignal | GaugeSignal | DifferenceSignal | GrowthSignal
+    | BaselineSignal | AgeSignal,
+    Field(discriminator="shape"),
+]
+
+
+class SeriesSample(Strict):
+    series: str
+    values: str
+
+
+class AlertTestCase(Strict):
+    """An extra promtool case written by hand in the spec."""
+
+    name: str
+    interval: Duration = "1m"
+    input_series: list[SeriesSample] = Field(min_length=1)
+    eval_time: Duration
+    firing: bool
+
+
+class Alert(Strict):
+    """One alerting rule. Threshold, comparison, window and ``for`` are fields, not text."""
+
+    name: AlertName
+    severity: Severity
+    panel: PanelId = Field(description="the panel that shows this alert's signal")
+    summary: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    signal: Signal
+    comparison: Comparison
+    threshold: float
+    unit: str = Field(min_length=1, description="Grafana unit id of the signal, e.g. percentunit")
+    window: Duration | None = Field(
+        default=None, description="range the signal is computed over (ratio, quantile, growth)"
+    )
+    for_: Duration = Field(alias="for")
+    interval: Duration = Field(default="1m", description="rule evaluation interval")
+    action: str = Field(min_length=1, description="what to do, from the design's Action column")
+    runbook_steps: list[str] = Field(default_factory=list)
+    first_queries: list[str] = Field(default_factory=list)
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+    tests: list[AlertTestCase] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _window_where_needed(self) -> Alert:
+        needs = self.signal.shape in ("ratio", "quantile", "growth")
+        if needs and self.window is None:
+            raise ValueError(f"a {self.signal.shape} signal needs `window`")
+        if not needs and self.window is not None:
+            raise ValueError(f"a {self.signal.shape} signal takes no `window`")
+        return self
+
+    @field_validator("labels")
+    @classmethod
+    def _reserved_labels(cls, v: dict[str, str]) -> dict[str, str]:
+        reserved = {cv.LABEL_SEVERITY, cv.LABEL_TEAM, cv.LABEL_DASHBOARD, "alertname"}
+        clash = sorted(reserved & set(v))
+        if clash:
+            raise ValueError(f"labels {clash} are set by mlops-dash; use the alert's fields")
+        return v
+
+
+class RecordingRule(Strict):
+    """A recording rule, named ``level:metric:operations``."""
+
+    record: str = Field(pattern=cv.RECORD_NAME_RE.pattern)
+    expr: str = Field(min_length=1)
+    interval: Duration = "1m"
+    description: str = ""
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class Link(Strict):
+    """A link from this dashboard: to another spec's dashboard (by uid) or a platform link."""
+
+    dashboard: Uid | None = None
+    platform_link: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Link:
+        if (self.dashboard is None) == (self.platform_link is None):
+            raise ValueError("give exactly one of dashboard or platform_link")
+        return self
+
+
+class Dashboard(Strict):
+    """``kind: Dashboard``: one Grafana dashboard with its panels, recording rules and alerts."""
+
+    api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
+    kind: Literal["Dashboard"]
+    uid: Uid
+    title: str = Field(min_length=1)
+    description: str = ""
+    team: Uid = Field(description="owning team, the `team` label of every alert")
+    tags: list[str] = Field(default_factory=list)
+    refresh: Duration = "1m"
+    time_from: str = "now-24h"
+    variables: list[Variable] = Field(default_factory=list)
+    annotations: list[Annotation] = Field(default_factory=list)
+    panels: list[Panel] = Field(min_length=1)
+    recording_rules: list[RecordingRule] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+
+
+Channel.model_rebuild()
+GaugeSignal.model_rebuild()

@@ -1,0 +1,163 @@
+"""Safe YAML reading that keeps every value's line and column and refuses YAML traps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from mlops_dash.errors import SpecError
+
+Path = tuple[str | int, ...]
+
+MAX_NODES = 200_000  # bounds alias expansion ("billion laughs") in time and memory
+MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class SourceMap:
+    """Where each value of a YAML document stands: field path → (line, column), 1-based."""
+
+    file: str
+    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path) -> tuple[int | None, int | None]:
+        """The place of ``path``, or of its nearest ancestor that exists."""
+        p = tuple(path)
+        while True:
+            if p in self.positions:
+                return self.positions[p]
+            if not p:
+                return (None, None)
+            p = p[:-1]
+
+    def error(self, path: Path, message: str) -> SpecError:
+        """A SpecError at ``path``."""
+        line, col = self.locate(path)
+        return SpecError(self.file, message, line=line, column=col, path=format_path(path))
+
+
+def format_path(path: Path) -> str:
+    """``("alerts", 0, "for")`` → ``alerts[0].for``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the YAML 1.1 ``=`` value tag."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:value"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain Python data plus its SourceMap."""
+    if len(text_bytes) > MAX_BYTES:
+        raise SpecError(file, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    try:
+        text = text_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = text_bytes[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            file, f"file is not valid UTF-8 (byte {exc.start}); save it as UTF-8", line=line
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    for i, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.lstrip(" ")
+        if stripped.startswith("\t"):
+            raise SpecError(
+                file,
+                "tab character in indentation; YAML indentation must use spaces",
+                line=i,
+                column=len(raw) - len(stripped) + 1,
+            )
+    smap = SourceMap(file)
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            file,
+            f"invalid YAML: {problem}",
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(file, f"invalid YAML: {exc}") from None
+    if node is None:
+        raise SpecError(file, "file is empty; expected a mapping with apiVersion and kind", line=1)
+    counter = [0]
+    data = _construct(node, (), smap, counter, loader_for_scalars=_Loader(""))
+    return data, smap
+
+
+def _construct(
+    node: Node, path: Path, smap: SourceMap, counter: list[int], loader_for_scalars: _Loader
+) -> Any:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise SpecError(
+            smap.file,
+            f"document expands to more than {MAX_NODES} values (alias bomb?); "
+            "write the values out instead of nesting aliases",
+            line=node.start_mark.line + 1,
+            column=node.start_mark.column + 1,
+        )
+    smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, MappingNode):
+        out: dict[Any, Any] = {}
+        loader_for_scalars.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise SpecError(
+                    smap.file,
+                    "mapping keys must be plain strings",
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                    path=format_path(path),
+                )
+            key = loader_for_scalars.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                first = smap.positions.get(path + (key,), (None, None))[0]
+                raise SpecError(
+                    smap.file,
+                    f"duplicate key {key!r} (first defined on line {first}); "
+                    "YAML would silently keep only the last one",
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                    path=format_path(path + (key,)),
+                )
+            smap.positions[path + (key,)] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            out[key] = _construct(value_node, path + (key,), smap, counter, loader_for_scalars)
+        return out
+    if isinstance(node, SequenceNode):
+        return [
+            _construct(item, path + (i,), smap, counter, loader_for_scalars)
+            for i, item in enumerate(node.value)
+        ]
+    value = loader_for_scalars.construct_object(node, deep=True)
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        # dates and binary blobs have no place in a spec: keep their text
+        value = str(node.value)
+    return value

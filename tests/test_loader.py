@@ -1,0 +1,112 @@
+"""The loader: YAML traps refused, errors with file/line/column/field, version checked first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_dash.errors import SpecError, SpecErrors
+from mlops_dash.spec.loader import load_document, load_specs
+from mlops_dash.spec.yamlsource import load_yaml
+
+
+def _err(text: str | bytes, tmp_path: Path) -> SpecError:
+    f = tmp_path / "x.yaml"
+    f.write_bytes(text.encode() if isinstance(text, str) else text)
+    with pytest.raises((SpecError, SpecErrors)) as info:
+        load_document(f, "x.yaml")
+    exc = info.value
+    return exc.errors[0] if isinstance(exc, SpecErrors) else exc
+
+
+def test_positions_are_recorded_for_nested_fields():
+    data, smap = load_yaml(b"a:\n  b:\n    - c: 1\n      d: 2\n", "f.yaml")
+    assert data == {"a": {"b": [{"c": 1, "d": 2}]}}
+    assert smap.locate(("a", "b", 0, "d")) == (4, 7)
+    assert smap.locate(("a", "b", 0, "missing")) == (3, 7)
+
+
+def test_duplicate_key_is_refused_with_both_lines(tmp_path):
+    err = _err("apiVersion: mlops-dash/v1\nkind: Dashboard\nkind: Platform\n", tmp_path)
+    assert err.line == 3 and "duplicate key 'kind'" in err.message and "line 2" in err.message
+
+
+def test_alias_bomb_is_bounded(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    err = _err("\n".join(lines) + "\n", tmp_path)
+    assert "alias bomb" in err.message
+
+
+def test_non_utf8_is_refused(tmp_path):
+    err = _err(b"apiVersion: mlops-dash/v1\nkind: \xff\xfe\n", tmp_path)
+    assert "UTF-8" in err.message and err.line == 2
+
+
+def test_tab_indentation_is_refused(tmp_path):
+    err = _err("apiVersion: mlops-dash/v1\nkind: Dashboard\npanels:\n\t- id: x\n", tmp_path)
+    assert "tab" in err.message and err.line == 4
+
+
+def test_empty_file_is_refused(tmp_path):
+    assert "empty" in _err("# only a comment\n", tmp_path).message
+
+
+def test_list_at_top_is_refused(tmp_path):
+    assert "found a list" in _err("- a\n- b\n", tmp_path).message
+
+
+def test_unknown_version_is_rejected_before_anything_else(tmp_path):
+    err = _err("apiVersion: mlops-dash/v2\nkind: Nonsense\nfoo: bar\n", tmp_path)
+    assert "unsupported apiVersion 'mlops-dash/v2'" in err.message and err.line == 1
+
+
+def test_typo_gets_a_suggestion_and_a_place(specs_copy):
+    f = specs_copy / "serving-health.yaml"
+    text = f.read_text().replace("    severity: warning\n    panel: request-latency",
+                                 "    severtiy: warning\n    panel: request-latency")
+    f.write_text(text)
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    messages = [e.format() for e in info.value.errors]
+    assert any("alerts[0].severtiy" in m and "did you mean 'severity'" in m for m in messages)
+    line = text.splitlines().index("    severtiy: warning") + 1
+    assert any(f"serving-health.yaml:{line}:5:" in m for m in messages)
+
+
+def test_unknown_metric_is_a_cross_file_error(specs_copy):
+    f = specs_copy / "serving-health.yaml"
+    f.write_text(f.read_text().replace("mlops_model_cold_starts_total{",
+                                       "mlops_model_cold_start_total{"))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    msg = info.value.errors[0].format()
+    assert "not in the metric catalogue" in msg and "mlops_model_cold_starts_total" in msg
+
+
+def test_alert_panel_reference_must_exist(specs_copy):
+    f = specs_copy / "serving-health.yaml"
+    f.write_text(f.read_text().replace("panel: request-latency", "panel: request-latncy"))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    assert "did you mean 'request-latency'" in info.value.errors[0].message
+
+
+def test_duplicate_alert_names_across_files(specs_copy):
+    f = specs_copy / "cost-optimization.yaml"
+    f.write_text(f.read_text().replace("- name: StorageGrowth", "- name: HighLatency").replace(
+        "[CostAnomaly, LowGPUUtilization, StorageGrowth]", "[CostAnomaly, LowGPUUtilization]"))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    assert any("alert name 'HighLatency' is also used" in e.message for e in info.value.errors)
+
+
+def test_alert_reading_a_recording_rule_must_share_its_interval(specs_copy):
+    f = specs_copy / "pipeline-reliability.yaml"
+    f.write_text(f.read_text().replace("    for: 15m\n    interval: 5m\n", "    for: 15m\n"))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    assert any("never stale" in e.message for e in info.value.errors)

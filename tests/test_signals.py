@@ -1,0 +1,64 @@
+"""Signal shapes render to the PromQL the metric contract's alert table asks for."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_dash import promql
+from mlops_dash.spec.models import Alert
+
+
+def _alert(signal, **kw):
+    base = dict(name="X", severity="warning", panel="p", summary="s", description="d",
+                comparison=">", threshold=1, unit="none", action="a", signal=signal)
+    base["for"] = kw.pop("for_", "5m")
+    base.update(kw)
+    return Alert.model_validate(base)
+
+
+def test_ratio_of_counters():
+    a = _alert({"shape": "ratio", "numerator": {"metric": "c_total", "matchers": {"s": "f"}},
+                "denominator": {"metric": "c_total"}, "by": ["p"]}, window="6h", threshold=0.1)
+    assert promql.alert_expr(a) == (
+        '(sum by (p) (rate(c_total{s="f"}[6h])) / sum by (p) (rate(c_total[6h]))) > 0.1')
+
+
+def test_quantile_keeps_le():
+    a = _alert({"shape": "quantile", "histogram": {"metric": "h"}, "quantile": 0.95,
+                "by": ["m"]}, window="5m", threshold=300)
+    assert promql.alert_expr(a) == (
+        "(histogram_quantile(0.95, sum by (le, m) (rate(h_bucket[5m])))) > 300")
+
+
+def test_gauge_scaled_per_label_value():
+    a = _alert({"shape": "gauge", "series": [{"metric": "g"}], "by": ["f"],
+                "scale_by": {"label": "method", "values": {"psi": 0.2, "ks": 0.1}}})
+    assert promql.signal_expr(a) == (
+        'max by (f) (g{method="psi"} / 0.2 or g{method="ks"} / 0.1)')
+
+
+def test_matcher_operators_and_escaping():
+    a = _alert({"shape": "gauge", "series": [{"metric": "g", "matchers": {
+        "a": "=~x|y", "b": "!=z", "c": "!~w.*", "d": 'q"t'}}], "by": ["a"]})
+    assert promql.signal_expr(a) == 'max by (a) (g{a=~"x|y", b!="z", c!~"w.*", d="q\\"t"})'
+
+
+def test_baseline_uses_a_subquery_not_a_raw_7d_range():
+    a = _alert({"shape": "baseline", "series": {"metric": "mae"}, "by": ["model"]},
+               threshold=0.15)
+    expr = promql.alert_expr(a)
+    assert "[7d:1h]" in expr and expr.endswith("- 1) > 0.15")
+
+
+def test_window_required_for_ratio_and_refused_for_gauge():
+    with pytest.raises(ValueError, match="needs `window`"):
+        _alert({"shape": "ratio", "numerator": {"metric": "a"}, "denominator": {"metric": "b"},
+                "by": ["x"]})
+    with pytest.raises(ValueError, match="takes no `window`"):
+        _alert({"shape": "gauge", "series": [{"metric": "g"}], "by": ["x"]}, window="5m")
+
+
+def test_every_rendered_expression_parses(spec_set):
+    for d in spec_set.dashboard_models():
+        for a in d.alerts:
+            promql.parse(promql.alert_expr(a))
