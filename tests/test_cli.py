@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ from conftest import ROOT, SPECS
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlops_dash", *args], cwd=cwd,
+    """``python -m mlops_dash`` from this checkout's sources (not whatever is installed)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-m", "mlops_dash", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mlops_dash import conventions as cv
@@ -12,6 +13,17 @@ from mlops_dash.spec.loader import SpecSet, load_specs
 
 def render_tree(spec_set: SpecSet) -> output.Tree:
     """Every generated file, by path relative to the output folder."""
+    tree: output.Tree = {}
+    for stage in STAGES:
+        part = stage(spec_set)
+        clash = sorted(set(part) & set(tree))
+        assert not clash, f"two renderers produce {clash}"
+        tree.update(part)
+    return tree
+
+
+def dashboards_and_rules(spec_set: SpecSet) -> output.Tree:
+    """Grafana dashboards, plain rule files and PrometheusRule manifests."""
     platform = spec_set.platform_model
     dashboards = spec_set.dashboard_models()
     titles = {d.uid: d.title for d in dashboards}
@@ -25,6 +37,12 @@ def render_tree(spec_set: SpecSet) -> output.Tree:
             tree[cv.prometheus_rule_manifest_path(d.uid)] = output.dump_yaml(
                 rules.prometheus_rule(d, groups, platform))
     return tree
+
+
+# Each stage renders one kind of output from the whole spec set; add new outputs here.
+STAGES: list[Callable[[SpecSet], output.Tree]] = [
+    dashboards_and_rules,
+]
 
 
 def build_tree(specs_dir: Path) -> output.Tree:
