@@ -386,7 +386,7 @@ def routes_table(platform: m.Platform, dashboards: list[m.Dashboard]) -> list[di
                 "severity": a.severity,
                 "receivers": ", ".join(expected_receivers(platform, a.severity)),
                 "escalation": " → ".join(
-                    f"{lvl.name} ({lvl.delay_minutes} min)" if lvl.delay_minutes
+                    f"{lvl.name} (after {lvl.delay_minutes} min)" if lvl.delay_minutes
                     else lvl.name for lvl in chain) or "none (not paged)",
             })
     return rows
