@@ -389,3 +389,70 @@ def test_channel_fields_must_fit_its_type(specs_copy: Path):
     msg = _platform_error(specs_copy, '    channel: "#ml-ops"\n',
                           '    channel: "#ml-ops"\n    to: a@b.c\n')
     assert "'to' belongs to email channels, not slack" in msg
+
+
+# --------------------------------------------------------------------------- real Alertmanager
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.e2e
+def test_real_alertmanager_inhibits_the_matching_warning_only(am_dir: Path, tmp_path: Path,
+                                                              spec_set: SpecSet):
+    """The generated config loaded by the real Alertmanager 0.25: a firing critical
+    ErrorRateSpike silences HighLatency of the same service, not of another service, and a
+    critical without identity labels silences nothing. (Secret files are absent, so no
+    notification can leave the machine.)"""
+    import subprocess
+    import time
+    import urllib.request
+
+    binary = tools.find_tool("prometheus-alertmanager")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, f"--config.file={am_dir / 'alertmanager.yaml'}",
+         f"--storage.path={tmp_path}", f"--web.listen-address=127.0.0.1:{port}",
+         "--cluster.listen-address="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/status", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("alertmanager did not start")
+        alerts = {
+            "spike": _labels(spec_set, "ErrorRateSpike", destination_canonical_service="fraud",
+                             destination_workload_namespace="ml-serving"),
+            "latency-same": _labels(spec_set, "HighLatency",
+                                    destination_canonical_service="fraud",
+                                    destination_workload_namespace="ml-serving"),
+            "latency-other": _labels(spec_set, "HighLatency",
+                                     destination_canonical_service="churn",
+                                     destination_workload_namespace="ml-serving"),
+            "oom": _labels(spec_set, "ResourceExhaustion"),
+            "cost": _labels(spec_set, "CostAnomaly"),
+        }
+        body = json.dumps([{"labels": lbl} for lbl in alerts.values()]).encode()
+        req = urllib.request.Request(f"{base}/alerts", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=5).read()
+        got = json.loads(urllib.request.urlopen(f"{base}/alerts", timeout=5).read())
+        state = {}
+        for a in got:
+            key = next(k for k, lbl in alerts.items() if lbl == a["labels"])
+            state[key] = bool(a["status"]["inhibitedBy"])
+        assert state == {"spike": False, "latency-same": True, "latency-other": False,
+                         "oom": False, "cost": False}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

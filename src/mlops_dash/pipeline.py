@@ -47,6 +47,15 @@ def notification_templates() -> str:
     return ref.read_text(encoding="utf-8")
 
 
+MATCHER_NOTE = """\
+# The operator adds namespace="<this namespace>" to the top route of an AlertmanagerConfig,
+# which would drop our alerts: their namespace label varies or is absent. Apply this in the
+# Alertmanager's own namespace and set on the Alertmanager resource (operator >= v0.84)
+#   spec.alertmanagerConfigMatcherStrategy.type: OnNamespaceExceptForAlertmanagerNamespace
+# The top route selects mlops-dash alerts by their dashboard label instead. See README.
+"""
+
+
 def alert_routing(spec_set: SpecSet) -> output.Tree:
     """Alertmanager config with its templates, AlertmanagerConfig manifest, PagerDuty policy."""
     platform = spec_set.platform_model
@@ -57,8 +66,10 @@ def alert_routing(spec_set: SpecSet) -> output.Tree:
         cv.ALERTMANAGER_TEMPLATE_PATH: templates,
     }
     if uids:
-        tree[cv.alertmanager_config_manifest_path(platform.name)] = output.dump_yaml(
-            alertmanager.alertmanager_config_manifest(platform, uids, templates))
+        header, body = output.dump_yaml(alertmanager.alertmanager_config_manifest(
+            platform, uids, templates)).split("\n", 1)
+        tree[cv.alertmanager_config_manifest_path(platform.name)] = (
+            f"{header}\n{MATCHER_NOTE}{body}")
     policy = pagerduty.escalation_terraform(platform)
     if policy is not None:
         tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_json(policy)
