@@ -456,3 +456,37 @@ def test_real_alertmanager_inhibits_the_matching_warning_only(am_dir: Path, tmp_
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- routes command
+
+
+def test_routes_command_prints_every_alert_with_its_receivers_and_escalation(spec_set):
+    from test_cli import run
+
+    r = run("routes")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split(" | ") for line in r.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith(("| alert", "| ---"))]
+    instances = dict(alert_instances(spec_set))
+    assert sorted(row[0].lstrip("| ") for row in rows) == sorted(instances)
+    for row in rows:
+        name, severity, receivers, escalation = (c.strip("| ") for c in row)
+        assert severity == instances[name]["severity"]
+        assert sorted(receivers.split(", ")) == spec_receivers(spec_set, severity)
+        if severity == "critical":
+            assert escalation == ("On-call ML engineer → ML platform lead (after 30 min) → "
+                                  "Engineering manager (after 60 min)")
+        else:
+            assert escalation == "none (not paged)"
+    assert "silences warning/info alerts with the same model" in r.stdout
+
+
+def test_routes_command_reports_spec_errors(specs_copy: Path):
+    from test_cli import run
+
+    f = specs_copy / "platform.yaml"
+    f.write_text(f.read_text().replace("channels: [slack-ml-ops]", "channels: [slack-ml-opz]"))
+    r = run("routes", "--specs", str(specs_copy))
+    assert r.returncode == 1 and "no channel named 'slack-ml-opz'" in r.stderr
+    assert "did you mean 'slack-ml-ops'" in r.stderr and "Traceback" not in r.stderr

@@ -47,7 +47,7 @@ def test_literal_secret_field_is_refused_with_file_line_and_field(specs_copy, ol
     line = (specs_copy / "platform.yaml").read_text().split(old)[0].count("\n") + 1
     msg = _refused(specs_copy, old, new)
     assert f"platform.yaml:{line}:" in msg
-    assert f"channels[" in msg and f".{field}:" in msg and f"{field}_file" in msg
+    assert "channels[" in msg and f".{field}:" in msg and f"{field}_file" in msg
     assert new.split(": ", 1)[1].strip() not in msg  # the secret is never echoed
 
 

@@ -20,7 +20,6 @@ Pure: returns data; the caller serialises.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from mlops_dash import conventions as cv
@@ -30,15 +29,6 @@ RESOLVE_TIMEOUT = "5m"
 
 
 # --------------------------------------------------------------------------- routing plan
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Where one severity's alerts go."""
-
-    severity: str
-    receivers: tuple[str, ...]  # channel names, or (NULL_RECEIVER,)
-    route: m.SeverityRoute
 
 
 def severity_receivers(platform: m.Platform, severity: str) -> tuple[str, ...]:
@@ -213,8 +203,8 @@ def alertmanager_config(platform: m.Platform) -> dict[str, Any]:
 # --------------------------------------------------------------------------- templates
 
 
-_DEFINE_RE = re.compile(r'{{-?\s*define\s+"([^"]+)"\s*-?}}(.*?){{-?\s*end\s*-?}}(?=\s*(?:{{-?\s*define|\Z))',
-                        re.S)
+_DEFINE_RE = re.compile(
+    r'{{-?\s*define\s+"([^"]+)"\s*-?}}(.*?){{-?\s*end\s*-?}}(?=\s*(?:{{-?\s*define|\Z))', re.S)
 _CALL_RE = re.compile(r'{{\s*template\s+"([^"]+)"\s+\.\s*}}')
 
 
@@ -321,7 +311,8 @@ def _op_receiver(c: m.Channel, defs: dict[str, str]) -> dict[str, Any]:
 
 def own_alerts_matcher(dashboard_uids: list[str]) -> str:
     """Matches exactly the alerts mlops-dash generates (their ``dashboard`` label)."""
-    return _matcher(cv.LABEL_DASHBOARD, "=~", "|".join(_re_escape(u) for u in sorted(dashboard_uids)))
+    return _matcher(cv.LABEL_DASHBOARD, "=~",
+                    "|".join(_re_escape(u) for u in sorted(dashboard_uids)))
 
 
 def alertmanager_config_manifest(platform: m.Platform, dashboard_uids: list[str],

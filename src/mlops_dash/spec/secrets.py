@@ -19,7 +19,6 @@ SECRET_FIELDS = {
     "integration_key": "routing_key_file",
     "api_url": "api_url_file",
     "webhook_url": "api_url_file",
-    "url_file_content": "api_url_file",
     "auth_password": "auth_password_file",
     "password": "auth_password_file",
     "auth_secret": "auth_password_file",
@@ -35,7 +34,8 @@ SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Slack webhook URL", re.compile(r"https?://hooks\.slack(?:-gov)?\.com/\S+")),
     ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("a PagerDuty Events API integration key",
-     re.compile(r"(?<![A-Za-z0-9_])(?=[a-z0-9]*[0-9])(?=[a-z0-9]*[a-z])[a-z0-9]{32}(?![A-Za-z0-9_])")),
+     re.compile(r"(?<![A-Za-z0-9_])(?=[a-z0-9]*[0-9])(?=[a-z0-9]*[a-z])[a-z0-9]{32}"
+                r"(?![A-Za-z0-9_])")),
     ("a PagerDuty events URL with a key",
      re.compile(r"events\.pagerduty\.com/\S*/[A-Za-z0-9]{20,}")),
     ("a URL with an embedded password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
@@ -51,8 +51,10 @@ def secret_kind(value: str) -> str | None:
     return None
 
 
-def find_literal_secrets(data: Any,
-                         path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+Path = tuple[str | int, ...]
+
+
+def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(field path, message) for every credential written literally into parsed spec data."""
     if isinstance(data, dict):
         for key, value in data.items():
