@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output
-from mlops_dash.render import grafana, rules
+from mlops_dash.render import grafana, rules, slo
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -39,9 +39,22 @@ def dashboards_and_rules(spec_set: SpecSet) -> output.Tree:
     return tree
 
 
+def slo_tests(spec_set: SpecSet) -> output.Tree:
+    """Generated promtool burn-rate tests, one file per SLO and tier."""
+    platform = spec_set.platform_model
+    tree: output.Tree = {}
+    for d in spec_set.dashboard_models():
+        for s in d.slos:
+            for tier in s.tiers:
+                tree[cv.slo_test_path(s.name, tier)] = output.dump_yaml(
+                    slo.promtool_tests(d, s, tier, platform))
+    return tree
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     dashboards_and_rules,
+    slo_tests,
 ]
 
 
