@@ -169,7 +169,7 @@ def check_spec_set(spec_set: SpecSet) -> None:
                         ("slos", si, "sli"),
                         f"{sel.metric} is a {metric.type}; a {s.sli.type} SLI reads {want}s"))
             try:
-                for tier in s.tiers:
+                for tier in (s.tiers if s.panel is None or s.panel in panel_ids else []):
                     slo_render.promtool_tests(d, s, tier, platform)
             except ValueError as exc:
                 errors.append(src.error(("slos", si, "sli"), str(exc)))
