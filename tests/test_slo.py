@@ -299,6 +299,8 @@ def _load_with(specs_copy: Path, edit) -> SpecError:
                                 "bad": {"metric": "mlops_model_mae"}}), "is a gauge"),
     (lambda s, d: d["alerts"].append({**d["alerts"][1], "name": "ModelAccuracyBudgetBurnPage"}),
      "also used"),
+    (lambda s, d: d.setdefault("recording_rules", []).append(
+        {"record": "slo:sli_error:ratio_rate5m", "expr": "vector(1)"}), "generated from `slos`"),
 ])
 def test_slo_spec_mistakes_are_reported_with_a_place(specs_copy, edit, message):
     err = _load_with(specs_copy, edit)

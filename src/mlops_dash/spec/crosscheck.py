@@ -108,14 +108,19 @@ def check_spec_set(spec_set: SpecSet) -> None:
             for name in slo_render.alert_names(s):
                 if not cv.ALERT_NAME_RE.match(name):
                     errors.append(doc.source.error(
-                        ("slos", si, "name"), f"generated alert name {name!r} is not CamelCase of "
-                                              "at most 40 characters; set `alert` to a shorter stem"))
+                        ("slos", si, "name"),
+                        f"generated alert name {name!r} is not CamelCase of at most 40 "
+                        "characters; set `alert` to a shorter stem"))
                 if name in alert_names:
                     errors.append(doc.source.error(
                         ("slos", si, "name"),
                         f"alert name {name!r} is also used in {alert_names[name].path}"))
                 alert_names.setdefault(name, doc)
         for ri, r in enumerate(d.recording_rules):
+            if r.record.startswith("slo:"):
+                errors.append(doc.source.error(
+                    ("recording_rules", ri, "record"),
+                    "recording rules named slo:… are generated from `slos`; choose another level"))
             if r.record in records:
                 errors.append(doc.source.error(
                     ("recording_rules", ri, "record"),

@@ -457,7 +457,8 @@ class GaugeThresholdSLI(Strict):
     type: Literal["gauge_threshold"]
     gauge: Selector
     aggregate: Literal["min", "avg", "max"] = "max"
-    comparison: Comparison = Field(description="the sample is bad while `gauge <comparison> threshold`")
+    comparison: Comparison = Field(
+        description="the sample is bad while `gauge <comparison> threshold`")
     threshold: float
 
 
