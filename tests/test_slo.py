@@ -4,6 +4,10 @@ generated burn-rate tests), inhibit rules under amtool, spec validation, dashboa
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -241,6 +245,67 @@ def test_inhibit_rules_mute_the_ticket_while_the_page_fires(spec_set, tmp_path):
     f.write_text(output.dump_yaml(config))
     result = tools.amtool_check_config(f)
     assert result.ok, result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _api(port: int, path: str, data: object = None) -> object:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", method="POST" if data is not None else "GET",
+        data=json.dumps(data).encode() if data is not None else None,
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        body = resp.read()
+    return json.loads(body) if body.strip().startswith((b"[", b"{")) else body
+
+
+def test_a_real_alertmanager_mutes_the_ticket_of_the_paging_instance_only(spec_set, tmp_path):
+    """Page and ticket for model m1, ticket for m2: only m1's ticket is inhibited."""
+    binary = tools.find_tool("prometheus-alertmanager")
+    config = {"route": {"receiver": "null", "group_wait": "0s"}, "receivers": [{"name": "null"}],
+              "inhibit_rules": slo_render.inhibit_rules(spec_set.dashboard_models())}
+    (tmp_path / "am.yaml").write_text(output.dump_yaml(config))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, f"--config.file={tmp_path / 'am.yaml'}", f"--storage.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                _api(port, "/-/ready")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "alertmanager did not become ready"
+                time.sleep(0.2)
+
+        def alert(tier: str, model: str) -> dict[str, dict[str, str]]:
+            name = cv.slo_alert_name("ModelAccuracyBudgetBurn", tier)
+            return {"labels": {"alertname": name, "slo": ACCURACY, "tier": tier, "model": model,
+                               "severity": cv.SLO_TIER_SEVERITY[tier]}}
+
+        _api(port, "/api/v2/alerts", [alert("page", "m1"), alert("ticket", "m1"),
+                                      alert("ticket", "m2")])
+        state: dict[tuple[str, str], str] = {}
+        while time.monotonic() < deadline:
+            alerts = _api(port, "/api/v2/alerts")
+            assert isinstance(alerts, list)
+            state = {(a["labels"]["tier"], a["labels"]["model"]): a["status"]["state"]
+                     for a in alerts}
+            if ("ticket", "m1") in state and state[("ticket", "m1")] != "unprocessed" and len(
+                    state) == 3:
+                break
+            time.sleep(0.2)
+        assert state == {("page", "m1"): "active", ("ticket", "m1"): "suppressed",
+                         ("ticket", "m2"): "active"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_inhibit_rules_only_for_slos_with_both_tiers():
