@@ -15,11 +15,12 @@ import yaml
 from conftest import ROOT, require_tool
 
 from mlops_dash import conventions as cv
-from mlops_dash import output, pipeline
+from mlops_dash import output, pipeline, promql
 from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.lint import tools
 from mlops_dash.render import slo as slo_render
 from mlops_dash.spec.loader import load_specs
+from mlops_dash.spec.models import duration_seconds
 
 SLO_GOLDEN = ROOT / "tests" / "golden" / "slo" / "specs"
 ACCURACY = "model-accuracy"
@@ -104,9 +105,7 @@ def test_page_and_ticket_alerts_carry_tier_and_severity(tree):
 
 
 def test_alerts_never_read_a_record_evaluated_less_often_than_themselves(tree, spec_set):
-    """A record from a slower group could be stale when the alert reads it."""
-    from mlops_dash import promql
-
+    """A record from a slower group could be stale when a rule reads it."""
     for d in spec_set.dashboard_models():
         groups = _groups(tree, d.uid)
         interval_of = {}
@@ -118,13 +117,8 @@ def test_alerts_never_read_a_record_evaluated_less_often_than_themselves(tree, s
             for r in g["rules"]:
                 for name in promql.metric_names(r["expr"]):
                     for iv in interval_of.get(name, ()):
-                        assert cv_seconds(iv) <= cv_seconds(g["interval"]), (g["name"], name)
-
-
-def cv_seconds(value: str) -> float:
-    from mlops_dash.spec.models import duration_seconds
-
-    return duration_seconds(value)
+                        assert duration_seconds(iv) <= duration_seconds(g["interval"]), (
+                            g["name"], name)
 
 
 def test_error_budget_exhausted_stays_as_the_seed_defines_it(tree):
@@ -306,6 +300,24 @@ def test_a_real_alertmanager_mutes_the_ticket_of_the_paging_instance_only(spec_s
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_severity_routing_sends_page_to_critical_and_ticket_to_warning(spec_set, tree,
+                                                                        tmp_path):
+    """The platform routes by severity; the tiers' labels reach the matching routes."""
+    routes = spec_set.platform_model.routing.routes
+    config = {"route": {"receiver": "default", "routes": [
+        {"receiver": r.severity, "matchers": [f'severity="{r.severity}"']} for r in routes]},
+        "receivers": [{"name": "default"}, *({"name": r.severity} for r in routes)]}
+    f = tmp_path / "am.yaml"
+    f.write_text(output.dump_yaml(config))
+    alerts = _alert_rules(tree, "mlops-model-performance")
+    require_tool("amtool")
+    for tier, receiver in (("page", "critical"), ("ticket", "warning")):
+        _, rule = alerts[cv.slo_alert_name("ModelAccuracyBudgetBurn", tier)]
+        labels = {**rule["labels"], "alertname": rule["alert"], "slo": ACCURACY, "model": "m"}
+        result = tools.amtool_routes_test(f, labels)
+        assert result.ok and result.stdout.strip() == receiver, result.output
 
 
 def test_inhibit_rules_only_for_slos_with_both_tiers():

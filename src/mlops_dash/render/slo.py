@@ -492,10 +492,6 @@ def _fill(template: str, labels: dict[str, str]) -> str:
     return template
 
 
-def _minutes(value: int) -> str:
-    return f"{value}m"
-
-
 def _instances(slo: m.SLO, variants: tuple[Variant, ...]) -> list[dict[str, str]] | None:
     """Instance labels per variant when they can share a test group, else None."""
     fixed: dict[str, str] = {}
