@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output
-from mlops_dash.render import alertmanager, grafana, pagerduty, rules
+from mlops_dash.render import alertmanager, grafana, pagerduty, rules, slo
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -59,15 +59,18 @@ MATCHER_NOTE = """\
 def alert_routing(spec_set: SpecSet) -> output.Tree:
     """Alertmanager config with its templates, AlertmanagerConfig manifest, PagerDuty policy."""
     platform = spec_set.platform_model
-    uids = [d.uid for d in spec_set.dashboard_models() if d.alerts]
+    dashboards = spec_set.dashboard_models()
+    uids = [d.uid for d in dashboards if d.alerts or d.slos]
+    slo_inhibit = slo.inhibit_rules(dashboards)
     templates = notification_templates()
     tree: output.Tree = {
-        cv.ALERTMANAGER_CONFIG_PATH: output.dump_yaml(alertmanager.alertmanager_config(platform)),
+        cv.ALERTMANAGER_CONFIG_PATH: output.dump_yaml(
+            alertmanager.alertmanager_config(platform, slo_inhibit)),
         cv.ALERTMANAGER_TEMPLATE_PATH: templates,
     }
     if uids:
         header, body = output.dump_yaml(alertmanager.alertmanager_config_manifest(
-            platform, uids, templates)).split("\n", 1)
+            platform, uids, templates, slo_inhibit)).split("\n", 1)
         tree[cv.alertmanager_config_manifest_path(platform.name)] = (
             f"{header}\n{MATCHER_NOTE}{body}")
     policy = pagerduty.escalation_terraform(platform)
@@ -76,10 +79,23 @@ def alert_routing(spec_set: SpecSet) -> output.Tree:
     return tree
 
 
+def slo_tests(spec_set: SpecSet) -> output.Tree:
+    """Generated promtool burn-rate tests, one file per SLO and tier."""
+    platform = spec_set.platform_model
+    tree: output.Tree = {}
+    for d in spec_set.dashboard_models():
+        for s in d.slos:
+            for tier in s.tiers:
+                tree[cv.slo_test_path(s.name, tier)] = output.dump_yaml(
+                    slo.promtool_tests(d, s, tier, platform))
+    return tree
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     dashboards_and_rules,
     alert_routing,
+    slo_tests,
 ]
 
 
