@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output
-from mlops_dash.render import grafana, rules
+from mlops_dash.render import alert_tests, grafana, rules
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -39,9 +39,21 @@ def dashboards_and_rules(spec_set: SpecSet) -> output.Tree:
     return tree
 
 
+def rule_tests(spec_set: SpecSet) -> output.Tree:
+    """``promtool test rules`` files: generated cases for every alert, plus the spec's own."""
+    catalogue = spec_set.catalogue_model
+    tree: output.Tree = {}
+    for d in spec_set.dashboard_models():
+        data = alert_tests.test_file(d, catalogue)
+        if data is not None:
+            tree[cv.alert_test_path(d.uid)] = output.dump_yaml(data)
+    return tree
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     dashboards_and_rules,
+    rule_tests,
 ]
 
 
