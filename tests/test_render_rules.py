@@ -14,7 +14,7 @@ from mlops_dash.lint.schemas import manifest_errors, rule_file_errors
 
 
 def _rule_files(tree):
-    return {p: c for p, c in tree.items() if p.startswith("prometheus/") and p.endswith(".yaml")}
+    return {p: c for p, c in tree.items() if p.startswith("prometheus/") and p.endswith(".rules.yaml")}
 
 
 def _alerts(tree):
