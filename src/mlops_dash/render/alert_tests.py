@@ -439,8 +439,10 @@ def quantile_buckets(values: list[float], q: float) -> tuple[list[float], dict[f
 def _quantile_series(ctx: Context, s: m.QuantileSignal, segments: list[Segment],
                      instance: int) -> list[Series]:
     labels = {**instance_labels(ctx, instance), **_selector_labels(s.histogram)}
-    values = [seg.value for seg in segments if seg.value is not None]
-    bounds, upper = quantile_buckets(values or [0.0], s.quantile)
+    # The same buckets in every case of the alert: one per value the cases use.
+    values = [safe_value(ctx.alert), bad_value(ctx.alert)]
+    values += [seg.value for seg in segments if seg.value is not None]
+    bounds, upper = quantile_buckets(values, s.quantile)
     out = []
     for le in [*bounds, float("inf")]:
         le_text = "+Inf" if le == float("inf") else _num(le)
