@@ -74,6 +74,9 @@ def alert_test_path(dashboard_uid: str) -> str:
     return f"prometheus/tests/{dashboard_uid}.test.yaml"
 
 
+RUNBOOK_TEMPLATE_FILE = "runbook.md.j2"
+
+
 def runbook_path(alert_name: str) -> str:
     """Runbook of an alert, relative to the output folder."""
     return f"runbooks/{alert_name}.md"

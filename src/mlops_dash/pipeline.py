@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output
-from mlops_dash.render import alert_tests, alertmanager, grafana, pagerduty, rules
+from mlops_dash.render import alert_tests, alertmanager, grafana, pagerduty, rules, runbooks
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -48,6 +48,24 @@ def rule_tests(spec_set: SpecSet) -> output.Tree:
         if data is not None:
             tree[cv.alert_test_path(d.uid)] = output.dump_yaml(data)
     return tree
+
+
+def runbook_template() -> str:
+    """The runbook template shipped with mlops-dash (templates/runbook.md.j2)."""
+    from importlib import resources
+
+    ref = resources.files("mlops_dash").joinpath("templates", cv.RUNBOOK_TEMPLATE_FILE)
+    return ref.read_text(encoding="utf-8")
+
+
+def alert_runbooks(spec_set: SpecSet) -> output.Tree:
+    """One Markdown runbook per alert, where each alert's runbook_url points."""
+    platform = spec_set.platform_model
+    template = runbook_template()
+    return {
+        cv.runbook_path(a.name): runbooks.runbook(template, d, a, platform)
+        for d in spec_set.dashboard_models() for a in d.alerts
+    }
 
 
 def notification_templates() -> str:
@@ -91,6 +109,7 @@ def alert_routing(spec_set: SpecSet) -> output.Tree:
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     dashboards_and_rules,
     rule_tests,
+    alert_runbooks,
     alert_routing,
 ]
 
