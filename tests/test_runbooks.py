@@ -79,6 +79,8 @@ def test_runbook_content(spec_set, tree):
                 assert f"{level.name} (`{level.target}`)" in text
         else:
             assert "Escalation: none" in text
+            paging = alertmanager.escalation_chain(platform, "critical")
+            assert " → ".join(f"{lv.name} (`{lv.target}`)" for lv in paging) in text
         # first queries
         for q in a.first_queries:
             assert f"```promql\n{q}\n```" in text
@@ -118,7 +120,8 @@ def test_installed_package_ships_the_runbook_template(tmp_path):
     """setuptools' build_py (what a wheel is made of) copies the template as package data."""
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, symlinks=True,
-                    ignore=shutil.ignore_patterns(".git", "generated", "tests", "build", "*.egg-info"))
+                    ignore=shutil.ignore_patterns(".git", "generated", "tests", "build",
+                                                  "*.egg-info"))
     r = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q",
                         "build_py", "--build-lib", str(tmp_path / "lib")], capture_output=True,
                        text=True, timeout=300, check=False, cwd=src)

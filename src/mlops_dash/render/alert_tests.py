@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_dash import conventions as cv
-from mlops_dash.promql import format_number
 from mlops_dash.spec import models as m
 
 SAFE_MARGIN = 0.05  # "just on the safe side": 5% of the threshold

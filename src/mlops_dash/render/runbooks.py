@@ -134,7 +134,10 @@ def context(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str, A
                          if history is not None else None),
         "route": route,
         "receivers": receivers,
+        "notifies": any(r["name"] != cv.NULL_RECEIVER and not r["digest"] for r in receivers),
         "escalation": alertmanager.escalation_chain(platform, alert.severity),
+        "paged_chain": next((alertmanager.escalation_chain(platform, s)
+                             for s in platform.paged_severities()), []),
         "runbook_url": rules.runbook_url(alert, platform),
     }
 
