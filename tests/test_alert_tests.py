@@ -329,3 +329,18 @@ def test_makefile_test_target_runs_mlops_dash_test():
     makefile = (ROOT / "Makefile").read_text()
     target = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert "mlops-dash test" in target or "-m mlops_dash test" in target
+
+
+def test_underivable_alert_is_a_spec_error_with_a_place(specs_copy):
+    from mlops_dash.errors import SpecErrors
+
+    spec = specs_copy / "pipeline-reliability.yaml"
+    text = spec.read_text()
+    start = text.index("  - name: PipelineStuck")
+    at = text.index('comparison: ">"', start)
+    spec.write_text(text[:at] + 'comparison: "<"' + text[at + len('comparison: ">"'):])
+    with pytest.raises(SpecErrors) as exc:
+        pipeline.build_tree(specs_copy)
+    (err,) = exc.value.errors
+    assert err.path == "alerts[1].signal" and err.line
+    assert "cannot derive promtool cases for PipelineStuck" in err.message

@@ -8,6 +8,7 @@ from pathlib import Path
 from mlops_dash import conventions as cv
 from mlops_dash import output
 from mlops_dash.render import alert_tests, alertmanager, grafana, pagerduty, rules, runbooks
+from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -43,10 +44,21 @@ def rule_tests(spec_set: SpecSet) -> output.Tree:
     """``promtool test rules`` files: generated cases for every alert, plus the spec's own."""
     catalogue = spec_set.catalogue_model
     tree: output.Tree = {}
-    for d in spec_set.dashboard_models():
-        data = alert_tests.test_file(d, catalogue)
+    errors: list[SpecError] = []
+    for doc in spec_set.dashboards:
+        d = doc.model
+        try:
+            data = alert_tests.test_file(d, catalogue)
+        except alert_tests.AlertTestError as exc:
+            index = getattr(exc, "alert_index", 0)
+            errors.append(doc.source.error(
+                ("alerts", index, "signal"),
+                f"cannot derive promtool cases for {d.alerts[index].name}: {exc}"))
+            continue
         if data is not None:
             tree[cv.alert_test_path(d.uid)] = output.dump_yaml(data)
+    if errors:
+        raise SpecErrors(errors)
     return tree
 
 

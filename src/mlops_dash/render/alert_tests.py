@@ -747,13 +747,14 @@ def test_file(d: m.Dashboard, catalogue: m.MetricCatalogue) -> dict[str, Any] | 
     eval_interval = evaluation_interval(d)
     metrics = {md.name: md for md in catalogue.metrics}
     tests: list[dict[str, Any]] = []
-    for alert in d.alerts:
+    for index, alert in enumerate(d.alerts):
         ctx = Context(d, alert, metrics, interval=int(m.duration_seconds(eval_interval)),
                       eval_interval=int(m.duration_seconds(eval_interval)))
         try:
             tests += [case.render(ctx) for case in generated_cases(ctx)]
         except AlertTestError as exc:
-            raise AlertTestError(f"{d.uid}: alert {alert.name}: {exc}") from None
+            exc.alert_index = index  # type: ignore[attr-defined]
+            raise
         tests += [spec_case(ctx, c) for c in alert.tests]
     rule_file = posixpath.relpath(cv.rule_file_path(d.uid),
                                   posixpath.dirname(cv.alert_test_path(d.uid)))
