@@ -344,3 +344,86 @@ def test_underivable_alert_is_a_spec_error_with_a_place(specs_copy):
     (err,) = exc.value.errors
     assert err.path == "alerts[1].signal" and err.line
     assert "cannot derive promtool cases for PipelineStuck" in err.message
+
+
+# ------------------------------------------------------------------------------ genericity
+
+_SHAPES = {
+    "ratio": ({"shape": "ratio", "numerator": {"metric": "jobs_total", "matchers":
+                                                {"status": "=~fail.*"}},
+               "denominator": {"metric": "jobs_total"}, "by": ["job"]}, "15m"),
+    "quantile": ({"shape": "quantile", "histogram": {"metric": "req_seconds"},
+                  "quantile": 0.5, "by": ["job"]}, "5m"),
+    "gauge": ({"shape": "gauge", "series": [{"metric": "temp"}, {"metric": "temp2"}],
+               "aggregate": "max", "by": ["job"],
+               "scale_by": {"label": "kind", "values": {"a": 2, "b": 0.5}}}, None),
+    "difference": ({"shape": "difference", "minuend": {"metric": "temp"},
+                    "subtrahend": {"metric": "temp2"}, "by": ["job"]}, None),
+    "growth": ({"shape": "growth", "series": {"metric": "temp"}, "by": ["job"]}, "1h"),
+    "baseline": ({"shape": "baseline", "series": {"metric": "temp"}, "by": ["job"],
+                  "baseline_window": "6h", "baseline_step": "30m"}, None),
+    "age": ({"shape": "age", "start_timestamp": {"metric": "started"},
+             "baseline": {"metric": "typical"}, "by": ["job", "run"], "match_on": ["job"]},
+            None),
+}
+_CATALOGUE = m.MetricCatalogue(apiVersion="mlops-dash/v1", kind="MetricCatalogue", metrics=[
+    {"name": n, "type": t, "labels": ls, "source": "test"} for n, t, ls in (
+        ("jobs_total", "counter", ["job", "status"]), ("req_seconds", "histogram", ["job"]),
+        ("temp", "gauge", ["job", "kind"]), ("temp2", "gauge", ["job", "kind"]),
+        ("started", "gauge", ["job", "run"]), ("typical", "gauge", ["job"]))])
+
+
+@pytest.mark.parametrize("shape,comparison,threshold,hold", [
+    ("ratio", ">=", 0.3, "10m"), ("ratio", "<", 0.5, "0m"),
+    ("quantile", ">", 2.5, "3m"), ("quantile", "<=", 0.2, "0m"),
+    ("gauge", ">", 40, "5m"), ("gauge", "<", -3, "2m"),
+    ("difference", ">=", 0, "4m"), ("difference", "<", -2, "0m"),
+    ("growth", ">", 1e9, "0m"), ("growth", "<", 0, "5m"),
+    ("baseline", ">", 0.5, "30m"), ("baseline", "<", -0.25, "0m"),
+    ("age", ">=", 1.5, "10m"), ("age", ">", 3, "0m"),
+])
+def test_cases_are_derived_by_shape_for_any_threshold(tmp_path, shape, comparison, threshold,
+                                                      hold):
+    """Synthetic alerts of every shape, both directions, with and without `for`: the derived
+    cases pass promtool against the rule rendered from the same alert."""
+    from mlops_dash.render import rules
+    from mlops_dash.spec.loader import load_specs
+
+    signal, window = _SHAPES[shape]
+    alert = {"name": "Synthetic", "severity": "warning", "panel": "p", "summary": "s",
+             "description": "d", "signal": signal, "comparison": comparison,
+             "threshold": threshold, "unit": "short", "for": hold, "action": "a",
+             "labels": {"tier": "gold"}, **({"window": window} if window else {})}
+    d = m.Dashboard(apiVersion="mlops-dash/v1", kind="Dashboard", uid="synthetic",
+                    title="Synthetic", team="qa", alerts=[alert], panels=[
+                        {"id": "p", "title": "P", "description": "p", "type": "stat",
+                         "unit": "short", "queries": [{"expr": "temp"}]}])
+    platform = load_specs(MINIMAL).platform_model
+    data = gen.test_file(d, _CATALOGUE)
+    assert [c for _, c in gen.case_names(data)][:4] == list(CASES)
+    (tmp_path / "prometheus" / "tests").mkdir(parents=True)
+    (tmp_path / cv.rule_file_path(d.uid)).write_text(
+        output.dump_yaml(rules.rule_file(rules.rule_groups(d, platform))))
+    test = tmp_path / cv.alert_test_path(d.uid)
+    test.write_text(output.dump_yaml(data))
+    r = _promtool(test)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_firing_cases_expect_the_routing_labels(spec_set, tree):
+    """Every generated firing case expects severity, team and dashboard as the spec sets them."""
+    checked = 0
+    for d in spec_set.dashboard_models():
+        data = yaml.safe_load(tree[cv.alert_test_path(d.uid)])
+        for a in d.alerts:
+            (group,) = [g for g in data["tests"] if g["name"] == f"{a.name}: firing"]
+            (check,) = group["promql_expr_test"]
+            (sample,) = check["exp_samples"]
+            vs = pp.parse(sample["labels"])
+            labels = {mm.name: mm.value for mm in vs.matchers.matchers}
+            assert labels["alertname"] == a.name and labels["alertstate"] == "firing"
+            assert (labels["severity"], labels["team"], labels["dashboard"]) == (
+                a.severity, d.team, d.uid)
+            assert set(a.signal.by) <= set(labels)
+            checked += 1
+    assert checked == 15

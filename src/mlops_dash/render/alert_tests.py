@@ -695,7 +695,8 @@ def _age_cases(ctx: Context) -> list[Case]:
     # A second run of the same pipeline, started at 0: stays young, never alerts.
     control = [start_series(other, 0, n)] if other != run else []
     quiet_start = p.fire - safe * base
-    fire_start = crossing_at(p.t_on)
+    # crossing one evaluation before t_on: strictly above the threshold from t_on on
+    fire_start = crossing_at(p.t_on - ctx.eval_interval)
     return [
         Case(alert, "firing", [start_series(run, fire_start, n), baseline(), *control],
              firing_at=[(p.fire, [run])]),
