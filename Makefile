@@ -31,8 +31,9 @@ schema: ## Regenerate the spec JSON Schema referenced by the specs
 check: ## Fail when generated/ is not what the specs produce
 	mlops-dash check --specs $(SPECS) --out $(OUT)
 
-test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
+test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e) and every alert's promtool cases
 	$(PYTHON) -m pytest -q
+	PYTHONPATH=src $(PYTHON) -m mlops_dash test --specs $(SPECS)
 
 update-golden: ## Accept the current output as the new golden files (review the diff!)
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py

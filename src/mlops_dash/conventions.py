@@ -71,6 +71,14 @@ def dashboard_json_path(dashboard_uid: str) -> str:
     return f"grafana/{dashboard_uid}.json"
 
 
+def alert_test_path(dashboard_uid: str) -> str:
+    """``promtool test rules`` file of a dashboard's alerts, relative to the output folder."""
+    return f"prometheus/tests/{dashboard_uid}.test.yaml"
+
+
+RUNBOOK_TEMPLATE_FILE = "runbook.md.j2"
+
+
 def runbook_path(alert_name: str) -> str:
     """Runbook of an alert, relative to the output folder."""
     return f"runbooks/{alert_name}.md"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output
-from mlops_dash.render import alertmanager, grafana, pagerduty, rules, slo
+from mlops_dash.errors import SpecError, SpecErrors
+from mlops_dash.render import alert_tests, alertmanager, grafana, pagerduty, rules, runbooks, slo
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -37,6 +38,46 @@ def dashboards_and_rules(spec_set: SpecSet) -> output.Tree:
             tree[cv.prometheus_rule_manifest_path(d.uid)] = output.dump_yaml(
                 rules.prometheus_rule(d, groups, platform))
     return tree
+
+
+def rule_tests(spec_set: SpecSet) -> output.Tree:
+    """``promtool test rules`` files: generated cases for every alert, plus the spec's own."""
+    catalogue = spec_set.catalogue_model
+    tree: output.Tree = {}
+    errors: list[SpecError] = []
+    for doc in spec_set.dashboards:
+        d = doc.model
+        try:
+            data = alert_tests.test_file(d, catalogue)
+        except alert_tests.AlertTestError as exc:
+            index = getattr(exc, "alert_index", 0)
+            errors.append(doc.source.error(
+                ("alerts", index, "signal"),
+                f"cannot derive promtool cases for {d.alerts[index].name}: {exc}"))
+            continue
+        if data is not None:
+            tree[cv.alert_test_path(d.uid)] = output.dump_yaml(data)
+    if errors:
+        raise SpecErrors(errors)
+    return tree
+
+
+def runbook_template() -> str:
+    """The runbook template shipped with mlops-dash (templates/runbook.md.j2)."""
+    from importlib import resources
+
+    ref = resources.files("mlops_dash").joinpath("templates", cv.RUNBOOK_TEMPLATE_FILE)
+    return ref.read_text(encoding="utf-8")
+
+
+def alert_runbooks(spec_set: SpecSet) -> output.Tree:
+    """One Markdown runbook per alert, where each alert's runbook_url points."""
+    platform = spec_set.platform_model
+    template = runbook_template()
+    return {
+        cv.runbook_path(a.name): runbooks.runbook(template, d, a, platform)
+        for d in spec_set.dashboard_models() for a in d.alerts
+    }
 
 
 def notification_templates() -> str:
@@ -94,6 +135,8 @@ def slo_tests(spec_set: SpecSet) -> output.Tree:
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     dashboards_and_rules,
+    rule_tests,
+    alert_runbooks,
     alert_routing,
     slo_tests,
 ]

@@ -182,6 +182,14 @@ def check_spec_set(spec_set: SpecSet) -> None:
             errors.append(src.error(
                 ("panels",),
                 "a dashboard with alerts needs an alert-history panel showing them"))
+        elif d.alerts:
+            shown = {n for p in d.panels if p.type == "alert-history" for n in p.alerts}
+            for ai, a in enumerate(d.alerts):
+                if a.name not in shown:
+                    errors.append(src.error(
+                        ("alerts", ai, "name"),
+                        f"alert {a.name} is in no alert-history panel of this dashboard; "
+                        "add it to one so the dashboard shows its history"))
         for li, link in enumerate(d.links):
             if link.dashboard is not None and link.dashboard not in dash_uids:
                 errors.append(src.error(
