@@ -71,13 +71,19 @@ def runbook_template() -> str:
 
 
 def alert_runbooks(spec_set: SpecSet) -> output.Tree:
-    """One Markdown runbook per alert, where each alert's runbook_url points."""
+    """One Markdown runbook per alert, where each alert's runbook_url points: every spec
+    alert, and every SLO burn-rate alert (one per SLO tier)."""
     platform = spec_set.platform_model
     template = runbook_template()
-    return {
-        cv.runbook_path(a.name): runbooks.runbook(template, d, a, platform)
-        for d in spec_set.dashboard_models() for a in d.alerts
-    }
+    tree: output.Tree = {}
+    for d in spec_set.dashboard_models():
+        for a in d.alerts:
+            tree[cv.runbook_path(a.name)] = runbooks.runbook(template, d, a, platform)
+        for s in d.slos:
+            for tier in s.tiers:
+                name = cv.slo_alert_name(slo.alert_stem(s), tier)
+                tree[cv.runbook_path(name)] = runbooks.slo_runbook(template, d, s, tier, platform)
+    return tree
 
 
 def notification_templates() -> str:
