@@ -32,8 +32,14 @@ check: ## Fail when generated/ is not what the specs produce
 test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
 	$(PYTHON) -m pytest -q
 
+e2e: ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
+	$(PYTHON) -m pytest -q -m e2e
+
+simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or an alert name)
+	mlops-dash simulate --specs $(SPECS) --scenario $${SCENARIO:-healthy}
+
 update-golden: ## Accept the current output as the new golden files (review the diff!)
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check test update-golden
+.PHONY: help install tools build schema check test e2e simulate update-golden

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import os
 import shutil
 import signal
@@ -139,6 +140,10 @@ def rules_in(files: Iterable[Path]) -> list[dict[str, Any]]:
     return out
 
 
+class PrometheusExited(RuntimeError):
+    """Prometheus stopped on its own, e.g. because it refused a rule file (its log attached)."""
+
+
 class Prometheus:
     """The real prometheus binary with rule files, scraping targets, in a temporary folder."""
 
@@ -187,7 +192,7 @@ class Prometheus:
 
         def ready() -> bool:
             if not self.process.running():
-                raise RuntimeError(f"prometheus exited:\n{self.process.log()}")
+                raise PrometheusExited(self.process.log())
             with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
                 return r.status == 200
 
@@ -363,7 +368,8 @@ class ScenarioResult:
 
 def run_scenario(world: sim.World, simulator: sim.Simulator, scenario: str,
                  rule_files: list[Path], workdir: Path, expect: str | None,
-                 settle_evaluations: int = 3, timeout: float = 60) -> ScenarioResult:
+                 settle_evaluations: int = 3, timeout: float = 60,
+                 backfill: bool = True) -> ScenarioResult:
     """One Prometheus, scraping one scenario (with its history backfilled), until ``expect``
     (an alert name) is pending or firing, then ``settle_evaluations`` more rule evaluations."""
     t0 = time.monotonic()
@@ -372,7 +378,7 @@ def run_scenario(world: sim.World, simulator: sim.Simulator, scenario: str,
                       [f"{simulator.url}/scenarios/{scenario}/metrics"])
     samples = 0
     try:
-        plan = world.history_plan(scenario)
+        plan = world.history_plan(scenario) if backfill else sim.HistoryPlan()
         if plan.span_s:
             samples = backfill_history(world, scenario, simulator.anchor, prom.data, workdir,
                                        prom.target_labels(0))
@@ -471,12 +477,14 @@ class CaptureServer:
 
 
 class SmtpSink:
-    """An aiosmtpd server on loopback that keeps every message."""
+    """An aiosmtpd server on loopback that keeps every message and the credentials it got."""
 
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
-        self.messages: list[Any] = []
+        self.messages: list[dict[str, Any]] = []
+        self.logins: list[tuple[str, str]] = []
         outer = self
 
         class Handler:
@@ -487,15 +495,17 @@ class SmtpSink:
                                        "to": list(envelope.rcpt_tos), "message": msg})
                 return "250 Message accepted for delivery"
 
-            async def handle_EHLO(self, server: Any, session: Any, envelope: Any,  # noqa: N802
-                                  hostname: str, responses: list[str]) -> list[str]:
-                session.host_name = hostname
-                return responses
+        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                          auth_data: Any) -> AuthResult:
+            login = getattr(auth_data, "login", b"") or b""
+            password = getattr(auth_data, "password", b"") or b""
+            outer.logins.append((login.decode(), password.decode()))
+            return AuthResult(success=True)
 
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
-                                     auth_require_tls=False, auth_required=False,
-                                     authenticator=lambda *a: _AuthOk())
+                                     auth_require_tls=False, authenticator=authenticator,
+                                     auth_exclude_mechanism=["LOGIN"])
 
     def start(self) -> SmtpSink:
         self.controller.start()
@@ -505,21 +515,16 @@ class SmtpSink:
         self.controller.stop()
 
     def texts(self) -> list[str]:
+        """Subject and text parts of every message received."""
         out = []
-        for m in self.messages:
+        for m in list(self.messages):
             msg = m["message"]
-            parts = [msg] if not msg.is_multipart() else list(msg.walk())
-            text = [str(msg["Subject"] or "")]
-            for p in parts:
-                if not p.is_multipart():
-                    text.append(p.get_content() if p.get_content_maintype() == "text" else "")
+            text = [str(msg["Subject"] or ""), f"To: {', '.join(m['to'])}"]
+            for part in msg.walk():
+                if not part.is_multipart() and part.get_content_maintype() == "text":
+                    text.append(part.get_content())
             out.append("\n".join(text))
         return out
-
-
-class _AuthOk:
-    success = True
-    auth_data = None
 
 
 # --------------------------------------------------------------------------- alertmanager
@@ -562,58 +567,56 @@ class Alertmanager:
         http_json(f"{self.url}/api/v2/alerts", alerts)
 
 
-def local_endpoints(config: dict[str, Any], capture: CaptureServer, smtp: SmtpSink,
+def local_endpoints(config: dict[str, Any], capture_url: str, smtp_port: int,
                     secrets_dir: Path, *, timing: str = "1s") -> tuple[dict[str, Any],
                                                                        dict[str, str]]:
     """A copy of a generated Alertmanager config whose endpoints are local: PagerDuty URLs →
     the capture server, Slack webhook URL files → a file holding the capture URL, email →
-    the SMTP sink without TLS; secret files get test values. Routing timings become ``timing``.
+    the SMTP sink without TLS; every secret file gets a test value. Only endpoints, secrets and
+    timings (group_wait/group_interval → ``timing``) change; routes, receivers, channels,
+    inhibition and templates stay as generated.
 
-    Returns the copy and the test secrets written (name → value)."""
+    Returns the copy and the test secrets (name → value)."""
     cfg = copy.deepcopy(config)
     secrets_dir.mkdir(parents=True, exist_ok=True)
     secrets: dict[str, str] = {}
 
     def secret(name: str, value: str) -> str:
         path = secrets_dir / name
-        path.write_text(value + "\n" if name != "slack-webhook-url" else value,
-                        encoding="utf-8")
+        path.write_text(value, encoding="utf-8")
         secrets[name] = value
         return str(path)
 
+    pd_url = f"{capture_url}/pagerduty/v2/enqueue"
+    slack_url = f"{capture_url}/slack/services/T000/B000/XXXX"
     g = cfg.setdefault("global", {})
-    for key in ("slack_api_url", "slack_api_url_file"):
-        if key in g:
-            g.pop(key)
-            g["slack_api_url_file"] = secret("slack-webhook-url", f"{capture.url}/slack")
+    if "slack_api_url" in g or "slack_api_url_file" in g:
+        g.pop("slack_api_url", None)
+        g["slack_api_url_file"] = secret("slack-webhook-url", slack_url)
     if "pagerduty_url" in g:
-        g["pagerduty_url"] = f"{capture.url}/pagerduty/v2/enqueue"
+        g["pagerduty_url"] = pd_url
     if any(k.startswith("smtp_") for k in g):
-        g["smtp_smarthost"] = f"127.0.0.1:{smtp.port}"
+        g["smtp_smarthost"] = f"127.0.0.1:{smtp_port}"
         g["smtp_require_tls"] = False
         if "smtp_auth_password_file" in g or "smtp_auth_password" in g:
             g.pop("smtp_auth_password", None)
             g["smtp_auth_password_file"] = secret("smtp-password", "test-smtp-password")
-            g.pop("smtp_auth_username", None)
-            g.pop("smtp_auth_password_file", None)
     for r in cfg.get("receivers", []):
         for pd in r.get("pagerduty_configs", []):
-            pd["url"] = f"{capture.url}/pagerduty/v2/enqueue"
-            pd.pop("routing_key", None)
-            if "routing_key_file" in pd or "routing_key" not in pd:
+            pd["url"] = pd_url
+            if "routing_key_file" in pd:
                 pd["routing_key_file"] = secret("pagerduty-routing-key",
                                                 "test-routing-key-0123456789abcdef")
         for sl in r.get("slack_configs", []):
-            sl.pop("api_url", None)
-            sl["api_url_file"] = secret("slack-webhook-url", f"{capture.url}/slack")
+            if "api_url_file" in sl or "api_url" in sl:
+                sl.pop("api_url", None)
+                sl["api_url_file"] = secret("slack-webhook-url", slack_url)
         for em in r.get("email_configs", []):
-            em["smarthost"] = f"127.0.0.1:{smtp.port}"
+            em["smarthost"] = f"127.0.0.1:{smtp_port}"
             em["require_tls"] = False
-            # the sink accepts anyone; Alertmanager only authenticates over TLS or when asked
-            for key in ("auth_username", "auth_password", "auth_password_file", "auth_secret",
-                        "auth_identity"):
-                em.pop(key, None)
-            secret("smtp-password", "test-smtp-password")
+            if "auth_password_file" in em or "auth_password" in em:
+                em.pop("auth_password", None)
+                em["auth_password_file"] = secret("smtp-password", "test-smtp-password")
     _short_timings(cfg.get("route", {}), timing)
     return cfg, secrets
 
@@ -622,11 +625,8 @@ def _short_timings(route: dict[str, Any], timing: str) -> None:
     for key in ("group_wait", "group_interval"):
         if key in route:
             route[key] = timing
-    if "repeat_interval" in route:
-        route["repeat_interval"] = "1h"
     for child in route.get("routes", []):
         _short_timings(child, timing)
-    route.setdefault("group_wait", timing) if "receiver" in route else None
 
 
 def absolute_templates(config: dict[str, Any], template_dirs: list[Path]) -> dict[str, Any]:
@@ -635,7 +635,7 @@ def absolute_templates(config: dict[str, Any], template_dirs: list[Path]) -> dic
     out = []
     for pattern in cfg.get("templates", []):
         name = Path(pattern).name
-        hits = [p for d in template_dirs for p in d.glob(name)]
+        hits = [p.resolve() for d in template_dirs for p in d.glob(name)]
         if not hits:
             raise FileNotFoundError(f"template {pattern} not found in {template_dirs}")
         out += [str(p) for p in hits]
@@ -646,3 +646,212 @@ def absolute_templates(config: dict[str, Any], template_dirs: list[Path]) -> dic
 
 def tempdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+# --------------------------------------------------------------------------- routing exercise
+
+_LABEL_REF = re.compile(r"\{\{\s*\$labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_VALUE_REF = re.compile(r"\{\{\s*\$value[^}]*\}\}")
+
+
+def alert_from_rule(rule: dict[str, Any], labels: dict[str, str], *, resolved: bool = False,
+                    generator_url: str = "") -> dict[str, Any]:
+    """An alert as Prometheus would send it for a generated rule (annotations expanded)."""
+    all_labels = {"alertname": rule["alert"], **rule.get("labels", {}), **labels}
+    for ref in _LABEL_REF.findall(json.dumps(rule.get("annotations", {}))):
+        all_labels.setdefault(ref, sim.WORLD_LABELS.get(ref, ["example"])[0])
+
+    def expand(text: str) -> str:
+        text = _LABEL_REF.sub(lambda mm: all_labels.get(mm.group(1), ""), text)
+        return _VALUE_REF.sub("42", text)
+
+    now = time.time()
+    alert: dict[str, Any] = {
+        "labels": all_labels,
+        "annotations": {k: expand(v) for k, v in rule.get("annotations", {}).items()},
+        "startsAt": _iso(now - 60),
+        "generatorURL": generator_url,
+    }
+    if resolved:
+        alert["endsAt"] = _iso(now - 1)
+    return alert
+
+
+def _iso(t: float) -> str:
+    from datetime import UTC, datetime
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class RoutingCase:
+    """Alerts to post and what each must produce."""
+
+    critical: dict[str, Any]
+    warning: dict[str, Any]  # same model as the critical: inhibited
+    warning_other: dict[str, Any]  # another model: reaches Slack
+    info: dict[str, Any]
+
+
+@dataclass
+class RoutingReport:
+    case: RoutingCase
+    pagerduty: list[Any]
+    slack: list[Any]
+    emails: list[str]
+    smtp_logins: list[tuple[str, str]]
+    secrets: dict[str, str]
+    resolved_pagerduty: list[Any] = field(default_factory=list)
+    resolved_slack: list[Any] = field(default_factory=list)
+
+
+def routing_case(rule_files: list[Path]) -> RoutingCase:
+    """Real generated rules, one per severity, about models (so inhibition applies)."""
+    rules = [r for r in rules_in(rule_files) if "alert" in r]
+
+    def pick(severity: str, label: str) -> dict[str, Any]:
+        for r in rules:
+            if r["labels"]["severity"] == severity and f"$labels.{label}" in json.dumps(r):
+                return r
+        raise LookupError(f"no {severity} alert about {label}")
+
+    crit, warn = pick("critical", "model"), pick("warning", "model")
+    info = next(r for r in rules if r["labels"]["severity"] == "info")
+    return RoutingCase(
+        critical=alert_from_rule(crit, {"model": "fraud-detector"}),
+        warning=alert_from_rule(warn, {"model": "fraud-detector"}),
+        warning_other=alert_from_rule(warn, {"model": "demand-forecast"}),
+        info=alert_from_rule(info, {"namespace": "ml-training", "pod": "trainer-0"}),
+    )
+
+
+def _mentions(body: Any, alert: dict[str, Any]) -> bool:
+    text = json.dumps(body) if not isinstance(body, str) else body
+    labels = alert["labels"]
+    return labels["alertname"] in text and all(
+        v in text for k, v in labels.items() if k in ("model", "pod"))
+
+
+def exercise_routing(config: dict[str, Any], template_dir: Path, case: RoutingCase,
+                     workdir: Path, quiet_s: float = 4.0, timeout: float = 30) -> RoutingReport:
+    """Post the case's alerts to a real Alertmanager running ``config`` with local endpoints;
+    collect what PagerDuty, Slack and SMTP receive; then resolve the critical alert."""
+    capture = CaptureServer().start()
+    smtp = SmtpSink().start()
+    am = None
+    try:
+        cfg, secrets = local_endpoints(config, capture.url, smtp.port, workdir / "secrets")
+        cfg = absolute_templates(cfg, [template_dir])
+        am = Alertmanager(workdir, cfg).start()
+        # the critical first: inhibition silences warnings *while* a critical fires
+        am.post_alerts([case.critical])
+        _soft_wait("the critical alert's notifications", lambda: any(
+            _mentions(r.body, case.critical) for r in capture.posts("/")), timeout)
+        am.post_alerts([case.warning, case.warning_other, case.info])
+
+        def arrived() -> bool:
+            sl = [r.body for r in capture.posts("/slack")]
+            mails = smtp.texts()
+            return (any(_mentions(b, case.critical) for b in sl)
+                    and any(_mentions(b, case.warning_other) for b in sl)
+                    and any(_mentions(t, case.info) for t in mails))
+
+        _soft_wait("the warning's notification and the digest", arrived, timeout)
+        time.sleep(quiet_s)  # several group intervals: anything else would have been sent
+        report = RoutingReport(case, [r.body for r in capture.posts("/pagerduty")],
+                               [r.body for r in capture.posts("/slack")], smtp.texts(),
+                               list(smtp.logins), secrets)
+        capture.clear()
+        am.post_alerts([alert_from_rule_resolved(case.critical)])
+
+        def resolved() -> bool:
+            return any(isinstance(b, dict) and b.get("event_action") == "resolve"
+                       for b in (r.body for r in capture.posts("/pagerduty")))
+
+        _soft_wait("the resolved notification", resolved, timeout)
+        time.sleep(1.5)
+        report.resolved_pagerduty = [r.body for r in capture.posts("/pagerduty")]
+        report.resolved_slack = [r.body for r in capture.posts("/slack")]
+        return report
+    finally:
+        if am is not None:
+            am.stop()
+        capture.stop()
+        smtp.stop()
+
+
+def _soft_wait(what: str, probe: Callable[[], bool], timeout: float) -> None:
+    """A bounded wait whose timeout is not an error: the report then lacks what was awaited,
+    and routing_problems says so."""
+    try:
+        wait_for(what, probe, timeout)
+    except TimeoutError:
+        pass
+
+
+def alert_from_rule_resolved(alert: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(alert)
+    out["endsAt"] = _iso(time.time() - 1)
+    return out
+
+
+def routing_problems(report: RoutingReport, channel: str = "#ml-ops") -> list[str]:
+    """Everything the routing got wrong (empty when critical → PagerDuty + Slack, warning →
+    Slack, info → nothing, digest email, inhibition, resolve, links)."""
+    case, problems = report.case, []
+    key = report.secrets.get("pagerduty-routing-key")
+    crit_pd = [b for b in report.pagerduty if _mentions(b, case.critical)]
+    if not crit_pd:
+        problems.append("critical: no PagerDuty event")
+    for b in crit_pd:
+        if b.get("event_action") != "trigger":
+            problems.append(f"critical: PagerDuty event_action {b.get('event_action')!r}")
+        if b.get("routing_key") != key:
+            problems.append(f"critical: PagerDuty routing_key {b.get('routing_key')!r} is not "
+                            "the one in its file")
+        problems += _link_problems("PagerDuty", b, case.critical)
+
+    def slack_for(alert: dict[str, Any]) -> list[Any]:
+        return [b for b in report.slack if _mentions(b, alert)]
+
+    for label, alert in (("critical", case.critical), ("warning", case.warning_other)):
+        msgs = slack_for(alert)
+        if not msgs:
+            problems.append(f"{label}: no Slack message")
+        for b in msgs:
+            if b.get("channel") != channel:
+                problems.append(f"{label}: Slack message to {b.get('channel')!r}, not {channel}")
+            problems += _link_problems("Slack", b, alert)
+    for label, alert in (("warning", case.warning_other), ("info", case.info)):
+        if any(_mentions(b, alert) for b in report.pagerduty):
+            problems.append(f"{label}: reached PagerDuty")
+    if slack_for(case.info):
+        problems.append("info: reached Slack")
+    if slack_for(case.warning) or any(_mentions(b, case.warning) for b in report.pagerduty):
+        problems.append("inhibition: the warning about the model of a firing critical alert "
+                        "was notified")
+    for label, alert in (("critical", case.critical), ("warning", case.warning_other),
+                         ("info", case.info)):
+        mails = [t for t in report.emails if _mentions(t, alert)]
+        if not mails:
+            problems.append(f"digest: no email with the {label} alert")
+        else:
+            problems += _link_problems("digest email", mails[0], alert)
+    if report.smtp_logins and report.smtp_logins[-1][1] != report.secrets.get("smtp-password"):
+        problems.append("digest: SMTP password is not the one in its file")
+    if not any(b.get("event_action") == "resolve" and _mentions(b, case.critical)
+               for b in report.resolved_pagerduty if isinstance(b, dict)):
+        problems.append("resolve: no PagerDuty resolve event")
+    if not any(_mentions(b, case.critical) and "RESOLVED" in json.dumps(b)
+               for b in report.resolved_slack):
+        problems.append("resolve: no resolved Slack message")
+    return problems
+
+
+def _link_problems(where: str, body: Any, alert: dict[str, Any]) -> list[str]:
+    text = json.dumps(body) if not isinstance(body, str) else body
+    out = []
+    for ann in ("runbook_url", "dashboard_url"):
+        url = alert["annotations"][ann]
+        if url not in text and json.dumps(url)[1:-1] not in text:
+            out.append(f"{where}: no {ann} link ({url}) for {alert['labels']['alertname']}")
+    return out
