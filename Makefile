@@ -7,13 +7,13 @@ OUT ?= generated
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 install: ## Install mlops-dash (editable) with its test dependencies
 	$(PIP) install -q -e '.[test]'
 
 tools: ## Install promtool, amtool, prometheus and alertmanager (Debian packages; needs root)
-	@if command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
 	  echo "promtool and amtool present"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -32,7 +32,7 @@ check: ## Fail when generated/ is not what the specs produce
 test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
 	$(PYTHON) -m pytest -q
 
-e2e: ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
+e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
 	$(PYTHON) -m pytest -q -m e2e
 
 simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or an alert name)

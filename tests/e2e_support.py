@@ -488,7 +488,8 @@ class SmtpSink:
         outer = self
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+                    self, server: Any, session: Any, envelope: Any) -> str:
                 msg = message_from_bytes(envelope.original_content or envelope.content,
                                          policy=policy.default)
                 outer.messages.append({"from": envelope.mail_from,
