@@ -509,6 +509,8 @@ class SmtpSink:
                                      auth_exclude_mechanism=["LOGIN"])
 
     def start(self) -> SmtpSink:
+        import logging
+        logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's own deprecation note
         self.controller.start()
         return self
 

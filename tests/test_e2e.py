@@ -222,8 +222,10 @@ def test_scraped_series_page_and_resolve_through_the_real_servers(tools, world, 
         triggered = es.wait_for("a PagerDuty trigger for ResourceExhaustion",
                                 lambda: pages("trigger"), 60)
         assert triggered[0]["routing_key"] == secrets["pagerduty-routing-key"]
-        assert any("ResourceExhaustion" in str(r.body) and r.body["channel"] == "#ml-ops"
-                   for r in capture.posts("/slack"))
+        slack = es.wait_for("a Slack message for ResourceExhaustion", lambda: [
+            r.body for r in capture.posts("/slack") if "[FIRING" in str(r.body)
+            and "ResourceExhaustion" in str(r.body)], 30)
+        assert {b["channel"] for b in slack} == {"#ml-ops"}
         server.switch(sim.HEALTHY)
         resolved = es.wait_for("a PagerDuty resolve for ResourceExhaustion",
                                lambda: pages("resolve"), 60)
