@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 RULE_FILES = sorted((GENERATED / "prometheus").glob("*.rules.yaml"))
 AM_CONFIG = GENERATED / "alertmanager" / "alertmanager.yaml"
 ALERTS = [a.name for d in load_specs(SPECS).dashboard_models() for a in d.alerts]
-PARALLEL = 4
+PARALLEL = 6
 
 
 @pytest.fixture(scope="module")
