@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -689,17 +688,13 @@ def absolute_templates(config: dict[str, Any], template_dirs: list[Path]) -> dic
     return cfg
 
 
-def tempdir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
 # --------------------------------------------------------------------------- routing exercise
 
 _LABEL_REF = re.compile(r"\{\{\s*\$labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _VALUE_REF = re.compile(r"\{\{\s*\$value[^}]*\}\}")
 
 
-def alert_from_rule(rule: dict[str, Any], labels: dict[str, str], *, resolved: bool = False,
+def alert_from_rule(rule: dict[str, Any], labels: dict[str, str],
                     generator_url: str = "") -> dict[str, Any]:
     """An alert as Prometheus would send it for a generated rule (annotations expanded)."""
     all_labels = {"alertname": rule["alert"], **rule.get("labels", {}), **labels}
@@ -717,8 +712,6 @@ def alert_from_rule(rule: dict[str, Any], labels: dict[str, str], *, resolved: b
         "startsAt": _iso(now - 60),
         "generatorURL": generator_url,
     }
-    if resolved:
-        alert["endsAt"] = _iso(now - 1)
     return alert
 
 
