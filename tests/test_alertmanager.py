@@ -490,3 +490,14 @@ def test_routes_command_reports_spec_errors(specs_copy: Path):
     r = run("routes", "--specs", str(specs_copy))
     assert r.returncode == 1 and "no channel named 'slack-ml-opz'" in r.stderr
     assert "did you mean 'slack-ml-ops'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_channel_without_its_secret_ref_is_refused(specs_copy: Path):
+    ref = "    secret_ref: {name: alertmanager-slack, key: webhook-url}\n"
+    msg = _platform_error(specs_copy, ref, "")
+    assert "a slack channel needs secret_ref" in msg and "channels[1]" in msg
+
+
+def test_digest_must_not_page(specs_copy: Path):
+    msg = _platform_error(specs_copy, "channel: email-digest", "channel: pagerduty-ml-oncall")
+    assert "routing.digest.channel" in msg and "page for every alert" in msg

@@ -195,6 +195,10 @@ def _routing_errors(spec_set: SpecSet) -> list[SpecError]:
     names = {c.name for c in platform.channels}
     if any(ch not in names for r in routing.routes for ch in r.channels):
         return errors  # reported above
+    if routing.digest and platform.channel(routing.digest.channel).type == "pagerduty":
+        errors.append(psrc.error(("routing", "digest", "channel"),
+                                 "the digest would page for every alert once a day; give it an "
+                                 "email (or slack) channel"))
     paged = platform.paged_severities()
     pd_channels = [c for c in platform.channels if c.type == "pagerduty"]
     used_pd = [c for c in pd_channels
