@@ -12,13 +12,15 @@ help: ## List the targets
 install: ## Install mlops-dash (editable) with its test dependencies
 	$(PIP) install -q -e '.[test]'
 
-tools: ## Install promtool, amtool, prometheus and alertmanager (Debian packages; needs root)
+tools: ## Install promtool, amtool, prometheus, alertmanager and kubectl (Debian packages; root or sudo)
 	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
 	  echo "promtool and amtool present"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	fi
+	@command -v kubectl >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
 
 build: ## Render the shipped specs into generated/
 	mlops-dash build --specs $(SPECS) --out $(OUT)
@@ -29,8 +31,9 @@ schema: ## Regenerate the spec JSON Schema referenced by the specs
 check: ## Fail when generated/ is not what the specs produce
 	mlops-dash check --specs $(SPECS) --out $(OUT)
 
-test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
+test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e) and every alert's promtool cases
 	$(PYTHON) -m pytest -q
+	PYTHONPATH=src $(PYTHON) -m mlops_dash test --specs $(SPECS)
 
 e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
 	$(PYTHON) -m pytest -q -m e2e
