@@ -36,6 +36,7 @@ test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e) and ever
 	PYTHONPATH=src $(PYTHON) -m mlops_dash test --specs $(SPECS)
 
 e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
+	@$(PYTHON) -c "import mlops_dash, aiosmtpd, pytest" 2>/dev/null || $(MAKE) install
 	$(PYTHON) -m pytest -q -m e2e
 
 simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or an alert name)

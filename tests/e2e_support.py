@@ -7,6 +7,7 @@ SIGKILL) by ``stop()``; every wait polls with a deadline and fails with what it 
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import math
@@ -76,6 +77,16 @@ def http_json(url: str, data: Any = None, timeout: float = 5) -> Any:
 # --------------------------------------------------------------------------- processes
 
 
+_RUNNING: set[Process] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Last resort (an interrupted run): kill the process groups still registered."""
+    for p in list(_RUNNING):
+        p.stop(grace=1.0)
+
+
 class Process:
     """A server binary in its own process group, logging into its folder."""
 
@@ -94,6 +105,7 @@ class Process:
                                          start_new_session=True)
         finally:
             log.close()
+        _RUNNING.add(self)
         return self
 
     def running(self) -> bool:
@@ -118,6 +130,7 @@ class Process:
             except ProcessLookupError:
                 pass
         self.proc = None
+        _RUNNING.discard(self)
 
 
 # --------------------------------------------------------------------------- prometheus
