@@ -157,3 +157,29 @@ def test_cli_refuses_an_unknown_scenario():
     r = run("simulate", "--scenario", "NoSuchAlert", "--no-serve")
     assert r.returncode == 2
     assert "unknown scenario 'NoSuchAlert'" in r.stderr
+
+
+def error_share(world: sim.World, scenario: str) -> float:
+    """5xx share of istio requests over a minute of the scenario, from the served counters."""
+    tl = world.timeline(scenario, 1_800_000_000)
+    t0, t1 = 1_800_000_000, 1_800_000_060
+
+    def increase(pred) -> float:
+        return sum(world.value(s, tl, t1) - world.value(s, tl, t0) for s in world.series
+                   if s.name == "istio_requests_total" and pred(s.label_dict))
+
+    bad = increase(lambda d: d["response_code"].startswith("5"))
+    return bad / increase(lambda d: True)
+
+
+def test_scenarios_follow_the_threshold_in_the_spec(specs_copy):
+    from mlops_dash.spec.loader import load_specs
+
+    world = sim.build_world(load_specs(specs_copy))
+    assert error_share(world, "ErrorRateSpike") == pytest.approx(0.04)
+    assert error_share(world, "healthy") == pytest.approx(0.01)
+    spec = specs_copy / "serving-health.yaml"
+    spec.write_text(spec.read_text().replace("threshold: 0.02", "threshold: 0.3"))
+    world = sim.build_world(load_specs(specs_copy))
+    assert error_share(world, "ErrorRateSpike") == pytest.approx(0.6)
+    assert error_share(world, "healthy") == pytest.approx(0.15)
