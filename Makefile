@@ -29,6 +29,9 @@ schema: ## Regenerate the spec JSON Schema referenced by the specs
 check: ## Fail when generated/ is not what the specs produce
 	mlops-dash check --specs $(SPECS) --out $(OUT)
 
+lint: ## Lint the specs offline (PromQL vs catalogue, dashboards, alerts, promtool, schemas)
+	mlops-dash lint --specs $(SPECS)
+
 test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
 	$(PYTHON) -m pytest -q
 
@@ -36,4 +39,4 @@ update-golden: ## Accept the current output as the new golden files (review the 
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check test update-golden
+.PHONY: help install tools build schema check lint test update-golden

@@ -218,7 +218,7 @@ def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,
                                                     f.check_id, f.message))
 
 
-def lint_folder(specs_dir: Any) -> list[Finding]:
+def lint_folder(specs_dir: Any, checks: Iterable[Check] | None = None) -> list[Finding]:
     """Load a specs folder leniently (unknown metrics become findings) and lint it."""
     from mlops_dash.spec.loader import load_specs
 
@@ -226,7 +226,7 @@ def lint_folder(specs_dir: Any) -> list[Finding]:
         spec_set = load_specs(specs_dir, check_metrics=False)
     except SpecErrors as exc:
         return spec_error_findings(exc)
-    return lint_spec_set(spec_set)
+    return lint_spec_set(spec_set, checks=checks)
 
 
 def format_findings(findings: list[Finding], fmt: str) -> str:

@@ -28,8 +28,11 @@ def _write(tree: dict[str, str], root: Path) -> None:
 
 def _tool_message(result: tools.ToolResult, tmp: Path) -> str:
     text = result.output.replace(str(tmp) + "/", "")
-    lines = [ln.strip() for ln in text.splitlines()
-             if ln.strip() and not ln.startswith("Checking ")]
+    lines = []
+    for ln in text.splitlines():
+        ln = re.sub(r"^Checking \S+\s*", "", ln).strip()
+        if ln and ln not in ("FAILED:", "SUCCESS") and not ln.startswith("amtool: error: failed"):
+            lines.append(ln)
     return "; ".join(lines)[:1000] or f"exit code {result.returncode}"
 
 
