@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,10 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], 
     """Map a pydantic ``loc`` onto the data, dropping union tags; tell if the leaf exists."""
     path: list[str | int] = []
     cur = data
-    for part in loc:
+    for i, part in enumerate(loc):
+        if (isinstance(cur, dict) and i + 1 < len(loc) and isinstance(part, str)
+                and cur.get("shape") == part):
+            continue  # the tag of a discriminated union (``signal.shape``), not a data key
         if isinstance(cur, dict) and part in cur:
             path.append(part)
             cur = cur[part]
@@ -87,28 +91,119 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], 
     return tuple(path), True
 
 
+# What each name pattern means, in words, for messages (the regex alone helps nobody).
+PATTERN_WORDS = {
+    cv.UID_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter or "
+                       "digit, at most 40 characters (it becomes a file name, a URL and a "
+                       "Kubernetes name)",
+    cv.PANEL_ID_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter "
+                            "or digit, at most 64 characters (it becomes part of a URL)",
+    cv.ALERT_NAME_RE.pattern: "CamelCase: a capital letter, then letters and digits, at most 40 "
+                              "characters (it becomes a file name and a URL)",
+    cv.RECORD_NAME_RE.pattern: "level:metric:operations, e.g. job:http_requests:rate5m",
+    cv.LABEL_NAME_RE.pattern: "a Prometheus label name: letters, digits and '_', not starting "
+                              "with a digit",
+    cv.METRIC_NAME_RE.pattern: "a Prometheus metric name: letters, digits, '_' and ':', not "
+                               "starting with a digit",
+    m.DURATION_RE: "a Prometheus duration such as 30s, 5m, 1h or 7d",
+    cv.K8S_NAMESPACE_RE.pattern: "a Kubernetes namespace: lowercase letters, digits and '-', at "
+                                 "most 63 characters",
+    r"^https?://": "an http:// or https:// URL",
+}
+
+
+def nearest_valid(pattern: str, value: str) -> str | None:
+    """A valid name close to ``value`` for the name patterns, or None."""
+    if pattern in (cv.UID_RE.pattern, cv.PANEL_ID_RE.pattern, cv.K8S_NAMESPACE_RE.pattern):
+        limit = 40 if pattern == cv.UID_RE.pattern else 63
+        candidate = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:limit].strip("-")
+    elif pattern == cv.ALERT_NAME_RE.pattern:
+        words = re.split(r"[^A-Za-z0-9]+", value)
+        candidate = "".join(w[:1].upper() + w[1:] for w in words if w)[:40]
+        candidate = re.sub(r"^[0-9]+", "", candidate)
+    elif pattern in (cv.LABEL_NAME_RE.pattern, cv.METRIC_NAME_RE.pattern):
+        keep = "[^A-Za-z0-9_:]" if pattern == cv.METRIC_NAME_RE.pattern else "[^A-Za-z0-9_]"
+        candidate = re.sub(keep, "_", value)
+        candidate = "_" + candidate if candidate[:1].isdigit() else candidate
+    else:
+        return None
+    return candidate if candidate and candidate != value and re.match(pattern, candidate) else None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing (null)"
+    return f"a {type(value).__name__}"
+
+
+def _message(err: Any, path: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]]:
+    """A readable message (what was expected, what was found, the nearest valid value)."""
+    etype = err["type"]
+    msg = err["msg"]
+    ctx = err.get("ctx", {})
+    got = err.get("input")
+    if etype == "extra_forbidden":
+        key = str(path[-1]) if path else ""
+        return f"unknown field {key!r}{suggest(key, FIELD_NAMES)}", path
+    if etype == "missing":
+        field_name = str(path[-1]) if path else ""
+        return f"required field {field_name!r} is missing", path
+    if etype == "literal_error":
+        expected = ctx.get("expected", "")
+        options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
+        hint = suggest(str(got), options) if isinstance(got, str) else ""
+        return f"{got!r} is not allowed; expected {expected}{hint}", path
+    if etype == "union_tag_invalid":
+        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        return (f"unknown shape {ctx.get('tag')!r}; expected one of {', '.join(tags)}"
+                f"{suggest(str(ctx.get('tag')), tags)}", path + ("shape",))
+    if etype == "union_tag_not_found":
+        return "missing `shape`; say which kind of signal this is", path
+    if etype == "string_pattern_mismatch":
+        pattern = ctx.get("pattern", "")
+        words = PATTERN_WORDS.get(pattern, f"the pattern {pattern}")
+        fix = nearest_valid(pattern, got) if isinstance(got, str) else None
+        return (f"{got!r} is not valid; expected {words}"
+                + (f" (did you mean {fix!r}?)" if fix else "")), path
+    if etype in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping (key: value lines), found {_kind(got)}", path
+    if etype == "list_type":
+        hint = f"; write [{got}] for a single item" if isinstance(got, str | int | float) else ""
+        return f"expected a list, found {_kind(got)}{hint}", path
+    if etype == "string_type":
+        hint = ""
+        if isinstance(got, bool):
+            hint = "; YAML reads yes/no/on/off/true/false as booleans, so quote the value"
+        elif isinstance(got, int | float):
+            hint = "; quote it to keep it text"
+        return f"expected a string, found {_kind(got)}{hint}", path
+    if etype in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
+        what = "a whole number" if etype.startswith("int") else "a number"
+        return f"expected {what}, found {_kind(got)}", path
+    if etype in ("bool_type", "bool_parsing"):
+        return f"expected true or false, found {_kind(got)}", path
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):], path
+    if got is not None and not isinstance(got, dict | list):
+        msg = f"{msg}, found {_kind(got)}"
+    return msg, path
+
+
 def _convert(exc: ValidationError, data: Any, smap: SourceMap) -> list[SpecError]:
     errors = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
-        path, _ = _data_path(data, loc)
-        etype = err["type"]
-        msg = err["msg"]
-        if etype == "extra_forbidden":
-            key = str(path[-1]) if path else ""
-            msg = f"unknown field {key!r}{suggest(key, FIELD_NAMES)}"
-        elif etype == "missing":
-            msg = "required field is missing"
-        elif etype == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            got = err.get("input")
-            options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
-            hint = suggest(str(got), options) if isinstance(got, str) else ""
-            msg = f"{got!r} is not allowed; expected {expected}{hint}"
-        elif etype == "string_pattern_mismatch":
-            msg = f"{err.get('input')!r} does not match the pattern {err['ctx']['pattern']}"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        path, _ = _data_path(data, tuple(err["loc"]))
+        msg, path = _message(err, path)
         line, col = smap.locate(path)
         errors.append(SpecError(smap.file, msg, line=line, column=col, path=format_path(path)))
     return errors
