@@ -162,6 +162,8 @@ def _message(err: Any, path: tuple[str | int, ...]) -> tuple[str, tuple[str | in
         expected = ctx.get("expected", "")
         options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
         hint = suggest(str(got), options) if isinstance(got, str) else ""
+        if not hint and isinstance(got, str) and got[::-1] in options:
+            hint = f" (did you mean {got[::-1]!r}?)"
         return f"{got!r} is not allowed; expected {expected}{hint}", path
     if etype == "union_tag_invalid":
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
@@ -217,7 +219,7 @@ def load_document(path: Path, display: str) -> Document:
         raise SpecError(display, f"cannot read file: {exc.strerror}") from None
     data, smap = load_yaml(raw, display)
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        kind = _kind(data)
         raise SpecError(
             display, f"expected a mapping with apiVersion and kind at the top, found {kind}",
             line=1, column=1,
@@ -231,7 +233,7 @@ def load_document(path: Path, display: str) -> Document:
             f"unsupported apiVersion {version!r}; this mlops-dash reads {cv.API_VERSION}",
         )
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise smap.error(
             ("kind",) if "kind" in data else (),
             f"unknown kind {kind!r}; expected one of {', '.join(sorted(KINDS))}"
