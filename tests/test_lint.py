@@ -308,6 +308,13 @@ def test_threshold_mismatch_number_written_in_text(specs_copy):
     assert "promql/threshold-mismatch" not in ids(lint_folder(specs_copy))
 
 
+def test_durations_in_text_are_not_thresholds(specs_copy):
+    findings, _ = lint_spec_edit(
+        specs_copy, SERVING, "has been above ${threshold} for ${for} (now {{ $value | printf",
+        "has been above ${threshold} for over 10 minutes (now {{ $value | printf")
+    assert "promql/threshold-mismatch" not in ids(findings)
+
+
 def mutated(tree: dict[str, str], rel: str, change) -> dict[str, str]:
     """A copy of the rendered tree with one file changed (for checks on the output)."""
     new = dict(tree)

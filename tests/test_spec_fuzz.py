@@ -16,7 +16,11 @@ from hypothesis import strategies as st
 
 from mlops_dash import pipeline
 from mlops_dash.errors import SpecError, SpecErrors
+from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks
+from mlops_dash.lint.runner import lint_spec_set
 from mlops_dash.spec.loader import load_specs
+
+LINT_CHECKS = [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS]
 
 FILES = sorted(p.name for p in SPECS.glob("*.yaml"))
 DATA = {name: yaml.safe_load((SPECS / name).read_text()) for name in FILES}
@@ -86,7 +90,8 @@ def check_load(name: str, text: bytes) -> None:
         return
     finally:
         (WORK / name).write_bytes((SPECS / name).read_bytes())
-    pipeline.render_tree(spec_set)  # whatever loads must render
+    tree = pipeline.render_tree(spec_set)  # whatever loads must render
+    lint_spec_set(spec_set, tree, LINT_CHECKS)  # and lint without crashing
 
 
 @settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])

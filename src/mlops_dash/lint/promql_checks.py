@@ -347,7 +347,8 @@ def check_queries(ctx: Context) -> None:
 _DIRECTION = re.compile(
     r"\b(above|over|exceeds?|exceeding|more than|greater than|higher than|at least|"
     r"below|under|less than|lower than|fewer than|at most)\s+(\$\{threshold\}|[0-9][0-9.,]*)"
-    r"\s*(%?)", re.IGNORECASE)
+    r"\s*(%?)(?!\s*(?:[0-9]|min|mins|minutes?|hours?|days?|weeks?|runs?|times?)\b)",
+    re.IGNORECASE)
 _UP = ("above", "over", "exceed", "exceeds", "exceeding", "more than", "greater than",
        "higher than", "at least")
 
