@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,7 +148,54 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _message(err: Any, path: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]]:
+def _strip(t: Any) -> Any:
+    """``Annotated[X, ...]`` → X; ``X | None`` → X."""
+    while True:
+        origin = typing.get_origin(t)
+        if origin is typing.Annotated:
+            t = typing.get_args(t)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(t) if a is not type(None)]
+            if len(members) != 1:
+                return t
+            t = members[0]
+        else:
+            return t
+
+
+def fields_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """Field names of the model a pydantic ``loc`` points into (for scoped did-you-mean)."""
+    t: Any = root
+    for part in loc:
+        t = _strip(t)
+        origin = typing.get_origin(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            by_name = {(f.alias or n): f for n, f in t.model_fields.items()}
+            by_name.update(t.model_fields)
+            if part not in by_name:
+                return None
+            t = by_name[part].annotation
+        elif origin is list and isinstance(part, int):
+            t = typing.get_args(t)[0]
+        elif origin is dict and isinstance(part, str):
+            t = typing.get_args(t)[1]
+        elif origin in (typing.Union, types.UnionType) and isinstance(part, str):
+            tagged = [a for a in typing.get_args(t) if isinstance(a, type)
+                      and issubclass(a, BaseModel) and "shape" in a.model_fields
+                      and part in typing.get_args(a.model_fields["shape"].annotation)]
+            if not tagged:
+                return None
+            t = tagged[0]
+        else:
+            return None
+    t = _strip(t)
+    if isinstance(t, type) and issubclass(t, BaseModel):
+        return [f.alias or n for n, f in t.model_fields.items()]
+    return None
+
+
+def _message(err: Any, path: tuple[str | int, ...],
+             root: type[BaseModel] | None = None) -> tuple[str, tuple[str | int, ...]]:
     """A readable message (what was expected, what was found, the nearest valid value)."""
     etype = err["type"]
     msg = err["msg"]
@@ -154,7 +203,11 @@ def _message(err: Any, path: tuple[str | int, ...]) -> tuple[str, tuple[str | in
     got = err.get("input")
     if etype == "extra_forbidden":
         key = str(path[-1]) if path else ""
-        return f"unknown field {key!r}{suggest(key, FIELD_NAMES)}", path
+        scoped = fields_at(root, tuple(err["loc"])[:-1]) if root is not None else None
+        hint = suggest(key, scoped) if scoped else suggest(key, FIELD_NAMES)
+        if scoped and not hint:
+            hint = f" (fields here: {', '.join(sorted(scoped))})" if len(scoped) <= 12 else ""
+        return f"unknown field {key!r}{hint}", path
     if etype == "missing":
         field_name = str(path[-1]) if path else ""
         return f"required field {field_name!r} is missing", path
@@ -201,11 +254,12 @@ def _message(err: Any, path: tuple[str | int, ...]) -> tuple[str, tuple[str | in
     return msg, path
 
 
-def _convert(exc: ValidationError, data: Any, smap: SourceMap) -> list[SpecError]:
+def _convert(exc: ValidationError, data: Any, smap: SourceMap,
+             root: type[BaseModel] | None = None) -> list[SpecError]:
     errors = []
     for err in exc.errors():
         path, _ = _data_path(data, tuple(err["loc"]))
-        msg, path = _message(err, path)
+        msg, path = _message(err, path, root)
         line, col = smap.locate(path)
         errors.append(SpecError(smap.file, msg, line=line, column=col, path=format_path(path)))
     return errors
@@ -242,7 +296,7 @@ def load_document(path: Path, display: str) -> Document:
     try:
         model = KINDS[kind].model_validate(data)
     except ValidationError as exc:
-        raise SpecErrors(_convert(exc, data, smap)) from None
+        raise SpecErrors(_convert(exc, data, smap, KINDS[kind])) from None
     return Document(display, model, smap)
 
 
