@@ -94,6 +94,8 @@ def test_every_check_id_is_documented_in_one_readme_table():
     readme = (ROOT / "README.md").read_text()
     documented = re.findall(r"^\| `([a-z]+/[a-z-]+)` \|", readme, flags=re.M)
     assert sorted(documented) == sorted(CHECKS)
+    for cid, (level, what) in CHECKS.items():
+        assert f"| `{cid}` | {level} | {what.replace('|', chr(92) + '|')} |" in readme, cid
 
 
 def test_every_check_id_has_a_test_here():
@@ -221,8 +223,11 @@ def test_unknown_label_in_on_and_without(specs_copy):
     f = specs_copy / "cost-optimization.yaml"
     f.write_text(text.replace("* on (node) group_left () node_cpu_hourly_cost",
                               "* on (nodename) group_left () node_cpu_hourly_cost", 1))
+    line2 = query_line(text, "storage-growth")
+    edit(specs_copy, "cost-optimization.yaml", line2, "sum by (bucket_name)", "sum without (pod)")
     hits = only(lint_folder(specs_copy), "promql/unknown-label")
     assert any("on label 'nodename'" in h.message and h.line == line for h in hits)
+    assert any("without label 'pod'" in h.message and h.line == line2 for h in hits)
 
 
 def test_labels_of_recording_rules_are_not_guessed(specs_copy):
@@ -547,3 +552,14 @@ def test_lint_in_process_matches_cli_on_shipped(spec_set):
     assert runner.lint_folder(SPECS) == []
     assert load_specs(SPECS, check_metrics=False).dashboards
     assert pipeline.render_tree(spec_set)
+
+
+def test_unknown_label_in_group_left(specs_copy):
+    f = "cost-optimization.yaml"
+    text = (specs_copy / f).read_text()
+    line = query_line(text, "inference-cost-per-1k")
+    (specs_copy / f).write_text(text.replace("group_left () node_ram_hourly_cost",
+                                             "group_left (zone) node_ram_hourly_cost", 1))
+    hits = only(lint_folder(specs_copy), "promql/unknown-label")
+    assert any("group_left label 'zone'" in h.message and "node_ram_hourly_cost" in h.message
+               and h.line == line for h in hits)

@@ -33,8 +33,8 @@ CHECKS: dict[str, tuple[str, str]] = {
                                           "`irate`/`increase` around it"),
     "promql/quantile-drops-le": (ERROR, "`histogram_quantile` over an aggregation that drops "
                                         "`le`"),
-    "promql/unknown-label": (ERROR, "a matcher, `by`, `without`, `on`, `ignoring` or `group_*` "
-                                    "label the metric (as the catalogue lists it) does not have"),
+    "promql/unknown-label": (ERROR, "a matcher, `by`, `without`, `on` or `group_*` label "
+                                    "the metric (as the catalogue lists it) does not have"),
     "promql/unit-mismatch": (ERROR, "the unit a query or alert signal has (from the catalogue: "
                                     "ms vs s, bytes, ratio vs percent) disagrees with the panel "
                                     "or alert unit, an alert's unit with its panel's, or a ratio "
