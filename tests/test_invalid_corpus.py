@@ -53,7 +53,7 @@ def built(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_broken_spec(name, tmp_path, built):
+def test_broken_spec(name, tmp_path, built, monkeypatch):
     case = CORPUS / name
     specs = tmp_path / "specs"
     shutil.copytree(SPECS, specs)
@@ -73,13 +73,8 @@ def test_broken_spec(name, tmp_path, built):
     assert digest(out) == before, "a failing build changed the output folder"
 
     # lint reports the same problem (as a spec/invalid finding, or its own check)
-    import os
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # same relative file names as the build above
-    try:
-        text = format_findings(lint_folder(Path("specs")), "text")
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)  # the same relative file names as the build above
+    text = format_findings(lint_folder(Path("specs")), "text")
     lint_expected = case / "lint-expected"
     wanted = ([ln for ln in lint_expected.read_text(encoding="utf-8").splitlines() if ln]
               if lint_expected.exists() else
