@@ -31,6 +31,9 @@ schema: ## Regenerate the spec JSON Schema referenced by the specs
 check: ## Fail when generated/ is not what the specs produce
 	mlops-dash check --specs $(SPECS) --out $(OUT)
 
+lint: ## Lint the specs offline (PromQL vs catalogue, dashboards, alerts, promtool, schemas)
+	mlops-dash lint --specs $(SPECS)
+
 test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e) and every alert's promtool cases
 	$(PYTHON) -m pytest -q
 	PYTHONPATH=src $(PYTHON) -m mlops_dash test --specs $(SPECS)
@@ -46,4 +49,4 @@ update-golden: ## Accept the current output as the new golden files (review the 
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check test e2e simulate update-golden
+.PHONY: help install tools build schema check lint test e2e simulate update-golden

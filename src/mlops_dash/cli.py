@@ -243,6 +243,28 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
         server.stop()
 
 
+@cli.command()
+@SPECS_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text: file:line:col: check-id: message; json: a list; "
+                                      "github: workflow annotations.")
+@reports_errors
+def lint(specs_dir: Path, fmt: str) -> None:
+    """Lint the specs offline: PromQL against the metric catalogue, dashboards, alerts, promtool,
+    amtool and the official schemas. Exit 1 when an error-level finding is reported."""
+    from mlops_dash.lint.runner import ERROR, format_findings, lint_folder
+
+    findings = lint_folder(specs_dir)
+    click.echo(format_findings(findings, fmt), nl=False)
+    errors = sum(1 for f in findings if f.level == ERROR)
+    if fmt != "json":
+        summary = (f"{errors} error(s), {len(findings) - errors} warning(s)" if findings
+                   else "no problems found")
+        click.echo(f"lint: {summary}", err=True)
+    if errors:
+        sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="mlops-dash")

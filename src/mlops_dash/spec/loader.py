@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +77,10 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], 
     """Map a pydantic ``loc`` onto the data, dropping union tags; tell if the leaf exists."""
     path: list[str | int] = []
     cur = data
-    for part in loc:
+    for i, part in enumerate(loc):
+        if (isinstance(cur, dict) and i + 1 < len(loc) and isinstance(part, str)
+                and cur.get("shape") == part):
+            continue  # the tag of a discriminated union (``signal.shape``), not a data key
         if isinstance(cur, dict) and part in cur:
             path.append(part)
             cur = cur[part]
@@ -88,28 +94,173 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], 
     return tuple(path), True
 
 
-def _convert(exc: ValidationError, data: Any, smap: SourceMap) -> list[SpecError]:
+# What each name pattern means, in words, for messages (the regex alone helps nobody).
+PATTERN_WORDS = {
+    cv.UID_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter or "
+                       "digit, at most 40 characters (it becomes a file name, a URL and a "
+                       "Kubernetes name)",
+    cv.PANEL_ID_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter "
+                            "or digit, at most 64 characters (it becomes part of a URL)",
+    cv.ALERT_NAME_RE.pattern: "CamelCase: a capital letter, then letters and digits, at most 40 "
+                              "characters (it becomes a file name and a URL)",
+    cv.RECORD_NAME_RE.pattern: "level:metric:operations, e.g. job:http_requests:rate5m",
+    cv.LABEL_NAME_RE.pattern: "a Prometheus label name: letters, digits and '_', not starting "
+                              "with a digit",
+    cv.METRIC_NAME_RE.pattern: "a Prometheus metric name: letters, digits, '_' and ':', not "
+                               "starting with a digit",
+    m.DURATION_RE: "a Prometheus duration such as 30s, 5m, 1h or 7d",
+    cv.K8S_NAMESPACE_RE.pattern: "a Kubernetes namespace: lowercase letters, digits and '-', at "
+                                 "most 63 characters",
+    r"^https?://": "an http:// or https:// URL",
+}
+
+
+def nearest_valid(pattern: str, value: str) -> str | None:
+    """A valid name close to ``value`` for the name patterns, or None."""
+    if pattern in (cv.UID_RE.pattern, cv.PANEL_ID_RE.pattern, cv.K8S_NAMESPACE_RE.pattern):
+        limit = 40 if pattern == cv.UID_RE.pattern else 63
+        candidate = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:limit].strip("-")
+    elif pattern == cv.ALERT_NAME_RE.pattern:
+        words = re.split(r"[^A-Za-z0-9]+", value)
+        candidate = "".join(w[:1].upper() + w[1:] for w in words if w)[:40]
+        candidate = re.sub(r"^[0-9]+", "", candidate)
+    elif pattern in (cv.LABEL_NAME_RE.pattern, cv.METRIC_NAME_RE.pattern):
+        keep = "[^A-Za-z0-9_:]" if pattern == cv.METRIC_NAME_RE.pattern else "[^A-Za-z0-9_]"
+        candidate = re.sub(keep, "_", value)
+        candidate = "_" + candidate if candidate[:1].isdigit() else candidate
+    else:
+        return None
+    return candidate if candidate and candidate != value and re.match(pattern, candidate) else None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing (null)"
+    return f"a {type(value).__name__}"
+
+
+def _strip(t: Any) -> Any:
+    """``Annotated[X, ...]`` → X; ``X | None`` → X."""
+    while True:
+        origin = typing.get_origin(t)
+        if origin is typing.Annotated:
+            t = typing.get_args(t)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(t) if a is not type(None)]
+            if len(members) != 1:
+                return t
+            t = members[0]
+        else:
+            return t
+
+
+def fields_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """Field names of the model a pydantic ``loc`` points into (for scoped did-you-mean)."""
+    t: Any = root
+    for part in loc:
+        t = _strip(t)
+        origin = typing.get_origin(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            by_name = {(f.alias or n): f for n, f in t.model_fields.items()}
+            by_name.update(t.model_fields)
+            if part not in by_name:
+                return None
+            t = by_name[part].annotation
+        elif origin is list and isinstance(part, int):
+            t = typing.get_args(t)[0]
+        elif origin is dict and isinstance(part, str):
+            t = typing.get_args(t)[1]
+        elif origin in (typing.Union, types.UnionType) and isinstance(part, str):
+            tagged = [a for a in typing.get_args(t) if isinstance(a, type)
+                      and issubclass(a, BaseModel) and "shape" in a.model_fields
+                      and part in typing.get_args(a.model_fields["shape"].annotation)]
+            if not tagged:
+                return None
+            t = tagged[0]
+        else:
+            return None
+    t = _strip(t)
+    if isinstance(t, type) and issubclass(t, BaseModel):
+        return [f.alias or n for n, f in t.model_fields.items()]
+    return None
+
+
+def _message(err: Any, path: tuple[str | int, ...],
+             root: type[BaseModel] | None = None) -> tuple[str, tuple[str | int, ...]]:
+    """A readable message (what was expected, what was found, the nearest valid value)."""
+    etype = err["type"]
+    msg = err["msg"]
+    ctx = err.get("ctx", {})
+    got = err.get("input")
+    if etype == "extra_forbidden":
+        key = str(path[-1]) if path else ""
+        scoped = fields_at(root, tuple(err["loc"])[:-1]) if root is not None else None
+        hint = suggest(key, scoped) if scoped else suggest(key, FIELD_NAMES)
+        if scoped and not hint:
+            hint = f" (fields here: {', '.join(sorted(scoped))})" if len(scoped) <= 12 else ""
+        return f"unknown field {key!r}{hint}", path
+    if etype == "missing":
+        field_name = str(path[-1]) if path else ""
+        return f"required field {field_name!r} is missing", path
+    if etype == "literal_error":
+        expected = ctx.get("expected", "")
+        options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
+        hint = suggest(str(got), options) if isinstance(got, str) else ""
+        if not hint and isinstance(got, str) and got[::-1] in options:
+            hint = f" (did you mean {got[::-1]!r}?)"
+        return f"{got!r} is not allowed; expected {expected}{hint}", path
+    if etype == "union_tag_invalid":
+        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        return (f"unknown shape {ctx.get('tag')!r}; expected one of {', '.join(tags)}"
+                f"{suggest(str(ctx.get('tag')), tags)}", path + ("shape",))
+    if etype == "union_tag_not_found":
+        return "missing `shape`; say which kind of signal this is", path
+    if etype == "string_pattern_mismatch":
+        pattern = ctx.get("pattern", "")
+        words = PATTERN_WORDS.get(pattern, f"the pattern {pattern}")
+        fix = nearest_valid(pattern, got) if isinstance(got, str) else None
+        return (f"{got!r} is not valid; expected {words}"
+                + (f" (did you mean {fix!r}?)" if fix else "")), path
+    if etype in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping (key: value lines), found {_kind(got)}", path
+    if etype == "list_type":
+        hint = f"; write [{got}] for a single item" if isinstance(got, str | int | float) else ""
+        return f"expected a list, found {_kind(got)}{hint}", path
+    if etype == "string_type":
+        hint = ""
+        if isinstance(got, bool):
+            hint = "; YAML reads yes/no/on/off/true/false as booleans, so quote the value"
+        elif isinstance(got, int | float):
+            hint = "; quote it to keep it text"
+        return f"expected a string, found {_kind(got)}{hint}", path
+    if etype in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
+        what = "a whole number" if etype.startswith("int") else "a number"
+        return f"expected {what}, found {_kind(got)}", path
+    if etype in ("bool_type", "bool_parsing"):
+        return f"expected true or false, found {_kind(got)}", path
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):], path
+    if got is not None and not isinstance(got, dict | list):
+        msg = f"{msg}, found {_kind(got)}"
+    return msg, path
+
+
+def _convert(exc: ValidationError, data: Any, smap: SourceMap,
+             root: type[BaseModel] | None = None) -> list[SpecError]:
     errors = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
-        path, _ = _data_path(data, loc)
-        etype = err["type"]
-        msg = err["msg"]
-        if etype == "extra_forbidden":
-            key = str(path[-1]) if path else ""
-            msg = f"unknown field {key!r}{suggest(key, FIELD_NAMES)}"
-        elif etype == "missing":
-            msg = "required field is missing"
-        elif etype == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            got = err.get("input")
-            options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
-            hint = suggest(str(got), options) if isinstance(got, str) else ""
-            msg = f"{got!r} is not allowed; expected {expected}{hint}"
-        elif etype == "string_pattern_mismatch":
-            msg = f"{err.get('input')!r} does not match the pattern {err['ctx']['pattern']}"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        path, _ = _data_path(data, tuple(err["loc"]))
+        msg, path = _message(err, path, root)
         line, col = smap.locate(path)
         errors.append(SpecError(smap.file, msg, line=line, column=col, path=format_path(path)))
     return errors
@@ -123,7 +274,7 @@ def load_document(path: Path, display: str) -> Document:
         raise SpecError(display, f"cannot read file: {exc.strerror}") from None
     data, smap = load_yaml(raw, display)
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        kind = _kind(data)
         raise SpecError(
             display, f"expected a mapping with apiVersion and kind at the top, found {kind}",
             line=1, column=1,
@@ -140,7 +291,7 @@ def load_document(path: Path, display: str) -> Document:
             f"unsupported apiVersion {version!r}; this mlops-dash reads {cv.API_VERSION}",
         )
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise smap.error(
             ("kind",) if "kind" in data else (),
             f"unknown kind {kind!r}; expected one of {', '.join(sorted(KINDS))}"
@@ -149,7 +300,7 @@ def load_document(path: Path, display: str) -> Document:
     try:
         model = KINDS[kind].model_validate(data)
     except ValidationError as exc:
-        raise SpecErrors(_convert(exc, data, smap)) from None
+        raise SpecErrors(_convert(exc, data, smap, KINDS[kind])) from None
     return Document(display, model, smap)
 
 
@@ -162,8 +313,12 @@ def spec_files(specs_dir: Path) -> list[Path]:
     )
 
 
-def load_specs(specs_dir: Path) -> SpecSet:
-    """Load and cross-check every spec in a folder; raise SpecErrors listing all problems."""
+def load_specs(specs_dir: Path, *, check_metrics: bool = True) -> SpecSet:
+    """Load and cross-check every spec in a folder; raise SpecErrors listing all problems.
+
+    ``check_metrics=False`` leaves metrics missing from the catalogue to ``mlops-dash lint``,
+    which reports them as ``promql/unknown-metric`` findings instead of load errors.
+    """
     from mlops_dash.spec.crosscheck import check_spec_set
 
     files = spec_files(specs_dir)
@@ -196,7 +351,7 @@ def load_specs(specs_dir: Path) -> SpecSet:
     if errors:
         raise SpecErrors(errors)
     spec_set = SpecSet(platforms[0], catalogues[0], dashboards)
-    check_spec_set(spec_set)
+    check_spec_set(spec_set, check_metrics=check_metrics)
     return spec_set
 
 

@@ -277,8 +277,20 @@ class Platform(Strict):
     grafana_url: str = Field(pattern=r"^https?://")
     runbook_base_url: str = Field(pattern=r"^https?://")
     grafana_folder: str = "MLOps"
-    kubernetes_namespace: str = "monitoring"
+    kubernetes_namespace: str = Field(default="monitoring", pattern=cv.K8S_NAMESPACE_RE.pattern)
     prometheus_rule_labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("prometheus_rule_labels")
+    @classmethod
+    def _kubernetes_labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if len(key) > 253 or not cv.K8S_LABEL_KEY_RE.match(key):
+                raise ValueError(f"{key!r} is not a valid Kubernetes label key "
+                                 "([prefix/]name, name of letters, digits, '-', '_', '.')")
+            if not cv.K8S_LABEL_VALUE_RE.match(value):
+                raise ValueError(f"label {key}: {value!r} is not a valid Kubernetes label value "
+                                 "(at most 63 letters, digits, '-', '_', '.')")
+        return v
     datasources: Datasources
     namespaces: Namespaces = Field(default_factory=Namespaces)
     links: list[ExternalLink] = Field(default_factory=list)

@@ -68,8 +68,10 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
         text = text_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = text_bytes[: exc.start].count(b"\n") + 1
+        column = exc.start - (text_bytes.rfind(b"\n", 0, exc.start) + 1) + 1
         raise SpecError(
-            file, f"file is not valid UTF-8 (byte {exc.start}); save it as UTF-8", line=line
+            file, f"file is not valid UTF-8 (byte {exc.start}: 0x{text_bytes[exc.start]:02x}); "
+            "save it as UTF-8", line=line, column=column,
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -101,10 +103,32 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
     except yaml.YAMLError as exc:
         raise SpecError(file, f"invalid YAML: {exc}") from None
     if node is None:
-        raise SpecError(file, "file is empty; expected a mapping with apiVersion and kind", line=1)
+        raise SpecError(file, "file is empty; expected a mapping with apiVersion and kind",
+                        line=1, column=1)
     counter = [0]
-    data = _construct(node, (), smap, counter, loader_for_scalars=_Loader(""))
+    try:
+        data = _construct(node, (), smap, counter, loader_for_scalars=_Loader(""))
+    except yaml.MarkedYAMLError as exc:  # unknown tags (!!python/object, !custom), bad merges
+        mark = exc.problem_mark or exc.context_mark
+        problem = (exc.problem or exc.context or "invalid YAML").split("\n")[0]
+        raise SpecError(
+            file,
+            f"unsupported YAML: {problem}; specs hold plain strings, numbers, lists and mappings",
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
     return data, smap
+
+
+def _scalar(loader: _Loader, node: Node) -> Any:
+    """A scalar's value; text YAML cannot construct (``2024-13-45`` as a date) stays text."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError, TypeError):
+        return str(node.value)
+
+
+_PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 def _construct(
@@ -120,6 +144,15 @@ def _construct(
             column=node.start_mark.column + 1,
         )
     smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+        raise SpecError(
+            smap.file,
+            f"unsupported YAML tag {node.tag!r}; specs hold plain strings, numbers, lists and "
+            "mappings",
+            line=node.start_mark.line + 1,
+            column=node.start_mark.column + 1,
+            path=format_path(path),
+        )
     if isinstance(node, MappingNode):
         out: dict[Any, Any] = {}
         loader_for_scalars.flatten_mapping(node)
@@ -132,7 +165,7 @@ def _construct(
                     column=key_node.start_mark.column + 1,
                     path=format_path(path),
                 )
-            key = loader_for_scalars.construct_object(key_node, deep=True)
+            key = _scalar(loader_for_scalars, key_node)
             if not isinstance(key, str):
                 key = str(key)
             if key in out:
@@ -156,7 +189,7 @@ def _construct(
             _construct(item, path + (i,), smap, counter, loader_for_scalars)
             for i, item in enumerate(node.value)
         ]
-    value = loader_for_scalars.construct_object(node, deep=True)
+    value = _scalar(loader_for_scalars, node)
     if value is not None and not isinstance(value, (str, int, float, bool)):
         # dates and binary blobs have no place in a spec: keep their text
         value = str(node.value)

@@ -1,0 +1,233 @@
+"""`mlops-dash lint`: load the specs, render in memory, run every check family, report findings.
+
+A finding points at the spec's own line when the problem is in a spec value, or at the generated
+file (path relative to the output folder, prefixed ``generated/``) when it is about output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+from mlops_dash import conventions as cv
+from mlops_dash import output, promql
+from mlops_dash.errors import SpecErrors
+from mlops_dash.spec import models as m
+from mlops_dash.spec.crosscheck import catalogue_names
+from mlops_dash.spec.loader import Document, SpecSet
+from mlops_dash.spec.yamlsource import Path as FieldPath
+from mlops_dash.spec.yamlsource import SourceMap, load_yaml
+
+ERROR = "error"
+WARNING = "warning"
+
+# check id → (level, what it means). The README table lists exactly these (a test checks it).
+CHECKS: dict[str, tuple[str, str]] = {
+    "spec/invalid": (ERROR, "the specs do not load (the same message `build` prints)"),
+    "promql/unknown-metric": (ERROR, "a query reads a series that is not in the metric catalogue "
+                                     "nor a recording rule"),
+    "promql/rate-on-gauge": (ERROR, "`rate`/`irate`/`increase` applied to a gauge"),
+    "promql/bucket-without-rate": (ERROR, "a histogram `_bucket` series used without `rate`/"
+                                          "`irate`/`increase` around it"),
+    "promql/quantile-drops-le": (ERROR, "`histogram_quantile` over an aggregation that drops "
+                                        "`le`"),
+    "promql/unknown-label": (ERROR, "a matcher, `by`, `without`, `on` or `group_*` label "
+                                    "the metric (as the catalogue lists it) does not have"),
+    "promql/unit-mismatch": (ERROR, "the unit a query or alert signal has (from the catalogue: "
+                                    "ms vs s, bytes, ratio vs percent) disagrees with the panel "
+                                    "or alert unit, an alert's unit with its panel's, or a ratio "
+                                    "threshold above 1"),
+    "promql/threshold-mismatch": (ERROR, "an alert's `comparison`/`threshold` disagrees with the "
+                                         "rendered rule expression, the threshold line of its "
+                                         "panel, or the words of its summary/description"),
+    "dashboard/panel-title": (ERROR, "a panel without a title"),
+    "dashboard/panel-description": (ERROR, "a panel without a description"),
+    "dashboard/panel-unit": (ERROR, "a panel without a unit, or with one Grafana does not know"),
+    "dashboard/fixed-datasource": (ERROR, "a panel, target, variable or annotation uses a fixed "
+                                          "datasource uid instead of the datasource variable"),
+    "dashboard/rate-interval": (ERROR, "a panel's `rate`/`irate` window is not "
+                                       "`$__rate_interval` (or `increase` uses `$__interval`)"),
+    "dashboard/unused-variable": (ERROR, "a template variable no query, title or link uses"),
+    "dashboard/grid-overlap": (ERROR, "two panels' `gridPos` overlap, or a panel leaves the "
+                                      "24-column grid"),
+    "dashboard/duplicate-panel-id": (ERROR, "two panels of a dashboard share a numeric id"),
+    "alert/name-style": (ERROR, "an alert name that is not CamelCase or longer than 40 "
+                                "characters"),
+    "alert/severity": (ERROR, "an alert whose `severity` label is not critical, warning or info"),
+    "alert/missing-annotation": (ERROR, "an alert without `summary`, `description`, "
+                                        "`runbook_url` or `dashboard_url`"),
+    "alert/for-shorter-than-interval": (ERROR, "an alert whose `for` is positive but shorter "
+                                               "than its group's evaluation interval"),
+    "alert/record-name": (ERROR, "a recording rule name not of the form "
+                                 "`level:metric:operations`"),
+    "tool/promtool": (ERROR, "`promtool check rules` refuses a generated rule file"),
+    "tool/amtool": (ERROR, "`amtool check-config` refuses the generated Alertmanager config "
+                           "(only when the build renders one)"),
+    "schema/grafana-dashboard": (ERROR, "a dashboard or panel violates the Grafana 12 schemas"),
+    "schema/prometheus-rules": (ERROR, "a rule file violates the Prometheus rule file schema"),
+    "schema/kubernetes-crd": (ERROR, "a manifest violates its strict CRD schema"),
+    "schema/alertmanager": (ERROR, "the Alertmanager config violates its schema"),
+}
+
+OUTPUT_PREFIX = "generated"
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One lint finding, at a place."""
+
+    file: str
+    line: int | None
+    col: int | None
+    check_id: str
+    level: str
+    message: str
+
+    def text(self) -> str:
+        place = self.file
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.col is not None:
+                place += f":{self.col}"
+        return f"{place}: {self.check_id}: {self.message}"
+
+    def github(self) -> str:
+        def esc(s: str, prop: bool = False) -> str:
+            s = s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            return s.replace(":", "%3A").replace(",", "%2C") if prop else s
+
+        props = [f"file={esc(self.file, True)}"]
+        if self.line is not None:
+            props.append(f"line={self.line}")
+            if self.col is not None:
+                props.append(f"col={self.col}")
+        props.append(f"title={esc(self.check_id, True)}")
+        kind = "error" if self.level == ERROR else "warning"
+        return f"::{kind} {','.join(props)}::{esc(self.message)}"
+
+
+def json_positions(obj: Any) -> dict[FieldPath, tuple[int, int]]:
+    """Line and column of every value in ``output.dump_json(obj)`` (indent 2, sorted keys)."""
+    pos: dict[FieldPath, tuple[int, int]] = {}
+    line = 1
+
+    def visit(o: Any, path: FieldPath, depth: int) -> None:
+        nonlocal line
+        pos[path] = (line, 2 * depth + 1)
+        if isinstance(o, dict) and o:
+            for k in sorted(o):
+                line += 1
+                visit(o[k], path + (k,), depth + 1)
+            line += 1
+        elif isinstance(o, list) and o:
+            for i, v in enumerate(o):
+                line += 1
+                visit(v, path + (i,), depth + 1)
+            line += 1
+
+    visit(obj, (), 0)
+    return pos
+
+
+@dataclass
+class Context:
+    """What every check reads: the loaded specs, the rendered tree, the catalogue."""
+
+    spec_set: SpecSet
+    tree: output.Tree
+    findings: list[Finding] = field(default_factory=list)
+    _maps: dict[str, SourceMap] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ catalogue
+    @cached_property
+    def metrics(self) -> dict[str, m.MetricDef]:
+        """Series name → its catalogue entry (histograms expanded into _bucket/_sum/_count)."""
+        return {n: d for n, d in catalogue_names(self.spec_set).items() if d is not None}
+
+    @cached_property
+    def records(self) -> set[str]:
+        """Recording rules of the specs, SLO records included."""
+        return {n for n, d in catalogue_names(self.spec_set).items()
+                if d is None and n not in promql.BUILTIN_SERIES}
+
+    # ------------------------------------------------------------------ reporting
+    def report(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def at_spec(self, doc: Document, path: FieldPath, check_id: str, message: str) -> None:
+        line, col = doc.source.locate(path)
+        self.report(Finding(doc.path, line, col, check_id, CHECKS[check_id][0], message))
+
+    def at_output(self, rel: str, path: FieldPath, check_id: str, message: str) -> None:
+        line, col = self._source(rel).locate(path) if rel in self.tree else (None, None)
+        self.report(Finding(f"{OUTPUT_PREFIX}/{rel}", line, col, check_id,
+                            CHECKS[check_id][0], message))
+
+    def _source(self, rel: str) -> SourceMap:
+        if rel not in self._maps:
+            text = self.tree[rel]
+            if rel.endswith(".json"):
+                smap = SourceMap(rel, json_positions(json.loads(text)))
+            else:
+                try:
+                    _, smap = load_yaml(text.encode("utf-8"), rel)
+                except Exception:  # a multi-document file or other: no positions
+                    smap = SourceMap(rel)
+            self._maps[rel] = smap
+        return self._maps[rel]
+
+    # ------------------------------------------------------------------ rendered output
+    def dashboard_json(self, d: m.Dashboard) -> tuple[str, dict[str, Any]] | None:
+        rel = cv.dashboard_json_path(d.uid)
+        if rel not in self.tree:
+            return None
+        return rel, json.loads(self.tree[rel])
+
+
+Check = Callable[[Context], None]
+
+
+def spec_error_findings(exc: SpecErrors) -> list[Finding]:
+    return [Finding(e.file, e.line, e.column, "spec/invalid", ERROR,
+                    f"{e.path}: {e.message}" if e.path else e.message) for e in exc.errors]
+
+
+def all_checks() -> list[Check]:
+    from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks, tool_checks
+
+    return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
+            *tool_checks.CHECKS]
+
+
+def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,
+                  checks: Iterable[Check] | None = None) -> list[Finding]:
+    """Run the checks on loaded specs (and their rendered tree); findings sorted by place."""
+    from mlops_dash import pipeline
+
+    ctx = Context(spec_set, pipeline.render_tree(spec_set) if tree is None else tree)
+    for check in (all_checks() if checks is None else checks):
+        check(ctx)
+    return sorted(set(ctx.findings), key=lambda f: (f.file, f.line or 0, f.col or 0,
+                                                    f.check_id, f.message))
+
+
+def lint_folder(specs_dir: Any, checks: Iterable[Check] | None = None) -> list[Finding]:
+    """Load a specs folder leniently (unknown metrics become findings) and lint it."""
+    from mlops_dash.spec.loader import load_specs
+
+    try:
+        spec_set = load_specs(specs_dir, check_metrics=False)
+    except SpecErrors as exc:
+        return spec_error_findings(exc)
+    return lint_spec_set(spec_set, checks=checks)
+
+
+def format_findings(findings: list[Finding], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([asdict(f) for f in findings], indent=2) + "\n"
+    if fmt == "github":
+        return "".join(f.github() + "\n" for f in findings)
+    return "".join(f.text() + "\n" for f in findings)
