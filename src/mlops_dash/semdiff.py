@@ -696,6 +696,12 @@ def trim_common(before: str, after: str, keep: int = 30) -> tuple[str, str]:
         end += 1
     cut_start = max(0, start - keep)
     cut_end = max(0, end - keep)
+    if cut_start:  # start and end on word boundaries
+        space = before.find(" ", cut_start, start)
+        cut_start = space + 1 if space >= 0 else cut_start
+    if cut_end:
+        space = before.rfind(" ", len(before) - end, len(before) - cut_end)
+        cut_end = len(before) - space if space >= 0 else cut_end
     head = "…" if cut_start else ""
     tail = "…" if cut_end else ""
     return (head + before[cut_start:len(before) - cut_end] + tail,
