@@ -37,10 +37,24 @@ def set_platform(specs: Path, extra: str) -> None:
     f.write_text(f.read_text() + extra)
 
 
+def manifests_in(folder: Path) -> list[tuple[str, str]]:
+    """(kind, name) of every object in the folder's manifest files, kustomization excluded."""
+    out = []
+    for f in sorted(folder.glob("*.yaml")):
+        if f.name != "kustomization.yaml":
+            out += [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(f.read_text())]
+    return sorted(out)
+
+
 def test_kustomize_renders_rules_and_labelled_dashboard_configmaps():
     objects = kustomize(GENERATED / "kubernetes")
-    kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["ConfigMap"] * 5 + ["PrometheusRule"] * 5
+    rendered = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
+    assert rendered == manifests_in(GENERATED / "kubernetes")  # nothing left out
+    kinds = [o["kind"] for o in objects]
+    assert kinds.count("ConfigMap") == 5 and kinds.count("PrometheusRule") == 5
+    assert set(kinds) <= {"ConfigMap", "PrometheusRule", "AlertmanagerConfig"}
+    if (GENERATED / "alertmanager").exists():  # routing rendered: its CRD is in the bundle
+        assert "AlertmanagerConfig" in kinds
     for o in objects:
         assert manifest_errors(o) == [], (o["kind"], o["metadata"]["name"])
     for cm in (o for o in objects if o["kind"] == "ConfigMap"):
@@ -103,12 +117,11 @@ def test_kustomization_picks_up_manifests_of_any_stage(spec_set, monkeypatch):
         return {"kubernetes/alertmanagerconfig-later.yaml": output.dump_yaml(manifest),
                 "kubernetes/README.md": "not a manifest\n"}
 
+    before = yaml.safe_load(pipeline.render_tree(spec_set)[cv.KUSTOMIZATION_PATH])["resources"]
     monkeypatch.setattr(pipeline, "STAGES", [*pipeline.STAGES, later_stage])
     tree = pipeline.render_tree(spec_set)
     k = yaml.safe_load(tree[cv.KUSTOMIZATION_PATH])
-    assert "alertmanagerconfig-later.yaml" in k["resources"]
-    assert "README.md" not in k["resources"]
-    assert len(k["resources"]) == 11
+    assert sorted(k["resources"]) == sorted([*before, "alertmanagerconfig-later.yaml"])
 
 
 def test_grafana_operator_delivery(tmp_path, specs_copy):
@@ -120,7 +133,9 @@ def test_grafana_operator_delivery(tmp_path, specs_copy):
     assert not list((out / "kubernetes").glob("configmap-*"))
     objects = kustomize(out / "kubernetes")
     dashboards = [o for o in objects if o["kind"] == "GrafanaDashboard"]
-    assert len(dashboards) == 5 and len(objects) == 10
+    assert len(dashboards) == 5
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == manifests_in(
+        out / "kubernetes")
     for o in objects:
         assert manifest_errors(o) == [], (o["kind"], o["metadata"]["name"])
     for o in dashboards:
