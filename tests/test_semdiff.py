@@ -299,6 +299,8 @@ def test_routing_needs_both_sides(tmp_path):
     ("(sum(x) - sum(x offset 1h)) >= 1e9", ">=", 1000000000, ["offset 1h"]),
     ("x / avg_over_time((x)[7d:1h]) - 1 > 0.5", ">", 0.5, ["7d:1h"]),
     ("absent(up)", None, None, []),
+    ("x < -5", "<", -5, []),
+    ("x > 1 and y", None, None, []),  # not a plain threshold: reported as expression changes
     ('rate(x{a=~"[0-9]+"}[ 2m ]) == 0', "==", 0, ["2m"]),
 ])
 def test_analyse_expr(expr, comparison, threshold, windows):

@@ -46,9 +46,12 @@ class Change:
 # ------------------------------------------------------------------------------ generic helpers
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: much faster
+
+
 def _load_yaml(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError:
         return None
 
@@ -566,21 +569,18 @@ def diff_dashboards(base: Tree, head: Tree) -> list[Change]:
 def _objects(tree: Tree) -> dict[str, dict[str, Any]]:
     out = {}
     for rel in sorted(tree):
-        if rel.startswith(cv.KUBERNETES_DIR + "/") and rel.endswith((".yaml", ".yml")):
-            for doc in yaml.safe_load_all(tree[rel]) if _load_yaml_all_ok(tree[rel]) else []:
-                if isinstance(doc, dict) and doc.get("kind") and doc.get("kind") != "Kustomization":
-                    meta = doc.get("metadata") or {}
-                    key = f"{doc['kind']} {meta.get('namespace', '')}/{meta.get('name', rel)}"
-                    out[key] = doc
+        if not (rel.startswith(cv.KUBERNETES_DIR + "/") and rel.endswith((".yaml", ".yml"))):
+            continue
+        try:
+            docs = list(yaml.load_all(tree[rel], Loader=_LOADER))
+        except yaml.YAMLError:
+            continue
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") and doc.get("kind") != "Kustomization":
+                meta = doc.get("metadata") or {}
+                key = f"{doc['kind']} {meta.get('namespace', '')}/{meta.get('name', rel)}"
+                out[key] = doc
     return out
-
-
-def _load_yaml_all_ok(text: str) -> bool:
-    try:
-        list(yaml.safe_load_all(text))
-    except yaml.YAMLError:
-        return False
-    return True
 
 
 def _object_body(doc: dict[str, Any]) -> dict[str, Any]:
