@@ -12,13 +12,15 @@ help: ## List the targets
 install: ## Install mlops-dash (editable) with its test dependencies
 	$(PIP) install -q -e '.[test]'
 
-tools: ## Install promtool, amtool, prometheus and alertmanager (Debian packages; needs root)
+tools: ## Install promtool, amtool, prometheus, alertmanager and kubectl (Debian packages; root or sudo)
 	@if command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
 	  echo "promtool and amtool present"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	fi
+	@command -v kubectl >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
 
 build: ## Render the shipped specs into generated/
 	mlops-dash build --specs $(SPECS) --out $(OUT)

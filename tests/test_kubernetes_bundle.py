@@ -24,12 +24,22 @@ from mlops_dash.lint.schemas import manifest_errors
 from mlops_dash.spec.loader import load_specs
 
 
+class KubectlYaml(yaml.SafeLoader):
+    """kubectl writes `matchType: =` unquoted; YAML 1.1's `=` value tag must not apply."""
+
+
+KubectlYaml.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:value"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def kustomize(folder: Path) -> list[dict]:
     kubectl = require_tool("kubectl")
     r = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True,
                        timeout=60, check=False)
     assert r.returncode == 0, r.stderr
-    return [d for d in yaml.safe_load_all(r.stdout) if d]
+    return [d for d in yaml.load_all(r.stdout, Loader=KubectlYaml) if d]
 
 
 def set_platform(specs: Path, extra: str) -> None:

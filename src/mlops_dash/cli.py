@@ -119,6 +119,27 @@ def schema(out_file: Path | None) -> None:
 
 
 @cli.command()
+@SPECS_OPTION
+@click.option("--format", "fmt", type=click.Choice(["markdown", "tsv"]), default="markdown",
+              show_default=True, help="Markdown (for PR descriptions) or tab-separated values.")
+@reports_errors
+def routes(specs_dir: Path, fmt: str) -> None:
+    """Print where every alert goes: alert → severity → receivers → escalation."""
+    from mlops_dash.render import alertmanager
+    from mlops_dash.spec.loader import load_specs
+
+    spec_set = load_specs(specs_dir)
+    platform, dashboards = spec_set.platform_model, spec_set.dashboard_models()
+    if fmt == "markdown":
+        click.echo(alertmanager.routes_markdown(platform, dashboards), nl=False)
+        return
+    click.echo("alert\tseverity\treceivers\tescalation")
+    for row in alertmanager.routes_table(platform, dashboards):
+        click.echo("\t".join((row["alert"], row["severity"], row["receivers"],
+                              row["escalation"])))
+
+
+@cli.command()
 @click.argument("base")
 @click.argument("head", required=False)
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",

@@ -12,6 +12,16 @@ LABEL_SEVERITY = "severity"
 LABEL_TEAM = "team"
 LABEL_DASHBOARD = "dashboard"
 SEVERITIES = ("critical", "warning", "info")
+# No alert carries this label, so grouping by it puts every alert into one digest group
+# (Alertmanager treats an empty group_by as "inherit the parent's").
+DIGEST_GROUP_LABEL = "mlops_dash_digest"
+
+# Alertmanager
+NULL_RECEIVER = "dashboard-only"  # a receiver with no integrations: info stays on dashboards
+ALERTMANAGER_CONFIG_PATH = "alertmanager/alertmanager.yaml"
+ALERTMANAGER_TEMPLATE_FILE = "notifications.tmpl"  # next to the config; referenced relatively
+ALERTMANAGER_TEMPLATE_PATH = f"alertmanager/{ALERTMANAGER_TEMPLATE_FILE}"
+PAGERDUTY_TERRAFORM_PATH = "pagerduty/escalation.tf.json"
 
 # Grafana
 DATASOURCE_VAR = "datasource"
@@ -41,6 +51,17 @@ def rule_file_path(dashboard_uid: str) -> str:
 def prometheus_rule_manifest_path(dashboard_uid: str) -> str:
     """PrometheusRule manifest of a dashboard, relative to the output folder."""
     return f"kubernetes/prometheusrule-{dashboard_uid}.yaml"
+
+
+def alertmanager_config_manifest_path(platform_name: str) -> str:
+    """AlertmanagerConfig manifest of the platform, relative to the output folder."""
+    return f"kubernetes/alertmanagerconfig-{platform_name}.yaml"
+
+
+def terraform_name(text: str) -> str:
+    """A Terraform resource name from any text: ``ML Platform`` → ``ml_platform``."""
+    name = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return name if name and not name[0].isdigit() else f"r_{name}"
 
 
 KUBERNETES_DIR = "kubernetes"

@@ -8,7 +8,7 @@ from pathlib import Path
 from mlops_dash import conventions as cv
 from mlops_dash import output
 from mlops_dash.errors import BuildError
-from mlops_dash.render import grafana, kubernetes, rules
+from mlops_dash.render import alertmanager, grafana, kubernetes, pagerduty, rules
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -45,9 +45,47 @@ def dashboards_and_rules(spec_set: SpecSet) -> output.Tree:
     return tree
 
 
+def notification_templates() -> str:
+    """The notification template file shipped with mlops-dash (templates/notifications.tmpl)."""
+    from importlib import resources
+
+    ref = resources.files("mlops_dash").joinpath("templates", cv.ALERTMANAGER_TEMPLATE_FILE)
+    return ref.read_text(encoding="utf-8")
+
+
+MATCHER_NOTE = """\
+# The operator adds namespace="<this namespace>" to the top route of an AlertmanagerConfig,
+# which would drop our alerts: their namespace label varies or is absent. Apply this in the
+# Alertmanager's own namespace and set on the Alertmanager resource (operator >= v0.84)
+#   spec.alertmanagerConfigMatcherStrategy.type: OnNamespaceExceptForAlertmanagerNamespace
+# The top route selects mlops-dash alerts by their dashboard label instead. See README.
+"""
+
+
+def alert_routing(spec_set: SpecSet) -> output.Tree:
+    """Alertmanager config with its templates, AlertmanagerConfig manifest, PagerDuty policy."""
+    platform = spec_set.platform_model
+    uids = [d.uid for d in spec_set.dashboard_models() if d.alerts]
+    templates = notification_templates()
+    tree: output.Tree = {
+        cv.ALERTMANAGER_CONFIG_PATH: output.dump_yaml(alertmanager.alertmanager_config(platform)),
+        cv.ALERTMANAGER_TEMPLATE_PATH: templates,
+    }
+    if uids:
+        header, body = output.dump_yaml(alertmanager.alertmanager_config_manifest(
+            platform, uids, templates)).split("\n", 1)
+        tree[cv.alertmanager_config_manifest_path(platform.name)] = (
+            f"{header}\n{MATCHER_NOTE}{body}")
+    policy = pagerduty.escalation_terraform(platform)
+    if policy is not None:
+        tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_json(policy)
+    return tree
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     dashboards_and_rules,
+    alert_routing,
 ]
 
 

@@ -23,7 +23,7 @@ from mlops_dash import conventions as cv
 
 Tree = dict[str, str]
 
-ALERTMANAGER_CONFIG = "alertmanager/alertmanager.yaml"
+ALERTMANAGER_CONFIG = cv.ALERTMANAGER_CONFIG_PATH
 _COMPARISONS = {">", "<", ">=", "<=", "==", "!="}
 _FLIP = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
 _IGNORED_FILES = {".mlops-dash-files"}
@@ -46,7 +46,16 @@ class Change:
 # ------------------------------------------------------------------------------ generic helpers
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: much faster
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading (libyaml when present: much faster) without YAML 1.1's ``=`` value tag,
+    which breaks on an unquoted ``matchType: =`` as kubectl writes it."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:value"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_LOADER = _Loader
 
 
 def _load_yaml(text: str) -> Any:
@@ -629,8 +638,19 @@ def diff_files(base: Tree, head: Tree) -> list[Change]:
         elif rel not in base:
             out.append(Change("file", rel, "added"))
         elif base[rel] != head[rel]:
-            out.append(Change("file", rel, "changed"))
+            a, b = _structured(rel, base[rel]), _structured(rel, head[rel])
+            settings = _settings("file", rel, a, b) if a is not None and b is not None else []
+            out += settings or [Change("file", rel, "changed")]
     return out
+
+
+def _structured(rel: str, text: str) -> Any:
+    """JSON or YAML content of a file, so its changes can be named by path; else None."""
+    if rel.endswith(".json"):
+        return _load_json(text)
+    if rel.endswith((".yaml", ".yml")):
+        return _load_yaml(text)
+    return None
 
 
 # ------------------------------------------------------------------------------ entry points

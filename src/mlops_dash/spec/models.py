@@ -105,38 +105,94 @@ class Namespaces(Strict):
     serving: str = "ml-serving"
 
 
+SecretFile = Annotated[
+    str,
+    Field(
+        pattern=r"^/[^\s]*$",
+        description="absolute path of a file holding the credential (mounted from a Secret); "
+        "never the credential itself",
+    ),
+]
+
+
+class SecretRef(Strict):
+    """A key of a Kubernetes Secret (for the AlertmanagerConfig manifest)."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+CHANNEL_FIELDS = {
+    "pagerduty": {"routing_key_file", "service"},
+    "slack": {"channel", "api_url_file"},
+    "email": {"to", "from_", "smarthost", "auth_username", "auth_password_file", "require_tls"},
+}
+CHANNEL_REQUIRED = {
+    "pagerduty": ("routing_key_file", "secret_ref"),
+    "slack": ("channel", "api_url_file", "secret_ref"),
+    "email": ("to", "from_", "smarthost"),
+}
+
+
 class Channel(Strict):
-    """A notification channel. Secrets are never values here: only file paths or Secret refs."""
+    """A notification channel. Secrets are never values here: only file paths or Secret refs.
+
+    ``*_file`` is what the plain Alertmanager config reads (the file is mounted from a Secret);
+    ``secret_ref`` is the same credential as a Secret key for the AlertmanagerConfig manifest.
+    """
 
     name: Uid
     type: Literal["pagerduty", "slack", "email"]
     description: str = ""
-    # pagerduty
-    routing_key_file: str | None = None
-    service: str | None = Field(default=None, description="PagerDuty service name")
+    # pagerduty (Events API v2)
+    routing_key_file: SecretFile | None = None
+    service: str | None = Field(
+        default=None, description="PagerDuty service name (default: the channel name)")
     # slack
-    channel: str | None = None
-    api_url_file: str | None = None
+    channel: str | None = Field(default=None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]*$")
+    api_url_file: SecretFile | None = None
     # email
-    to: str | None = None
-    from_: str | None = Field(default=None, alias="from")
-    smarthost: str | None = None
+    to: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_: str | None = Field(default=None, alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    smarthost: str | None = Field(default=None, pattern=r"^[^\s:]+:[0-9]+$")
     auth_username: str | None = None
-    auth_password_file: str | None = None
-    # kubernetes Secret holding the credential, for the AlertmanagerConfig envelope
+    auth_password_file: SecretFile | None = None
+    require_tls: bool = True
+    # kubernetes Secret holding the credential, for the AlertmanagerConfig manifest
     secret_ref: SecretRef | None = None
 
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> Channel:
+        own = CHANNEL_FIELDS[self.type]
+        for other, fields in CHANNEL_FIELDS.items():
+            for f in sorted(fields - own):
+                if getattr(self, f) not in (None, True):
+                    alias = "from" if f == "from_" else f
+                    raise ValueError(f"{alias!r} belongs to {other} channels, not {self.type}")
+        missing = [("from" if f == "from_" else f) for f in CHANNEL_REQUIRED[self.type]
+                   if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.type} channel needs {', '.join(missing)}")
+        if self.type == "email" and self.auth_username is not None:
+            if self.auth_password_file is None or self.secret_ref is None:
+                raise ValueError("an email channel with auth_username needs auth_password_file "
+                                 "(plain config) and secret_ref (AlertmanagerConfig)")
+        if self.type == "email" and self.auth_username is None and (
+                self.auth_password_file is not None or self.secret_ref is not None):
+            raise ValueError("auth_password_file / secret_ref need auth_username")
+        return self
 
-class SecretRef(Strict):
-    name: str
-    key: str
+    @property
+    def pagerduty_service(self) -> str:
+        return self.service or self.name
 
 
 class SeverityRoute(Strict):
-    """Where alerts of one severity go."""
+    """Where alerts of one severity go, and how often."""
 
     severity: Severity
-    channels: list[Uid] = Field(default_factory=list)
+    channels: list[Uid] = Field(
+        default_factory=list, description="empty: no notification (dashboards only)")
     description: str = ""
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
@@ -144,23 +200,72 @@ class SeverityRoute(Strict):
 
 
 class Digest(Strict):
+    """A periodic email of everything, approximated with a catch-all ``continue`` route."""
+
     channel: Uid
+    group_by: list[LabelName] = Field(
+        default_factory=list,
+        description="empty: one digest for all alerts; else one per value of these labels")
+    group_wait: Duration = "5m"
     group_interval: Duration = "24h"
     repeat_interval: Duration = "24h"
 
 
+class InhibitRule(Strict):
+    """While a source alert fires, silence target alerts with the same (non-empty) labels."""
+
+    equal: list[LabelName] = Field(
+        min_length=1,
+        description="labels identifying the same thing (e.g. [model]); every one must be "
+        "set on the source alert, so alerts lacking them never inhibit each other")
+    source_severities: list[Severity] = Field(default_factory=lambda: ["critical"], min_length=1)
+    target_severities: list[Severity] = Field(
+        default_factory=lambda: ["warning", "info"], min_length=1)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> InhibitRule:
+        both = sorted(set(self.source_severities) & set(self.target_severities))
+        if both:
+            raise ValueError(f"severities {both} are both source and target: an alert would "
+                             "silence itself")
+        return self
+
+
 class EscalationLevel(Strict):
+    """One rule of the PagerDuty escalation policy."""
+
     name: str
-    target: str
-    delay_minutes: int = Field(ge=0)
+    target: str = Field(description="PagerDuty schedule name, or a user's email")
+    target_type: Literal["schedule", "user"] = "schedule"
+    delay_minutes: int = Field(ge=0, description="minutes after the incident opened")
     severities: list[Severity] = Field(default_factory=lambda: ["critical"])
+
+    @model_validator(mode="after")
+    def _user_is_email(self) -> EscalationLevel:
+        if self.target_type == "user" and "@" not in self.target:
+            raise ValueError("a user target is the user's email address")
+        return self
 
 
 class Routing(Strict):
     group_by: list[LabelName] = Field(default_factory=lambda: ["alertname"])
     routes: list[SeverityRoute] = Field(min_length=1)
+    fallback_severity: Severity = Field(
+        default="warning",
+        description="alerts whose severity label is missing or not routed go where this "
+        "severity goes, so a typo never drops an alert")
     digest: Digest | None = None
-    inhibit_equal: list[LabelName] = Field(default_factory=list)
+    inhibit: list[InhibitRule] = Field(default_factory=list)
+
+    def route_for(self, severity: str) -> SeverityRoute | None:
+        """The route of a severity; unrouted severities take the fallback's route."""
+        for r in self.routes:
+            if r.severity == severity:
+                return r
+        if severity != self.fallback_severity:
+            return self.route_for(self.fallback_severity)
+        return None
 
 
 class GrafanaSidecar(Strict):
@@ -214,6 +319,15 @@ class Platform(Strict):
     channels: list[Channel] = Field(default_factory=list)
     routing: Routing
     escalation: list[EscalationLevel] = Field(default_factory=list)
+
+    def channel(self, name: str) -> Channel:
+        return next(c for c in self.channels if c.name == name)
+
+    def paged_severities(self) -> list[str]:
+        """Severities routed to a PagerDuty channel (where escalation can happen)."""
+        paging = {c.name for c in self.channels if c.type == "pagerduty"}
+        return [s for s in cv.SEVERITIES
+                if (r := self.routing.route_for(s)) and paging & set(r.channels)]
 
 
 # --------------------------------------------------------------------------- dashboards
@@ -441,7 +555,8 @@ class Alert(Strict):
     @field_validator("labels")
     @classmethod
     def _reserved_labels(cls, v: dict[str, str]) -> dict[str, str]:
-        reserved = {cv.LABEL_SEVERITY, cv.LABEL_TEAM, cv.LABEL_DASHBOARD, "alertname"}
+        reserved = {cv.LABEL_SEVERITY, cv.LABEL_TEAM, cv.LABEL_DASHBOARD, cv.DIGEST_GROUP_LABEL,
+                    "alertname"}
         clash = sorted(reserved & set(v))
         if clash:
             raise ValueError(f"labels {clash} are set by mlops-dash; use the alert's fields")
@@ -491,5 +606,4 @@ class Dashboard(Strict):
     links: list[Link] = Field(default_factory=list)
 
 
-Channel.model_rebuild()
 GaugeSignal.model_rebuild()
