@@ -71,14 +71,19 @@ def routes_test(config_file: Path, labels: dict[str, str]) -> list[str]:
 # --------------------------------------------------------------------------- amtool
 
 
-def test_amtool_check_config_passes_without_the_secret_files(am_dir: Path):
+def test_amtool_check_config_passes_without_the_secret_files(am_dir: Path, spec_set):
+    from mlops_dash.render import slo
+
     require_tool("amtool")
     for f in ("/etc/alertmanager/secrets/pagerduty/routing-key",
               "/etc/alertmanager/secrets/slack/webhook-url"):
         assert not Path(f).exists()  # amtool does not read *_file; Alertmanager does, at send
     r = tools.amtool_check_config(am_dir / "alertmanager.yaml")
     assert r.ok, r.output
-    assert "1 templates" in r.output and "3 inhibit rules" in r.output
+    expected = len(spec_set.platform_model.routing.inhibit) + len(
+        slo.inhibit_rules(spec_set.dashboard_models()))
+    assert expected == 4  # three severity rules from the platform spec, one SLO page→ticket
+    assert "1 templates" in r.output and f"{expected} inhibit rules" in r.output
 
 
 def test_amtool_check_config_passes_for_the_minimal_case(tmp_path: Path):

@@ -20,6 +20,7 @@ Pure: returns data; the caller serialises.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from mlops_dash import conventions as cv
@@ -110,8 +111,12 @@ def route_tree(platform: m.Platform) -> dict[str, Any]:
     }
 
 
-def inhibit_rules(platform: m.Platform) -> list[dict[str, Any]]:
-    """Plain-config inhibit rules: a source alert must carry every ``equal`` label."""
+def inhibit_rules(platform: m.Platform,
+                  extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Plain-config inhibit rules: a source alert must carry every ``equal`` label.
+
+    ``extra`` rules (SLO page mutes ticket, from render/slo.py) are appended as they are.
+    """
     out = []
     for rule in platform.routing.inhibit:
         out.append({
@@ -120,7 +125,7 @@ def inhibit_rules(platform: m.Platform) -> list[dict[str, Any]]:
             "target_matchers": [_severity_matcher(rule.target_severities)],
             "equal": list(rule.equal),
         })
-    return out
+    return out + [dict(r) for r in extra]
 
 
 def _severity_matcher(severities: list[str]) -> str:
@@ -185,14 +190,15 @@ def _receiver(c: m.Channel) -> dict[str, Any]:
     return {"name": c.name, "email_configs": [cfg]}
 
 
-def alertmanager_config(platform: m.Platform) -> dict[str, Any]:
+def alertmanager_config(platform: m.Platform,
+                        extra_inhibit: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The plain Alertmanager configuration (Alertmanager ≥ 0.25 field names)."""
     receivers = [{"name": cv.NULL_RECEIVER}] + [_receiver(c) for c in _used_channels(platform)]
     config: dict[str, Any] = {
         "global": {"resolve_timeout": RESOLVE_TIMEOUT},
         "templates": [cv.ALERTMANAGER_TEMPLATE_FILE],
         "route": route_tree(platform),
-        "inhibit_rules": inhibit_rules(platform),
+        "inhibit_rules": inhibit_rules(platform, extra_inhibit),
         "receivers": receivers,
     }
     if not config["inhibit_rules"]:
@@ -316,7 +322,8 @@ def own_alerts_matcher(dashboard_uids: list[str]) -> str:
 
 
 def alertmanager_config_manifest(platform: m.Platform, dashboard_uids: list[str],
-                                 templates: str) -> dict[str, Any]:
+                                 templates: str,
+                                 extra_inhibit: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The same routing as a prometheus-operator ``AlertmanagerConfig`` (v1alpha1).
 
     Credentials are Secret key references (``secret_ref``). The operator cannot load template
@@ -332,7 +339,7 @@ def alertmanager_config_manifest(platform: m.Platform, dashboard_uids: list[str]
     receivers = [{"name": cv.NULL_RECEIVER}] + [_op_receiver(c, defs)
                                                 for c in _used_channels(platform)]
     inhibit = []
-    for rule in inhibit_rules(platform):
+    for rule in inhibit_rules(platform, extra_inhibit):
         inhibit.append({
             "sourceMatch": [_op_matcher(x) for x in rule["source_matchers"]],
             "targetMatch": [_op_matcher(x) for x in rule["target_matchers"]],

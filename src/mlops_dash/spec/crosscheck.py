@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mlops_dash import conventions as cv
 from mlops_dash import promql
 from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec import models as m
+from mlops_dash.render import slo as slo_render
 from mlops_dash.spec.loader import Document, SpecSet, suggest
 
 
@@ -22,6 +24,9 @@ def catalogue_names(spec_set: SpecSet) -> dict[str, m.MetricDef | None]:
     for doc in spec_set.dashboards:
         for rule in doc.model.recording_rules:
             names[rule.record] = None
+        for s in doc.model.slos:
+            for record in slo_render.record_names(s):
+                names[record] = None
     return names
 
 
@@ -47,6 +52,10 @@ def queries(doc: Document) -> Iterator[tuple[tuple[str | int, ...], str]]:
         yield ("alerts", ai, "signal"), promql.alert_expr(alert)
         for fi, fq in enumerate(alert.first_queries):
             yield ("alerts", ai, "first_queries", fi), fq
+    for si, s in enumerate(d.slos):
+        yield ("slos", si, "sli"), slo_render.error_ratio_expr(s, "5m")
+        if not isinstance(s.sli, m.EventsSLI):
+            yield ("slos", si, "sli"), slo_render.instant_error_expr(s)
 
 
 def _label_values_metric(query: str) -> str | None:
@@ -77,6 +86,7 @@ def check_spec_set(spec_set: SpecSet) -> None:
     dash_uids: dict[str, Document] = {}
     alert_names: dict[str, Document] = {}
     records: dict[str, tuple[Document, m.RecordingRule]] = {}
+    slo_names: dict[str, Document] = {}
     for doc in spec_set.dashboards:
         d: m.Dashboard = doc.model
         if d.uid in dash_uids:
@@ -89,7 +99,28 @@ def check_spec_set(spec_set: SpecSet) -> None:
                     ("alerts", ai, "name"),
                     f"alert name {a.name!r} is also used in {alert_names[a.name].path}"))
             alert_names.setdefault(a.name, doc)
+        for si, s in enumerate(d.slos):
+            if s.name in slo_names:
+                errors.append(doc.source.error(
+                    ("slos", si, "name"), f"SLO name {s.name!r} is also used in "
+                                          f"{slo_names[s.name].path}"))
+            slo_names.setdefault(s.name, doc)
+            for name in slo_render.alert_names(s):
+                if not cv.ALERT_NAME_RE.match(name):
+                    errors.append(doc.source.error(
+                        ("slos", si, "name"),
+                        f"generated alert name {name!r} is not CamelCase of at most 40 "
+                        "characters; set `alert` to a shorter stem"))
+                if name in alert_names:
+                    errors.append(doc.source.error(
+                        ("slos", si, "name"),
+                        f"alert name {name!r} is also used in {alert_names[name].path}"))
+                alert_names.setdefault(name, doc)
         for ri, r in enumerate(d.recording_rules):
+            if r.record.startswith("slo:"):
+                errors.append(doc.source.error(
+                    ("recording_rules", ri, "record"),
+                    "recording rules named slo:… are generated from `slos`; choose another level"))
             if r.record in records:
                 errors.append(doc.source.error(
                     ("recording_rules", ri, "record"),
@@ -130,10 +161,35 @@ def check_spec_set(spec_set: SpecSet) -> None:
                         f"alert reads recording rule {name} evaluated every "
                         f"{records[name][1].interval}; evaluate the alert at the same interval "
                         f"(now {a.interval}) so the recorded series is never stale"))
-        if d.alerts and not any(p.type == "alert-history" for p in d.panels):
+        for si, s in enumerate(d.slos):
+            if s.panel is not None and s.panel not in panel_ids:
+                errors.append(src.error(
+                    ("slos", si, "panel"),
+                    f"no panel {s.panel!r} in this dashboard{suggest(s.panel, sorted(panel_ids))}"))
+            want = "counter" if isinstance(s.sli, m.EventsSLI) else "gauge"
+            for sel in slo_render.sli_selectors(s):
+                metric = known.get(sel.metric)
+                if metric is not None and metric.type != want:
+                    errors.append(src.error(
+                        ("slos", si, "sli"),
+                        f"{sel.metric} is a {metric.type}; a {s.sli.type} SLI reads {want}s"))
+            try:
+                for tier in (s.tiers if s.panel is None or s.panel in panel_ids else []):
+                    slo_render.promtool_tests(d, s, tier, platform)
+            except ValueError as exc:
+                errors.append(src.error(("slos", si, "sli"), str(exc)))
+        if (d.alerts or d.slos) and not any(p.type == "alert-history" for p in d.panels):
             errors.append(src.error(
                 ("panels",),
                 "a dashboard with alerts needs an alert-history panel showing them"))
+        elif d.alerts:
+            shown = {n for p in d.panels if p.type == "alert-history" for n in p.alerts}
+            for ai, a in enumerate(d.alerts):
+                if a.name not in shown:
+                    errors.append(src.error(
+                        ("alerts", ai, "name"),
+                        f"alert {a.name} is in no alert-history panel of this dashboard; "
+                        "add it to one so the dashboard shows its history"))
         for li, link in enumerate(d.links):
             if link.dashboard is not None and link.dashboard not in dash_uids:
                 errors.append(src.error(
