@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import GENERATED, SPECS
+from conftest import GENERATED, SPECS, require_tool
 from test_cli import run
 
 from mlops_dash import output, pipeline, semdiff
@@ -48,6 +48,10 @@ def test_threshold_change_reports_the_alert_with_both_values(tmp_path, specs_cop
     assert r.returncode == 0, r.stderr
     assert "**HighLatency**" in r.stdout
     assert "threshold: `300` → `250`" in r.stdout
+    # derived files are named, not dumped value by value
+    if (other / "runbooks").is_dir():
+        assert "- **runbooks/HighLatency.md** changed" in r.stdout
+    assert "input_series" not in r.stdout
     r = run("diff", "generated", str(other), "--format", "json", "--exit-code")
     assert r.returncode == 1
     doc = json.loads(r.stdout)
@@ -322,3 +326,20 @@ def test_leaf_changes_paths():
     b = {"a": {"b": [1, 3]}, "d": 2}
     assert list(semdiff.leaf_changes(a, b)) == [
         ("a.b[1]", 2, 3), ("c", 1, None), ("d", None, 2)]
+
+
+def test_route_walk_agrees_with_amtool_for_every_shipped_alert():
+    """The receivers diff reports are the ones the real Alertmanager routing tree gives."""
+    amtool = require_tool("amtool")
+    config_file = GENERATED / "alertmanager" / "alertmanager.yaml"
+    route = yaml.safe_load(config_file.read_text())["route"]
+    alerts, _ = semdiff.rules_of(read_folder(GENERATED))
+    assert len(alerts) >= 15
+    for name, rule in alerts.items():
+        labels = {**rule["labels"], "alertname": name}
+        r = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config_file}",
+                            *(f"{k}={v}" for k, v in labels.items())],
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 0, r.stderr
+        expected = sorted(r.stdout.strip().split(","))
+        assert sorted(semdiff.route_receivers(route, labels)) == expected, name

@@ -28,6 +28,7 @@ _COMPARISONS = {">", "<", ">=", "<=", "==", "!="}
 _FLIP = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
 _IGNORED_FILES = {".mlops-dash-files"}
 _MAX_TEXT = 400
+_MAX_LINES = 12  # changes shown per subject in Markdown; JSON has them all
 
 
 @dataclass(frozen=True)
@@ -621,26 +622,32 @@ def diff_kubernetes(base: Tree, head: Tree) -> list[Change]:
 # ------------------------------------------------------------------------------ other files
 
 
-def _interpreted(rel: str) -> bool:
-    return (rel in _IGNORED_FILES or rel == ALERTMANAGER_CONFIG
+def _interpreted(rel: str, rule_files: set[str]) -> bool:
+    """Files the sections above explain (rule files only if they are rule files)."""
+    return (rel in _IGNORED_FILES or rel == ALERTMANAGER_CONFIG or rel in rule_files
             or (rel.startswith("grafana/") and rel.endswith(".json"))
-            or (rel.startswith("prometheus/") and rel.endswith((".yaml", ".yml")))
             or (rel.startswith(cv.KUBERNETES_DIR + "/") and rel.endswith((".yaml", ".yml"))))
 
 
 def diff_files(base: Tree, head: Tree) -> list[Change]:
     out = []
+    rule_files = {rel for rel, _ in _rule_docs(base)} | {rel for rel, _ in _rule_docs(head)}
     for rel in sorted(set(base) | set(head)):
-        if _interpreted(rel):
+        if _interpreted(rel, rule_files):
             continue
         if rel not in head:
             out.append(Change("file", rel, "removed"))
         elif rel not in base:
             out.append(Change("file", rel, "added"))
         elif base[rel] != head[rel]:
+            # a few changed values are listed; derived files (promtool tests) change in bulk
             a, b = _structured(rel, base[rel]), _structured(rel, head[rel])
             settings = _settings("file", rel, a, b) if a is not None and b is not None else []
-            out += settings or [Change("file", rel, "changed")]
+            if 0 < len(settings) <= 5:
+                out += settings
+            else:
+                out.append(Change("file", rel, "changed",
+                                  after=f"{len(settings)} values" if settings else None))
     return out
 
 
@@ -729,6 +736,8 @@ def trim_common(before: str, after: str, keep: int = 30) -> tuple[str, str]:
 
 
 def _change_line(c: Change) -> str:
+    if c.action == "changed" and not c.field:
+        return "changed"
     if c.action == "changed":
         if c.before is None:
             return f"{c.field}: added {_code(c.after)}"
@@ -786,7 +795,11 @@ def to_markdown(changes: list[Change], base: str, head: str) -> str:
             lines += _dashboard_lines(mine)
         elif area == "routing":
             for c in mine:
-                if c.field == "receivers":
+                if c.field == "receivers" and c.before is None:
+                    lines.append(f"- **{c.subject}** (new alert): {_code(c.after)}")
+                elif c.field == "receivers" and c.after is None:
+                    lines.append(f"- **{c.subject}** (alert removed): was {_code(c.before)}")
+                elif c.field == "receivers":
                     lines.append(f"- **{c.subject}**: {_code(c.before)} → {_code(c.after)}")
                 else:
                     lines.append(f"- `{c.subject}` {c.action}")
@@ -820,8 +833,14 @@ def _grouped_lines(changes: list[Change]) -> list[str]:
                 detail = f": {_code(first.after or first.before)}"
             lines.append(f"- **{subject}** {first.action}{where}{detail}")
             continue
+        if len(group) == 1 and not first.field:
+            detail = f" ({first.after})" if first.after else ""
+            lines.append(f"- **{subject}**{where} {first.action}{detail}")
+            continue
         lines.append(f"- **{subject}**{where}")
-        lines += [f"  - {_change_line(c)}" for c in group]
+        lines += [f"  - {_change_line(c)}" for c in group[:_MAX_LINES]]
+        if len(group) > _MAX_LINES:
+            lines.append(f"  - … {len(group) - _MAX_LINES} more (see `--format json`)")
     return lines
 
 
