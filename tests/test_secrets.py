@@ -115,3 +115,13 @@ def test_the_generated_files_grep_would_catch_a_secret():
     assert _secrets_in({"a": f'"key": "{PD_KEY}"'})
     assert _secrets_in({"a": "  auth_password: x"})
     assert not _secrets_in({"a": "    routing_key_file: /etc/x", "b": "    auth_password_file: /x"})
+
+
+def test_long_tokens_are_scanned_in_linear_time():
+    """A 1 MB unbroken token once took hours (a scheme regex retried at every position)."""
+    import time
+
+    start = time.monotonic()
+    assert secret_kind("x" * 1_100_000) is None
+    assert time.monotonic() - start < 5
+    assert secret_kind("x" * 1000 + " https://u:p@example.com/") == "a URL with an embedded password"

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from mlops_dash import __version__
-from mlops_dash.errors import MlopsDashError, SpecErrors
+from mlops_dash.errors import EnvironmentProblem, MlopsDashError, SpecErrors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -262,6 +262,42 @@ def lint(specs_dir: Path, fmt: str) -> None:
                    else "no problems found")
         click.echo(f"lint: {summary}", err=True)
     if errors:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("base")
+@click.argument("head", required=False)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True, help="Markdown for a PR comment, JSON for bots.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there is any semantic change.")
+@click.option("--generated", "generated", type=click.Path(path_type=Path),
+              default=Path("generated"), show_default=True,
+              help="Output folder: HEAD when HEAD is omitted, and the path read at git refs.")
+@reports_errors
+def diff(base: str, head: str | None, fmt: str, exit_code: bool, generated: Path) -> None:
+    """Semantic diff of generated output from BASE to HEAD.
+
+    BASE and HEAD are folders of generated output or git refs of the repository that contains
+    the current folder (REF reads the --generated folder at that commit; REF:PATH another
+    folder). HEAD defaults to the --generated folder in the working tree.
+    """
+    from mlops_dash import semdiff, treesource
+
+    cwd = Path.cwd()
+    base_tree, base_label = treesource.read_tree(base, generated, cwd)
+    if head is None:
+        if not (cwd / generated).is_dir():
+            raise EnvironmentProblem(f"{generated} not found; give HEAD or --generated")
+        head_tree, head_label = treesource.read_folder(cwd / generated), str(generated)
+    else:
+        head_tree, head_label = treesource.read_tree(head, generated, cwd)
+    changes = semdiff.semantic_diff(base_tree, head_tree)
+    if fmt == "json":
+        click.echo(semdiff.to_json(changes, base_label, head_label), nl=False)
+    else:
+        click.echo(semdiff.to_markdown(changes, base_label, head_label), nl=False)
+    if changes and exit_code:
         sys.exit(1)
 
 

@@ -72,6 +72,26 @@ def terraform_name(text: str) -> str:
     return name if name and not name[0].isdigit() else f"r_{name}"
 
 
+KUBERNETES_DIR = "kubernetes"
+KUSTOMIZATION_PATH = f"{KUBERNETES_DIR}/kustomization.yaml"
+# Kubernetes rejects a ConfigMap whose data exceeds 1 MiB; we keep the whole object under it.
+KUBERNETES_OBJECT_LIMIT = 1024 * 1024
+
+
+def dashboard_configmap_path(dashboard_uid: str) -> str:
+    """ConfigMap carrying a dashboard for the Grafana sidecar, relative to the output folder."""
+    return f"{KUBERNETES_DIR}/configmap-{dashboard_uid}.yaml"
+
+
+def dashboard_configmap_name(dashboard_uid: str) -> str:
+    return f"grafana-dashboard-{dashboard_uid}"
+
+
+def grafana_dashboard_manifest_path(dashboard_uid: str) -> str:
+    """grafana-operator GrafanaDashboard of a dashboard, relative to the output folder."""
+    return f"{KUBERNETES_DIR}/grafanadashboard-{dashboard_uid}.yaml"
+
+
 def dashboard_json_path(dashboard_uid: str) -> str:
     """Grafana dashboard JSON, relative to the output folder."""
     return f"grafana/{dashboard_uid}.json"

@@ -7,8 +7,17 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output
-from mlops_dash.errors import SpecError, SpecErrors
-from mlops_dash.render import alert_tests, alertmanager, grafana, pagerduty, rules, runbooks, slo
+from mlops_dash.errors import BuildError, SpecError, SpecErrors
+from mlops_dash.render import (
+    alert_tests,
+    alertmanager,
+    grafana,
+    kubernetes,
+    pagerduty,
+    rules,
+    runbooks,
+    slo,
+)
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -17,6 +26,11 @@ def render_tree(spec_set: SpecSet) -> output.Tree:
     tree: output.Tree = {}
     for stage in STAGES:
         part = stage(spec_set)
+        clash = sorted(set(part) & set(tree))
+        assert not clash, f"two renderers produce {clash}"
+        tree.update(part)
+    for finish in FINISHING_STAGES:
+        part = finish(spec_set, tree)
         clash = sorted(set(part) & set(tree))
         assert not clash, f"two renderers produce {clash}"
         tree.update(part)
@@ -145,6 +159,49 @@ STAGES: list[Callable[[SpecSet], output.Tree]] = [
     alert_runbooks,
     alert_routing,
     slo_tests,
+]
+
+
+def dashboard_manifests(spec_set: SpecSet, tree: output.Tree) -> output.Tree:
+    """Each dashboard's JSON (the same bytes as grafana/<uid>.json) as a Kubernetes object."""
+    platform = spec_set.platform_model
+    wrap, path = (
+        (kubernetes.dashboard_configmap, cv.dashboard_configmap_path)
+        if platform.grafana_delivery == "configmap"
+        else (kubernetes.grafana_dashboard, cv.grafana_dashboard_manifest_path)
+    )
+    part: output.Tree = {}
+    for d in spec_set.dashboard_models():
+        manifest = wrap(d.uid, tree[cv.dashboard_json_path(d.uid)], platform)
+        size = kubernetes.object_size(manifest)
+        if size > cv.KUBERNETES_OBJECT_LIMIT:
+            raise BuildError(
+                f"dashboard {d.uid!r} ({d.title}) does not fit in one Kubernetes object: its "
+                f"{manifest['kind']} would be {size:,} bytes, over the 1 MiB limit "
+                f"({cv.KUBERNETES_OBJECT_LIMIT:,} bytes); split it into smaller dashboards"
+            )
+        part[path(d.uid)] = output.dump_yaml(manifest)
+    return part
+
+
+def kustomization(spec_set: SpecSet, tree: output.Tree) -> output.Tree:
+    """kubernetes/kustomization.yaml listing every manifest the other stages put there."""
+    prefix = cv.KUBERNETES_DIR + "/"
+    resources = [
+        rel[len(prefix):] for rel in tree
+        if rel.startswith(prefix) and rel.endswith((".yaml", ".yml"))
+        and rel != cv.KUSTOMIZATION_PATH
+    ]
+    if not resources:
+        return {}
+    return {cv.KUSTOMIZATION_PATH: output.dump_yaml(kubernetes.kustomization(resources))}
+
+
+# Stages that see the tree the others produced, run in order after them; the kustomization
+# comes last so it lists every manifest, whichever stage added it.
+FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
+    dashboard_manifests,
+    kustomization,
 ]
 
 

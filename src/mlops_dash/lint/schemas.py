@@ -76,17 +76,105 @@ def dashboard_errors(dashboard: dict[str, Any]) -> list[str]:
     return errors
 
 
+# Core kinds have no CRD schema to vendor. These are hand-written from the Kubernetes API
+# reference (ObjectMeta, ConfigMap v1) and its validation rules (names, label syntax, the
+# 1 MiB data limit): the essentials a generated object must meet, not the full OpenAPI schema.
+_DNS_SUBDOMAIN = r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_DNS_LABEL = r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_LABEL_KEY = (r"^((?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+              r"(?=[^/]{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = r"^(?=.{0,63}$)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+OBJECT_META_ESSENTIALS: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "pattern": _DNS_SUBDOMAIN},
+        "namespace": {"type": "string", "pattern": _DNS_LABEL},
+        "labels": {"type": "object", "propertyNames": {"pattern": _LABEL_KEY},
+                   "additionalProperties": {"type": "string", "pattern": _LABEL_VALUE}},
+        "annotations": {"type": "object", "propertyNames": {"pattern": _LABEL_KEY},
+                        "additionalProperties": {"type": "string"}},
+    },
+    "additionalProperties": False,
+}
+CONFIGMAP_ESSENTIALS: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "ConfigMap v1 (essentials, hand-written; no official strict schema is vendored)",
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata"],
+    "properties": {
+        "apiVersion": {"enum": ["v1"]},
+        "kind": {"enum": ["ConfigMap"]},
+        "metadata": {"type": "object"},
+        "data": {"type": "object", "propertyNames": {"pattern": r"^(?=.{1,253}$)[-._a-zA-Z0-9]+$"},
+                 "additionalProperties": {"type": "string"}},
+        "binaryData": {"type": "object",
+                       "propertyNames": {"pattern": r"^(?=.{1,253}$)[-._a-zA-Z0-9]+$"},
+                       "additionalProperties": {"type": "string"}},
+        "immutable": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+KUSTOMIZATION_ESSENTIALS: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Kustomization (the fields mlops-dash writes; hand-written)",
+    "type": "object",
+    "required": ["apiVersion", "kind", "resources"],
+    "properties": {
+        "apiVersion": {"enum": ["kustomize.config.k8s.io/v1beta1"]},
+        "kind": {"enum": ["Kustomization"]},
+        "resources": {"type": "array", "uniqueItems": True,
+                      "items": {"type": "string", "pattern": r"^[^/][^\\]*\.ya?ml$"}},
+    },
+    "additionalProperties": False,
+}
+CONFIGMAP_DATA_LIMIT = 1024 * 1024  # apiserver: total bytes of data + binaryData values
+
+
+@cache
+def _inline_validator(name: str) -> Any:
+    import jsonschema
+
+    schema = {"meta": OBJECT_META_ESSENTIALS, "configmap": CONFIGMAP_ESSENTIALS,
+              "kustomization": KUSTOMIZATION_ESSENTIALS}[name]
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 def manifest_errors(manifest: dict[str, Any]) -> list[str]:
-    """Strict CRD schema of a Kubernetes manifest, chosen by its kind."""
+    """Strict schema of a Kubernetes manifest, chosen by its kind, and its metadata's essentials.
+
+    CRD kinds use the vendored strict CRD schemas; a ConfigMap (core kind, no CRD) uses the
+    hand-written essentials above plus the apiserver's 1 MiB data limit; a kustomization.yaml
+    (kind Kustomization) the fields we write. An unknown kind is an error, so a new manifest
+    kind cannot slip through unchecked.
+    """
     files = {
         "PrometheusRule": "prometheusrule_v1.strict.json",
         "AlertmanagerConfig": "alertmanagerconfig_v1alpha1.strict.json",
         "GrafanaDashboard": "grafanadashboard_v1beta1.strict.json",
     }
     kind = manifest.get("kind", "")
-    if kind not in files:
-        return []
-    return _errors(_validator(files[kind]), manifest, kind)
+    if kind == "Kustomization":
+        return _errors(_inline_validator("kustomization"), manifest, kind)
+    if kind in files:
+        errors = _errors(_validator(files[kind]), manifest, kind)
+    elif kind == "ConfigMap":
+        errors = _errors(_inline_validator("configmap"), manifest, kind)
+        values = [*manifest.get("data", {}).values(), *manifest.get("binaryData", {}).values()]
+        size = sum(len(str(v).encode()) for v in values)
+        if size > CONFIGMAP_DATA_LIMIT:
+            errors.append(f"{kind}/data: {size} bytes, over the 1 MiB limit "
+                          f"({CONFIGMAP_DATA_LIMIT} bytes)")
+    else:
+        return [f"{kind or '(no kind)'}: no schema for this kind"]
+    if isinstance(manifest.get("metadata"), dict):
+        errors += _errors(_inline_validator("meta"), manifest["metadata"], f"{kind}/metadata")
+    else:
+        errors.append(f"{kind}/metadata: missing")
+    return errors
 
 
 def rule_file_errors(rule_file: dict[str, Any]) -> list[str]:

@@ -268,6 +268,33 @@ class Routing(Strict):
         return None
 
 
+class GrafanaSidecar(Strict):
+    """The Grafana Helm chart's dashboard sidecar: which ConfigMaps it loads, where it files them."""
+
+    labels: dict[str, str] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="labels the sidecar selects (chart: sidecar.dashboards.label/labelValue)",
+    )
+    folder_annotation: str = Field(
+        default="grafana_folder",
+        description="annotation naming the folder (chart: sidecar.dashboards.folderAnnotation)",
+    )
+
+
+class GrafanaOperator(Strict):
+    """grafana-operator: which Grafana instances import the ``GrafanaDashboard`` resources."""
+
+    instance_selector: dict[str, str] = Field(
+        default_factory=lambda: {"dashboards": "grafana"},
+        description="matchLabels of spec.instanceSelector",
+    )
+    allow_cross_namespace_import: bool = False
+    resync_period: str | None = Field(
+        default=None, pattern=r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$",
+        description="how often the operator re-applies a dashboard (operator default 10m)",
+    )
+
+
 class Platform(Strict):
     """``kind: Platform``: datasources, namespaces, links, routing, escalation, channels."""
 
@@ -279,6 +306,13 @@ class Platform(Strict):
     grafana_folder: str = "MLOps"
     kubernetes_namespace: str = Field(default="monitoring", pattern=cv.K8S_NAMESPACE_RE.pattern)
     prometheus_rule_labels: dict[str, str] = Field(default_factory=dict)
+    grafana_delivery: Literal["configmap", "grafana-operator"] = Field(
+        default="configmap",
+        description="how generated/kubernetes/ delivers dashboards: ConfigMaps for the Grafana "
+        "Helm chart's sidecar, or grafana-operator GrafanaDashboard resources",
+    )
+    grafana_sidecar: GrafanaSidecar = Field(default_factory=GrafanaSidecar)
+    grafana_operator: GrafanaOperator = Field(default_factory=GrafanaOperator)
 
     @field_validator("prometheus_rule_labels")
     @classmethod
