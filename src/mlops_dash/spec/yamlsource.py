@@ -59,6 +59,28 @@ _Loader.yaml_implicit_resolvers = {
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
+# libyaml's parser (when PyYAML has it) composes nodes ~10x faster than the pure-Python one; the
+# same resolvers apply, so the nodes are the same. A document it refuses is parsed again by the
+# pure-Python loader, so error messages do not depend on whether libyaml is installed.
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
+        """CSafeLoader without the YAML 1.1 ``=`` value tag."""
+
+    _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+else:  # pragma: no cover - PyYAML built without libyaml
+    _FastLoader = _Loader  # type: ignore[misc]
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _compose(text: str, loader_class: type) -> Node | None:
+    loader = loader_class(text)
+    try:
+        return loader.get_single_node()  # type: ignore[no-any-return]
+    finally:
+        loader.dispose()
+
 
 def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain Python data plus its SourceMap."""
@@ -84,11 +106,10 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
             )
     smap = SourceMap(file)
     try:
-        loader = _Loader(text)
         try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+            node = _compose(text, _FastLoader)
+        except yaml.YAMLError:
+            node = _compose(text, _Loader)  # the pure-Python parser's message and place
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -132,7 +153,10 @@ def _construct(
                     column=key_node.start_mark.column + 1,
                     path=format_path(path),
                 )
-            key = loader_for_scalars.construct_object(key_node, deep=True)
+            if key_node.tag == _STR_TAG:
+                key = key_node.value
+            else:
+                key = loader_for_scalars.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
             if key in out:
@@ -156,6 +180,8 @@ def _construct(
             _construct(item, path + (i,), smap, counter, loader_for_scalars)
             for i, item in enumerate(node.value)
         ]
+    if node.tag == _STR_TAG:  # most scalars: no constructor needed
+        return node.value
     value = loader_for_scalars.construct_object(node, deep=True)
     if value is not None and not isinstance(value, (str, int, float, bool)):
         # dates and binary blobs have no place in a spec: keep their text
