@@ -130,6 +130,42 @@ def test_dump_yaml_keeps_non_ascii_text_readable():
         {"summary": "🙂 ü 日本", "body": "a\n\n"})
 
 
+# ------------------------------------------------------------------ JSON writing with orjson
+
+
+def _pure_json(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.skipif(output._orjson is None, reason="orjson not installed: nothing to compare")
+def test_generated_json_is_what_json_dumps_writes(tree):
+    json_files = [rel for rel in tree if rel.endswith(".json")]
+    assert json_files
+    for rel in json_files:
+        data = json.loads(tree[rel])
+        assert output._orjson_agrees(data), rel  # the fast path is taken
+        assert tree[rel] == output.dump_json(data) == _pure_json(data), rel
+
+
+_JSON_LEAF = (st.text() | st.integers() | st.floats() | st.booleans() | st.none()
+              | st.sampled_from([1e-05, 1e16, 1e15, 0.0001, -0.0, 2**64, 2**63 - 1, "\ud800",
+                                 "\x7f\u2028\x1f", "🙂"]))
+_JSON = st.recursive(_JSON_LEAF, lambda c: st.lists(c, max_size=3)
+                     | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=15)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_JSON)
+def test_dump_json_bytes_do_not_depend_on_orjson(data):
+    assert output.dump_json(data) == _pure_json(data)
+
+
+def test_dump_json_of_other_types_is_left_to_json():
+    assert output.dump_json({"t": (1, 2.5)}) == _pure_json({"t": (1, 2.5)})
+    with pytest.raises(TypeError):
+        output.dump_json({"when": object()})
+
+
 # ------------------------------------------------------------------ synthetic specs
 
 
