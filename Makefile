@@ -32,8 +32,11 @@ check: ## Fail when generated/ is not what the specs produce
 test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
 	$(PYTHON) -m pytest -q
 
+bench: ## Benchmark build/check/--help (whole processes) vs grafanalib; writes benchmarks/RESULTS.md
+	$(PYTHON) benchmarks/bench.py $(BENCH_ARGS)
+
 update-golden: ## Accept the current output as the new golden files (review the diff!)
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check test update-golden
+.PHONY: help install tools build schema check test bench update-golden
