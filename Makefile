@@ -7,18 +7,20 @@ OUT ?= generated
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 install: ## Install mlops-dash (editable) with its test dependencies
 	$(PIP) install -q -e '.[test]'
 
-tools: ## Install promtool, amtool, prometheus and alertmanager (Debian packages; needs root)
-	@if command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
+tools: ## Install promtool, amtool, prometheus, alertmanager and kubectl (Debian packages; root or sudo)
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
 	  echo "promtool and amtool present"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	fi
+	@command -v kubectl >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
 
 build: ## Render the shipped specs into generated/
 	mlops-dash build --specs $(SPECS) --out $(OUT)
@@ -29,8 +31,16 @@ schema: ## Regenerate the spec JSON Schema referenced by the specs
 check: ## Fail when generated/ is not what the specs produce
 	mlops-dash check --specs $(SPECS) --out $(OUT)
 
-test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e)
+test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e) and every alert's promtool cases
 	$(PYTHON) -m pytest -q
+	PYTHONPATH=src $(PYTHON) -m mlops_dash test --specs $(SPECS)
+
+e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
+	@$(PYTHON) -c "import mlops_dash, aiosmtpd, pytest" 2>/dev/null || $(MAKE) install
+	$(PYTHON) -m pytest -q -m e2e
+
+simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or an alert name)
+	mlops-dash simulate --specs $(SPECS) --scenario $${SCENARIO:-healthy}
 
 bench: ## Benchmark build/check/--help (whole processes) vs grafanalib; writes benchmarks/RESULTS.md
 	$(PYTHON) benchmarks/bench.py $(BENCH_ARGS)
@@ -39,4 +49,4 @@ update-golden: ## Accept the current output as the new golden files (review the 
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check test bench update-golden
+.PHONY: help install tools build schema check test e2e simulate bench update-golden

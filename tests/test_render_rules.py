@@ -14,7 +14,7 @@ from mlops_dash.lint.schemas import manifest_errors, rule_file_errors
 
 
 def _rule_files(tree):
-    return {p: c for p, c in tree.items() if p.startswith("prometheus/") and p.endswith(".yaml")}
+    return {p: c for p, c in tree.items() if p.startswith("prometheus/") and p.endswith(".rules.yaml")}
 
 
 def _alerts(tree):
@@ -76,7 +76,8 @@ def test_same_groups_in_plain_file_and_manifest(spec_set, tree):
 
 def test_every_alert_has_labels_and_annotations(spec_set, tree):
     alerts = _alerts(tree)
-    assert len(alerts) == 15
+    slo_alerts = sum(len(s.tiers) for d in spec_set.dashboard_models() for s in d.slos)
+    assert len(alerts) == 15 + slo_alerts
     for d in spec_set.dashboard_models():
         for a in d.alerts:
             _, rule = alerts[a.name]

@@ -118,6 +118,131 @@ def schema(out_file: Path | None) -> None:
         click.echo(f"wrote {out_file}")
 
 
+@cli.command()
+@SPECS_OPTION
+@click.option("--format", "fmt", type=click.Choice(["markdown", "tsv"]), default="markdown",
+              show_default=True, help="Markdown (for PR descriptions) or tab-separated values.")
+@reports_errors
+def routes(specs_dir: Path, fmt: str) -> None:
+    """Print where every alert goes: alert → severity → receivers → escalation."""
+    from mlops_dash.render import alertmanager
+    from mlops_dash.spec.loader import load_specs
+
+    spec_set = load_specs(specs_dir)
+    platform, dashboards = spec_set.platform_model, spec_set.dashboard_models()
+    if fmt == "markdown":
+        click.echo(alertmanager.routes_markdown(platform, dashboards), nl=False)
+        return
+    click.echo("alert\tseverity\treceivers\tescalation")
+    for row in alertmanager.routes_table(platform, dashboards):
+        click.echo("\t".join((row["alert"], row["severity"], row["receivers"],
+                              row["escalation"])))
+
+
+@cli.command("test")
+@SPECS_OPTION
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Build into this folder and test it (default: a temporary folder).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 16), default=None,
+              help="promtool processes in parallel (default: 2 or the CPU count if lower).")
+@click.option("--verbose", "-v", is_flag=True, help="Show each case's time.")
+@reports_errors
+def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool) -> None:
+    """Run promtool on every generated alert test; table of alert → cases passed."""
+    import tempfile
+
+    from mlops_dash import output, pipeline
+    from mlops_dash.lint import alert_tests, tools
+
+    tools.find_tool("promtool")
+    tree = pipeline.build_tree(specs_dir)
+    with tempfile.TemporaryDirectory(prefix="mlops-dash-build-") as tmp:
+        target = out_dir if out_dir is not None else Path(tmp) / "generated"
+        output.write_tree(tree, target)
+        results = alert_tests.run_alert_tests(target, jobs=jobs)
+    rows = alert_tests.summarise(results)
+    if not rows:
+        click.echo("no alert tests: the specs define no alerts")
+        return
+    width = max(len("alert"), *(len(a) for a, _, _ in rows))
+    click.echo(f"{'alert':<{width}}  passed  failed cases")
+    for alert, passed, failed in rows:
+        total = len(passed) + len(failed)
+        click.echo(f"{alert:<{width}}  {len(passed):>2}/{total:<3}  {', '.join(failed) or '-'}")
+    failures = [r for r in results if not r.ok]
+    if verbose:
+        for r in results:
+            click.echo(f"  {r.seconds:6.2f}s  {r.alert}: {r.case}")
+    for r in failures:
+        click.echo(f"\nFAILED {r.alert}: {r.case} ({r.file})\n{r.output}", err=True)
+    cases = len(results)
+    seconds = sum(r.seconds for r in results)
+    if failures:
+        click.echo(f"{len(failures)} of {cases} cases failed", err=True)
+        sys.exit(1)
+    click.echo(f"all {cases} cases of {len(rows)} alerts passed ({seconds:.1f}s of promtool)")
+
+
+@cli.command()
+@SPECS_OPTION
+@click.option("--scenario", default="healthy", show_default=True,
+              help="healthy, or the name of an alert whose condition to violate.")
+@click.option("--port", type=click.IntRange(0, 65535), default=9109, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--openmetrics-out", "history_file", type=click.Path(path_type=Path),
+              default=None, help="Also write the scenario's history (OpenMetrics with "
+              "timestamps) for `promtool tsdb create-blocks-from openmetrics`.")
+@click.option("--history", "history", default=None,
+              help="Span of the written history, e.g. 8d (default: what the alerts' windows "
+              "need).")
+@click.option("--job", default="mlops-dash-simulator", show_default=True,
+              help="job label of the history (the job_name Prometheus scrapes this under).")
+@click.option("--no-serve", is_flag=True, help="Write the history and exit.")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@reports_errors
+def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | None,
+             history: str | None, job: str, no_serve: bool, list_only: bool) -> None:
+    """Serve every catalogue series on 127.0.0.1 for a scenario (`healthy` or an alert name)."""
+    import time
+
+    from mlops_dash import simulate as sim
+    from mlops_dash.errors import EnvironmentProblem
+    from mlops_dash.spec.loader import load_specs
+    from mlops_dash.spec.models import duration_seconds
+
+    world = sim.build_world(load_specs(specs_dir))
+    if list_only:
+        click.echo(f"{sim.HEALTHY}: no alert fires")
+        for name, sc in world.scenarios.items():
+            click.echo(f"{name}: {sc.description}")
+        return
+    if scenario != sim.HEALTHY and scenario not in world.scenarios:
+        raise click.UsageError(
+            f"unknown scenario {scenario!r}; choose healthy or one of: "
+            + ", ".join(world.scenarios))
+    anchor = time.time()
+    if history_file is not None:
+        span = duration_seconds(history) if history else None
+        labels = {"job": job, "instance": f"127.0.0.1:{port}"}
+        with history_file.open("w", encoding="utf-8") as out:
+            n = world.write_openmetrics(out, scenario, anchor, span_s=span,
+                                        target_labels=labels)
+        click.echo(f"wrote {n} samples of {scenario} history to {history_file}")
+    if no_serve:
+        return
+    try:
+        server = sim.Simulator(world, scenario, anchor=anchor, port=port).start()
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
+    click.echo(f"serving {len(world.series)} series ({scenario}) on {server.url}/metrics; "
+               f"POST {server.url}/scenario/NAME switches; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="mlops-dash")

@@ -12,6 +12,18 @@ LABEL_SEVERITY = "severity"
 LABEL_TEAM = "team"
 LABEL_DASHBOARD = "dashboard"
 SEVERITIES = ("critical", "warning", "info")
+# No alert carries this label, so grouping by it puts every alert into one digest group
+# (Alertmanager treats an empty group_by as "inherit the parent's").
+DIGEST_GROUP_LABEL = "mlops_dash_digest"
+
+# Alertmanager
+NULL_RECEIVER = "dashboard-only"  # a receiver with no integrations: info stays on dashboards
+ALERTMANAGER_CONFIG_PATH = "alertmanager/alertmanager.yaml"
+ALERTMANAGER_TEMPLATE_FILE = "notifications.tmpl"  # next to the config; referenced relatively
+ALERTMANAGER_TEMPLATE_PATH = f"alertmanager/{ALERTMANAGER_TEMPLATE_FILE}"
+PAGERDUTY_TERRAFORM_PATH = "pagerduty/escalation.tf.json"
+LABEL_SLO = "slo"
+LABEL_TIER = "tier"
 
 # Grafana
 DATASOURCE_VAR = "datasource"
@@ -43,9 +55,28 @@ def prometheus_rule_manifest_path(dashboard_uid: str) -> str:
     return f"kubernetes/prometheusrule-{dashboard_uid}.yaml"
 
 
+def alertmanager_config_manifest_path(platform_name: str) -> str:
+    """AlertmanagerConfig manifest of the platform, relative to the output folder."""
+    return f"kubernetes/alertmanagerconfig-{platform_name}.yaml"
+
+
+def terraform_name(text: str) -> str:
+    """A Terraform resource name from any text: ``ML Platform`` → ``ml_platform``."""
+    name = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return name if name and not name[0].isdigit() else f"r_{name}"
+
+
 def dashboard_json_path(dashboard_uid: str) -> str:
     """Grafana dashboard JSON, relative to the output folder."""
     return f"grafana/{dashboard_uid}.json"
+
+
+def alert_test_path(dashboard_uid: str) -> str:
+    """``promtool test rules`` file of a dashboard's alerts, relative to the output folder."""
+    return f"prometheus/tests/{dashboard_uid}.test.yaml"
+
+
+RUNBOOK_TEMPLATE_FILE = "runbook.md.j2"
 
 
 def runbook_path(alert_name: str) -> str:
@@ -67,3 +98,39 @@ def slugify(title: str) -> str:
     """Grafana-style slug of a title (used in dashboard URLs)."""
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     return slug or "dashboard"
+
+
+# SLOs: Sloth-style recording rules (``slo:sli_error:ratio_rate5m{slo="…"}``), one alert per tier.
+SLO_TIER_SEVERITY = {"page": "critical", "ticket": "warning"}
+SLO_FAST_INTERVAL = "1m"   # short windows and the page alert
+SLO_SLOW_INTERVAL = "5m"   # long windows, the budget and the ticket alert
+SLO_SLI_INSTANT = "slo:sli_error:ratio"
+SLO_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
+SLO_OBJECTIVE = "slo:objective:ratio"
+SLO_ERROR_BUDGET = "slo:error_budget:ratio"
+
+
+def slo_error_ratio_record(window: str) -> str:
+    """Recording rule of an SLO's error ratio over ``window``."""
+    return f"slo:sli_error:ratio_rate{window}"
+
+
+def slo_rule_group_name(dashboard_uid: str, slo_name: str, interval: str) -> str:
+    """Rule group of one SLO's rules evaluated at ``interval``."""
+    base = f"{dashboard_uid}-slo-{slo_name}"
+    return base if interval == SLO_FAST_INTERVAL else f"{base}-every-{interval}"
+
+
+def slo_alert_name(stem: str, tier: str) -> str:
+    """Alert of one SLO tier: ``ModelAccuracyBudgetBurn`` + ``Page``."""
+    return stem + tier.capitalize()
+
+
+def slo_alert_stem(slo_name: str) -> str:
+    """Default alert name stem of an SLO: ``model-accuracy`` → ``ModelAccuracyBudgetBurn``."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", slo_name) if part) + "BudgetBurn"
+
+
+def slo_test_path(slo_name: str, tier: str) -> str:
+    """Generated promtool burn-rate tests of one SLO tier, relative to the output folder."""
+    return f"prometheus/tests/slo-{slo_name}.{tier}.test.yaml"

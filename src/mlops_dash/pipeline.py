@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output
-from mlops_dash.render import grafana, rules
+from mlops_dash.errors import SpecError, SpecErrors
+from mlops_dash.render import alert_tests, alertmanager, grafana, pagerduty, rules, runbooks, slo
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 
@@ -39,9 +40,111 @@ def dashboards_and_rules(spec_set: SpecSet) -> output.Tree:
     return tree
 
 
+def rule_tests(spec_set: SpecSet) -> output.Tree:
+    """``promtool test rules`` files: generated cases for every alert, plus the spec's own."""
+    catalogue = spec_set.catalogue_model
+    tree: output.Tree = {}
+    errors: list[SpecError] = []
+    for doc in spec_set.dashboards:
+        d = doc.model
+        try:
+            data = alert_tests.test_file(d, catalogue)
+        except alert_tests.AlertTestError as exc:
+            index = getattr(exc, "alert_index", 0)
+            errors.append(doc.source.error(
+                ("alerts", index, "signal"),
+                f"cannot derive promtool cases for {d.alerts[index].name}: {exc}"))
+            continue
+        if data is not None:
+            tree[cv.alert_test_path(d.uid)] = output.dump_yaml(data)
+    if errors:
+        raise SpecErrors(errors)
+    return tree
+
+
+def runbook_template() -> str:
+    """The runbook template shipped with mlops-dash (templates/runbook.md.j2)."""
+    from importlib import resources
+
+    ref = resources.files("mlops_dash").joinpath("templates", cv.RUNBOOK_TEMPLATE_FILE)
+    return ref.read_text(encoding="utf-8")
+
+
+def alert_runbooks(spec_set: SpecSet) -> output.Tree:
+    """One Markdown runbook per alert, where each alert's runbook_url points: every spec
+    alert, and every SLO burn-rate alert (one per SLO tier)."""
+    platform = spec_set.platform_model
+    template = runbook_template()
+    tree: output.Tree = {}
+    for d in spec_set.dashboard_models():
+        for a in d.alerts:
+            tree[cv.runbook_path(a.name)] = runbooks.runbook(template, d, a, platform)
+        for s in d.slos:
+            for tier in s.tiers:
+                name = cv.slo_alert_name(slo.alert_stem(s), tier)
+                tree[cv.runbook_path(name)] = runbooks.slo_runbook(template, d, s, tier, platform)
+    return tree
+
+
+def notification_templates() -> str:
+    """The notification template file shipped with mlops-dash (templates/notifications.tmpl)."""
+    from importlib import resources
+
+    ref = resources.files("mlops_dash").joinpath("templates", cv.ALERTMANAGER_TEMPLATE_FILE)
+    return ref.read_text(encoding="utf-8")
+
+
+MATCHER_NOTE = """\
+# The operator adds namespace="<this namespace>" to the top route of an AlertmanagerConfig,
+# which would drop our alerts: their namespace label varies or is absent. Apply this in the
+# Alertmanager's own namespace and set on the Alertmanager resource (operator >= v0.84)
+#   spec.alertmanagerConfigMatcherStrategy.type: OnNamespaceExceptForAlertmanagerNamespace
+# The top route selects mlops-dash alerts by their dashboard label instead. See README.
+"""
+
+
+def alert_routing(spec_set: SpecSet) -> output.Tree:
+    """Alertmanager config with its templates, AlertmanagerConfig manifest, PagerDuty policy."""
+    platform = spec_set.platform_model
+    dashboards = spec_set.dashboard_models()
+    uids = [d.uid for d in dashboards if d.alerts or d.slos]
+    slo_inhibit = slo.inhibit_rules(dashboards)
+    templates = notification_templates()
+    tree: output.Tree = {
+        cv.ALERTMANAGER_CONFIG_PATH: output.dump_yaml(
+            alertmanager.alertmanager_config(platform, slo_inhibit)),
+        cv.ALERTMANAGER_TEMPLATE_PATH: templates,
+    }
+    if uids:
+        header, body = output.dump_yaml(alertmanager.alertmanager_config_manifest(
+            platform, uids, templates, slo_inhibit)).split("\n", 1)
+        tree[cv.alertmanager_config_manifest_path(platform.name)] = (
+            f"{header}\n{MATCHER_NOTE}{body}")
+    policy = pagerduty.escalation_terraform(platform)
+    if policy is not None:
+        tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_json(policy)
+    return tree
+
+
+def slo_tests(spec_set: SpecSet) -> output.Tree:
+    """Generated promtool burn-rate tests, one file per SLO and tier."""
+    platform = spec_set.platform_model
+    tree: output.Tree = {}
+    for d in spec_set.dashboard_models():
+        for s in d.slos:
+            for tier in s.tiers:
+                tree[cv.slo_test_path(s.name, tier)] = output.dump_yaml(
+                    slo.promtool_tests(d, s, tier, platform))
+    return tree
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     dashboards_and_rules,
+    rule_tests,
+    alert_runbooks,
+    alert_routing,
+    slo_tests,
 ]
 
 

@@ -105,7 +105,8 @@ def recording_rule(rule: m.RecordingRule) -> dict[str, Any]:
 
 
 def rule_groups(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
-    """The rule groups of a dashboard: one per evaluation interval, records before alerts."""
+    """The rule groups of a dashboard: one per evaluation interval, records before alerts,
+    then two groups per SLO (render/slo.py)."""
     intervals: list[str] = []
     for r in d.recording_rules:
         if r.interval not in intervals:
@@ -123,7 +124,9 @@ def rule_groups(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
             "interval": interval,
             "rules": rules,
         })
-    return groups
+    from mlops_dash.render import slo  # slo.py uses this module's helpers
+
+    return groups + slo.rule_groups(d, platform)
 
 
 def rule_file(groups: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mlops_dash import conventions as cv
 from mlops_dash import promql
 from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec import models as m
+from mlops_dash.render import slo as slo_render
 from mlops_dash.spec.loader import Document, SpecSet, suggest
 
 
@@ -22,6 +24,9 @@ def catalogue_names(spec_set: SpecSet) -> dict[str, m.MetricDef | None]:
     for doc in spec_set.dashboards:
         for rule in doc.model.recording_rules:
             names[rule.record] = None
+        for s in doc.model.slos:
+            for record in slo_render.record_names(s):
+                names[record] = None
     return names
 
 
@@ -47,6 +52,10 @@ def queries(doc: Document) -> Iterator[tuple[tuple[str | int, ...], str]]:
         yield ("alerts", ai, "signal"), promql.alert_expr(alert)
         for fi, fq in enumerate(alert.first_queries):
             yield ("alerts", ai, "first_queries", fi), fq
+    for si, s in enumerate(d.slos):
+        yield ("slos", si, "sli"), slo_render.error_ratio_expr(s, "5m")
+        if not isinstance(s.sli, m.EventsSLI):
+            yield ("slos", si, "sli"), slo_render.instant_error_expr(s)
 
 
 def _label_values_metric(query: str) -> str | None:
@@ -98,6 +107,7 @@ def check_spec_set(spec_set: SpecSet) -> None:
     dash_uids: dict[str, Document] = {}
     alert_names: dict[str, Document] = {}
     records: dict[str, tuple[Document, m.RecordingRule]] = {}
+    slo_names: dict[str, Document] = {}
     for doc in spec_set.dashboards:
         d: m.Dashboard = doc.model
         if d.uid in dash_uids:
@@ -110,7 +120,28 @@ def check_spec_set(spec_set: SpecSet) -> None:
                     ("alerts", ai, "name"),
                     f"alert name {a.name!r} is also used in {alert_names[a.name].path}"))
             alert_names.setdefault(a.name, doc)
+        for si, s in enumerate(d.slos):
+            if s.name in slo_names:
+                errors.append(doc.source.error(
+                    ("slos", si, "name"), f"SLO name {s.name!r} is also used in "
+                                          f"{slo_names[s.name].path}"))
+            slo_names.setdefault(s.name, doc)
+            for name in slo_render.alert_names(s):
+                if not cv.ALERT_NAME_RE.match(name):
+                    errors.append(doc.source.error(
+                        ("slos", si, "name"),
+                        f"generated alert name {name!r} is not CamelCase of at most 40 "
+                        "characters; set `alert` to a shorter stem"))
+                if name in alert_names:
+                    errors.append(doc.source.error(
+                        ("slos", si, "name"),
+                        f"alert name {name!r} is also used in {alert_names[name].path}"))
+                alert_names.setdefault(name, doc)
         for ri, r in enumerate(d.recording_rules):
+            if r.record.startswith("slo:"):
+                errors.append(doc.source.error(
+                    ("recording_rules", ri, "record"),
+                    "recording rules named slo:… are generated from `slos`; choose another level"))
             if r.record in records:
                 errors.append(doc.source.error(
                     ("recording_rules", ri, "record"),
@@ -151,10 +182,35 @@ def check_spec_set(spec_set: SpecSet) -> None:
                         f"alert reads recording rule {name} evaluated every "
                         f"{records[name][1].interval}; evaluate the alert at the same interval "
                         f"(now {a.interval}) so the recorded series is never stale"))
-        if d.alerts and not any(p.type == "alert-history" for p in d.panels):
+        for si, s in enumerate(d.slos):
+            if s.panel is not None and s.panel not in panel_ids:
+                errors.append(src.error(
+                    ("slos", si, "panel"),
+                    f"no panel {s.panel!r} in this dashboard{suggest(s.panel, sorted(panel_ids))}"))
+            want = "counter" if isinstance(s.sli, m.EventsSLI) else "gauge"
+            for sel in slo_render.sli_selectors(s):
+                metric = known.get(sel.metric)
+                if metric is not None and metric.type != want:
+                    errors.append(src.error(
+                        ("slos", si, "sli"),
+                        f"{sel.metric} is a {metric.type}; a {s.sli.type} SLI reads {want}s"))
+            try:
+                for tier in (s.tiers if s.panel is None or s.panel in panel_ids else []):
+                    slo_render.promtool_tests(d, s, tier, platform)
+            except ValueError as exc:
+                errors.append(src.error(("slos", si, "sli"), str(exc)))
+        if (d.alerts or d.slos) and not any(p.type == "alert-history" for p in d.panels):
             errors.append(src.error(
                 ("panels",),
                 "a dashboard with alerts needs an alert-history panel showing them"))
+        elif d.alerts:
+            shown = {n for p in d.panels if p.type == "alert-history" for n in p.alerts}
+            for ai, a in enumerate(d.alerts):
+                if a.name not in shown:
+                    errors.append(src.error(
+                        ("alerts", ai, "name"),
+                        f"alert {a.name} is in no alert-history panel of this dashboard; "
+                        "add it to one so the dashboard shows its history"))
         for li, link in enumerate(d.links):
             if link.dashboard is not None and link.dashboard not in dash_uids:
                 errors.append(src.error(
@@ -194,5 +250,81 @@ def check_spec_set(spec_set: SpecSet) -> None:
     if platform.routing.digest and platform.routing.digest.channel not in channel_names:
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  f"no channel named {platform.routing.digest.channel!r}"))
+    errors += _routing_errors(spec_set)
     if errors:
         raise SpecErrors(errors)
+
+
+def _routing_errors(spec_set: SpecSet) -> list[SpecError]:
+    """Fallback routed, escalation consistent with what pages, digest label unused."""
+    platform = spec_set.platform_model
+    psrc = spec_set.platform.source
+    errors: list[SpecError] = []
+    routing = platform.routing
+    routed = [r.severity for r in routing.routes]
+    if routing.fallback_severity not in routed:
+        errors.append(psrc.error(
+            ("routing", "fallback_severity") if "fallback_severity" in _routing_keys(spec_set)
+            else ("routing", "routes"),
+            f"fallback_severity {routing.fallback_severity!r} has no route; route it or set "
+            f"fallback_severity to one of {routed}"))
+        return errors
+    names = {c.name for c in platform.channels}
+    if any(ch not in names for r in routing.routes for ch in r.channels):
+        return errors  # reported above
+    if routing.digest and platform.channel(routing.digest.channel).type == "pagerduty":
+        errors.append(psrc.error(("routing", "digest", "channel"),
+                                 "the digest would page for every alert once a day; give it an "
+                                 "email (or slack) channel"))
+    paged = platform.paged_severities()
+    pd_channels = [c for c in platform.channels if c.type == "pagerduty"]
+    used_pd = [c for c in pd_channels
+               if any(c.name in r.channels for r in routing.routes)]
+    if used_pd and not platform.escalation:
+        errors.append(psrc.error(
+            ("channels",), "a PagerDuty channel is routed but there is no `escalation`: a "
+            "PagerDuty service needs an escalation policy (levels with delay_minutes)"))
+    if platform.escalation and not used_pd:
+        errors.append(psrc.error(
+            ("escalation",), "escalation levels are given but no severity is routed to a "
+            "PagerDuty channel; Alertmanager cannot escalate by itself"))
+    delays = [lvl.delay_minutes for lvl in platform.escalation]
+    if platform.escalation and delays[0] != 0:
+        errors.append(psrc.error(("escalation", 0, "delay_minutes"),
+                                 "the first escalation level is notified at once (delay 0)"))
+    for i in range(1, len(delays)):
+        if delays[i] <= delays[i - 1]:
+            errors.append(psrc.error(
+                ("escalation", i, "delay_minutes"),
+                "escalation delays count from the incident's start and must increase "
+                f"({delays[i]} after {delays[i - 1]})"))
+    for i, lvl in enumerate(platform.escalation):
+        for j, sev in enumerate(lvl.severities):
+            if used_pd and sev not in paged:
+                errors.append(psrc.error(
+                    ("escalation", i, "severities", j) if "severities" in _level_keys(
+                        spec_set, i) else ("escalation", i),
+                    f"{sev} alerts are not routed to PagerDuty, so they cannot escalate; "
+                    f"paged severities: {paged}"))
+    # one PagerDuty service = one policy: its severities must escalate alike
+    for c in used_pd:
+        sevs = [s for s in paged if c.name in (routing.route_for(s) or routing.routes[0]).channels]
+        chains = {s: [lvl.name for lvl in platform.escalation if s in lvl.severities]
+                  for s in sevs}
+        if len({tuple(v) for v in chains.values()}) > 1:
+            errors.append(psrc.error(
+                ("escalation",),
+                f"severities {sevs} page the same PagerDuty service {c.pagerduty_service!r} "
+                f"but escalate differently ({chains}); route them to separate PagerDuty "
+                "channels"))
+    return errors
+
+
+def _routing_keys(spec_set: SpecSet) -> set[str]:
+    return {p[1] for p in spec_set.platform.source.positions
+            if len(p) == 2 and p[0] == "routing" and isinstance(p[1], str)}
+
+
+def _level_keys(spec_set: SpecSet, i: int) -> set[str]:
+    return {p[2] for p in spec_set.platform.source.positions
+            if len(p) == 3 and p[:2] == ("escalation", i) and isinstance(p[2], str)}

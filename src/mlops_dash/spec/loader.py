@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from mlops_dash import conventions as cv
 from mlops_dash.errors import EnvironmentProblem, SpecError, SpecErrors
 from mlops_dash.spec import models as m
+from mlops_dash.spec.secrets import find_literal_secrets
 from mlops_dash.spec.yamlsource import SourceMap, format_path, load_yaml
 
 KINDS: dict[str, type[BaseModel]] = {
@@ -127,6 +128,9 @@ def load_document(path: Path, display: str) -> Document:
             display, f"expected a mapping with apiVersion and kind at the top, found {kind}",
             line=1, column=1,
         )
+    secrets = [smap.error(path, msg) for path, msg in find_literal_secrets(data)]
+    if secrets:
+        raise SpecErrors(secrets)
     version = data.get("apiVersion")
     if version != cv.API_VERSION:
         if version is None:

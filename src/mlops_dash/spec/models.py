@@ -105,38 +105,94 @@ class Namespaces(Strict):
     serving: str = "ml-serving"
 
 
+SecretFile = Annotated[
+    str,
+    Field(
+        pattern=r"^/[^\s]*$",
+        description="absolute path of a file holding the credential (mounted from a Secret); "
+        "never the credential itself",
+    ),
+]
+
+
+class SecretRef(Strict):
+    """A key of a Kubernetes Secret (for the AlertmanagerConfig manifest)."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+CHANNEL_FIELDS = {
+    "pagerduty": {"routing_key_file", "service"},
+    "slack": {"channel", "api_url_file"},
+    "email": {"to", "from_", "smarthost", "auth_username", "auth_password_file", "require_tls"},
+}
+CHANNEL_REQUIRED = {
+    "pagerduty": ("routing_key_file", "secret_ref"),
+    "slack": ("channel", "api_url_file", "secret_ref"),
+    "email": ("to", "from_", "smarthost"),
+}
+
+
 class Channel(Strict):
-    """A notification channel. Secrets are never values here: only file paths or Secret refs."""
+    """A notification channel. Secrets are never values here: only file paths or Secret refs.
+
+    ``*_file`` is what the plain Alertmanager config reads (the file is mounted from a Secret);
+    ``secret_ref`` is the same credential as a Secret key for the AlertmanagerConfig manifest.
+    """
 
     name: Uid
     type: Literal["pagerduty", "slack", "email"]
     description: str = ""
-    # pagerduty
-    routing_key_file: str | None = None
-    service: str | None = Field(default=None, description="PagerDuty service name")
+    # pagerduty (Events API v2)
+    routing_key_file: SecretFile | None = None
+    service: str | None = Field(
+        default=None, description="PagerDuty service name (default: the channel name)")
     # slack
-    channel: str | None = None
-    api_url_file: str | None = None
+    channel: str | None = Field(default=None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]*$")
+    api_url_file: SecretFile | None = None
     # email
-    to: str | None = None
-    from_: str | None = Field(default=None, alias="from")
-    smarthost: str | None = None
+    to: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_: str | None = Field(default=None, alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    smarthost: str | None = Field(default=None, pattern=r"^[^\s:]+:[0-9]+$")
     auth_username: str | None = None
-    auth_password_file: str | None = None
-    # kubernetes Secret holding the credential, for the AlertmanagerConfig envelope
+    auth_password_file: SecretFile | None = None
+    require_tls: bool = True
+    # kubernetes Secret holding the credential, for the AlertmanagerConfig manifest
     secret_ref: SecretRef | None = None
 
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> Channel:
+        own = CHANNEL_FIELDS[self.type]
+        for other, fields in CHANNEL_FIELDS.items():
+            for f in sorted(fields - own):
+                if getattr(self, f) not in (None, True):
+                    alias = "from" if f == "from_" else f
+                    raise ValueError(f"{alias!r} belongs to {other} channels, not {self.type}")
+        missing = [("from" if f == "from_" else f) for f in CHANNEL_REQUIRED[self.type]
+                   if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.type} channel needs {', '.join(missing)}")
+        if self.type == "email" and self.auth_username is not None:
+            if self.auth_password_file is None or self.secret_ref is None:
+                raise ValueError("an email channel with auth_username needs auth_password_file "
+                                 "(plain config) and secret_ref (AlertmanagerConfig)")
+        if self.type == "email" and self.auth_username is None and (
+                self.auth_password_file is not None or self.secret_ref is not None):
+            raise ValueError("auth_password_file / secret_ref need auth_username")
+        return self
 
-class SecretRef(Strict):
-    name: str
-    key: str
+    @property
+    def pagerduty_service(self) -> str:
+        return self.service or self.name
 
 
 class SeverityRoute(Strict):
-    """Where alerts of one severity go."""
+    """Where alerts of one severity go, and how often."""
 
     severity: Severity
-    channels: list[Uid] = Field(default_factory=list)
+    channels: list[Uid] = Field(
+        default_factory=list, description="empty: no notification (dashboards only)")
     description: str = ""
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
@@ -144,23 +200,72 @@ class SeverityRoute(Strict):
 
 
 class Digest(Strict):
+    """A periodic email of everything, approximated with a catch-all ``continue`` route."""
+
     channel: Uid
+    group_by: list[LabelName] = Field(
+        default_factory=list,
+        description="empty: one digest for all alerts; else one per value of these labels")
+    group_wait: Duration = "5m"
     group_interval: Duration = "24h"
     repeat_interval: Duration = "24h"
 
 
+class InhibitRule(Strict):
+    """While a source alert fires, silence target alerts with the same (non-empty) labels."""
+
+    equal: list[LabelName] = Field(
+        min_length=1,
+        description="labels identifying the same thing (e.g. [model]); every one must be "
+        "set on the source alert, so alerts lacking them never inhibit each other")
+    source_severities: list[Severity] = Field(default_factory=lambda: ["critical"], min_length=1)
+    target_severities: list[Severity] = Field(
+        default_factory=lambda: ["warning", "info"], min_length=1)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> InhibitRule:
+        both = sorted(set(self.source_severities) & set(self.target_severities))
+        if both:
+            raise ValueError(f"severities {both} are both source and target: an alert would "
+                             "silence itself")
+        return self
+
+
 class EscalationLevel(Strict):
+    """One rule of the PagerDuty escalation policy."""
+
     name: str
-    target: str
-    delay_minutes: int = Field(ge=0)
+    target: str = Field(description="PagerDuty schedule name, or a user's email")
+    target_type: Literal["schedule", "user"] = "schedule"
+    delay_minutes: int = Field(ge=0, description="minutes after the incident opened")
     severities: list[Severity] = Field(default_factory=lambda: ["critical"])
+
+    @model_validator(mode="after")
+    def _user_is_email(self) -> EscalationLevel:
+        if self.target_type == "user" and "@" not in self.target:
+            raise ValueError("a user target is the user's email address")
+        return self
 
 
 class Routing(Strict):
     group_by: list[LabelName] = Field(default_factory=lambda: ["alertname"])
     routes: list[SeverityRoute] = Field(min_length=1)
+    fallback_severity: Severity = Field(
+        default="warning",
+        description="alerts whose severity label is missing or not routed go where this "
+        "severity goes, so a typo never drops an alert")
     digest: Digest | None = None
-    inhibit_equal: list[LabelName] = Field(default_factory=list)
+    inhibit: list[InhibitRule] = Field(default_factory=list)
+
+    def route_for(self, severity: str) -> SeverityRoute | None:
+        """The route of a severity; unrouted severities take the fallback's route."""
+        for r in self.routes:
+            if r.severity == severity:
+                return r
+        if severity != self.fallback_severity:
+            return self.route_for(self.fallback_severity)
+        return None
 
 
 class Platform(Strict):
@@ -180,6 +285,15 @@ class Platform(Strict):
     channels: list[Channel] = Field(default_factory=list)
     routing: Routing
     escalation: list[EscalationLevel] = Field(default_factory=list)
+
+    def channel(self, name: str) -> Channel:
+        return next(c for c in self.channels if c.name == name)
+
+    def paged_severities(self) -> list[str]:
+        """Severities routed to a PagerDuty channel (where escalation can happen)."""
+        paging = {c.name for c in self.channels if c.type == "pagerduty"}
+        return [s for s in cv.SEVERITIES
+                if (r := self.routing.route_for(s)) and paging & set(r.channels)]
 
 
 # --------------------------------------------------------------------------- dashboards
@@ -407,7 +521,8 @@ class Alert(Strict):
     @field_validator("labels")
     @classmethod
     def _reserved_labels(cls, v: dict[str, str]) -> dict[str, str]:
-        reserved = {cv.LABEL_SEVERITY, cv.LABEL_TEAM, cv.LABEL_DASHBOARD, "alertname"}
+        reserved = {cv.LABEL_SEVERITY, cv.LABEL_TEAM, cv.LABEL_DASHBOARD, cv.DIGEST_GROUP_LABEL,
+                    "alertname"}
         clash = sorted(reserved & set(v))
         if clash:
             raise ValueError(f"labels {clash} are set by mlops-dash; use the alert's fields")
@@ -422,6 +537,98 @@ class RecordingRule(Strict):
     interval: Duration = "1m"
     description: str = ""
     labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- SLOs
+
+
+class EventsSLI(Strict):
+    """Share of bad events: ``rate(bad) / rate(total)``, or ``1 - rate(good) / rate(total)``."""
+
+    type: Literal["events"]
+    total: Selector = Field(description="counter of all events, e.g. istio_requests_total")
+    bad: Selector | None = Field(default=None, description="counter of bad events")
+    good: Selector | None = Field(default=None, description="counter of good events")
+
+    @model_validator(mode="after")
+    def _good_or_bad(self) -> EventsSLI:
+        if (self.bad is None) == (self.good is None):
+            raise ValueError("give exactly one of bad or good")
+        return self
+
+
+class GaugeRatioSLI(Strict):
+    """A gauge holding the good ratio (0–1, e.g. accuracy); the error ratio is ``1 - gauge``."""
+
+    type: Literal["gauge_ratio"]
+    good_ratio: Selector
+    aggregate: Literal["min", "avg", "max"] = Field(
+        default="min", description="across series of one instance: min takes the worst version")
+
+
+class GaugeThresholdSLI(Strict):
+    """Bad while a gauge crosses a threshold (e.g. feature freshness > 1800 s): 0/1 per sample."""
+
+    type: Literal["gauge_threshold"]
+    gauge: Selector
+    aggregate: Literal["min", "avg", "max"] = "max"
+    comparison: Comparison = Field(
+        description="the sample is bad while `gauge <comparison> threshold`")
+    threshold: float
+
+
+SLI = Annotated[EventsSLI | GaugeRatioSLI | GaugeThresholdSLI, Field(discriminator="type")]
+SLOTier = Literal["page", "ticket"]
+
+
+class SLO(Strict):
+    """A service level objective with multi-window, multi-burn-rate alerts (Google SRE workbook)."""
+
+    name: Uid = Field(description="the `slo` label of every generated series and alert")
+    description: str = Field(min_length=1)
+    sli: SLI
+    objective: float = Field(default=0.99, gt=0, lt=1, description="e.g. 0.99")
+    period: Literal["28d", "30d"] = "30d"
+    by: list[LabelName] = Field(
+        default_factory=list, description="labels identifying one instance, e.g. [model]")
+    tiers: list[SLOTier] = Field(
+        default_factory=lambda: ["page", "ticket"], min_length=1,
+        description="which alerts to generate: page (critical) and/or ticket (warning)")
+    alert: AlertName | None = Field(
+        default=None, description="alert name stem (default: CamelCase name + BudgetBurn); "
+                                  "the tier is appended: …Page, …Ticket")
+    panel: PanelId | None = Field(default=None, description="the panel that shows the burn rate")
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tiers(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each tier at most once")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _reserved(cls, v: dict[str, str]) -> dict[str, str]:
+        reserved = {cv.LABEL_SEVERITY, cv.LABEL_TEAM, cv.LABEL_DASHBOARD, cv.LABEL_SLO,
+                    cv.LABEL_TIER, "alertname"}
+        clash = sorted(reserved & set(v))
+        if clash:
+            raise ValueError(f"labels {clash} are set by mlops-dash")
+        return v
+
+    @model_validator(mode="after")
+    def _by_not_reserved(self) -> SLO:
+        if cv.LABEL_SLO in self.by or cv.LABEL_TIER in self.by:
+            raise ValueError(f"`by` cannot hold {cv.LABEL_SLO!r} or {cv.LABEL_TIER!r}")
+        # The fastest page burns 2 % of the budget in 1h: it needs an error ratio below 1.
+        fastest = 0.02 * duration_seconds(self.period) / 3600
+        if (1 - self.objective) * fastest >= 1:
+            raise ValueError(
+                f"objective {self.objective:g} is too low for burn-rate alerts over {self.period}: "
+                f"the page factor {fastest:g} × budget {1 - self.objective:g} exceeds an error "
+                f"ratio of 1; use an objective above {1 - 1 / fastest:.4f}")
+        return self
 
 
 class Link(Strict):
@@ -454,8 +661,8 @@ class Dashboard(Strict):
     panels: list[Panel] = Field(min_length=1)
     recording_rules: list[RecordingRule] = Field(default_factory=list)
     alerts: list[Alert] = Field(default_factory=list)
+    slos: list[SLO] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
 
 
-Channel.model_rebuild()
 GaugeSignal.model_rebuild()

@@ -1,0 +1,554 @@
+"""SLOs → Sloth-style recording rules, multi-window multi-burn-rate alerts, inhibit rules and
+generated promtool burn-rate tests. Pure: every function returns data.
+
+Windows and burn-rate factors follow the Google SRE workbook as Sloth computes them
+(slok/sloth ``internal/alert/window.go``): factor = budget share consumed × period / long window,
+so 2 % of a 30d budget in 1h is 14.4 and of a 28d budget 13.44.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_dash import conventions as cv
+from mlops_dash.promql import format_number, selector
+from mlops_dash.render.rules import variable_labels
+from mlops_dash.spec import models as m
+
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")  # plus the period
+FAST_WINDOWS = ("5m", "30m", "1h", "6h")  # read by the page alert: evaluated every minute
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    """One condition of a tier: burning ``budget_percent`` of the budget within ``long``."""
+
+    tier: str
+    budget_percent: float
+    long: str
+    short: str
+
+
+# Google SRE workbook, "recommended parameters for an SLO-based alert" (Sloth's google-30d.yaml).
+BURN_WINDOWS = (
+    BurnWindow("page", 2, "1h", "5m"),
+    BurnWindow("page", 5, "6h", "30m"),
+    BurnWindow("ticket", 10, "1d", "2h"),
+    BurnWindow("ticket", 10, "3d", "6h"),
+)
+
+
+def burn_factor(period: str, window: BurnWindow) -> float:
+    """Burn rate at which ``window.budget_percent`` of the period's budget goes in ``long``."""
+    hours_to_consume = window.budget_percent / 100 * m.duration_seconds(period) / 3600
+    return round(hours_to_consume / (m.duration_seconds(window.long) / 3600), 6)
+
+
+def error_budget(slo: m.SLO) -> float:
+    """Allowed error ratio, ``1 - objective``, without float noise (0.99 → 0.01)."""
+    return round(1 - slo.objective, 12)
+
+
+def tier_windows(slo: m.SLO, tier: str) -> list[tuple[BurnWindow, float]]:
+    """The two window pairs of a tier with their burn-rate factors."""
+    return [(w, burn_factor(slo.period, w)) for w in BURN_WINDOWS if w.tier == tier]
+
+
+def alert_stem(slo: m.SLO) -> str:
+    return slo.alert or cv.slo_alert_stem(slo.name)
+
+
+def alert_names(slo: m.SLO) -> list[str]:
+    """Names of the alerts an SLO generates, one per tier."""
+    return [cv.slo_alert_name(alert_stem(slo), t) for t in slo.tiers]
+
+
+def record_names(slo: m.SLO) -> list[str]:
+    """Every series an SLO records (shared names, told apart by the ``slo`` label)."""
+    names = [cv.slo_error_ratio_record(w) for w in (*WINDOWS, slo.period)]
+    if not isinstance(slo.sli, m.EventsSLI):
+        names.insert(0, cv.SLO_SLI_INSTANT)
+    return [*names, cv.SLO_BUDGET_REMAINING, cv.SLO_OBJECTIVE, cv.SLO_ERROR_BUDGET]
+
+
+def sli_selectors(slo: m.SLO) -> list[m.Selector]:
+    sli = slo.sli
+    if isinstance(sli, m.EventsSLI):
+        return [s for s in (sli.total, sli.bad, sli.good) if s is not None]
+    if isinstance(sli, m.GaugeRatioSLI):
+        return [sli.good_ratio]
+    return [sli.gauge]
+
+
+# ----------------------------------------------------------------------------- expressions
+
+
+def _by(labels: list[str]) -> str:
+    return f" by ({', '.join(labels)})" if labels else ""
+
+
+def _slo_filter(slo: m.SLO) -> str:
+    return f'{{{cv.LABEL_SLO}="{slo.name}"}}'
+
+
+def instant_error_expr(slo: m.SLO) -> str:
+    """Error ratio now, for gauge SLIs (each window averages it over time)."""
+    sli = slo.sli
+    if isinstance(sli, m.GaugeRatioSLI):
+        return f"1 - ({sli.aggregate}{_by(slo.by)} ({selector(sli.good_ratio)}))"
+    if isinstance(sli, m.GaugeThresholdSLI):
+        return (f"({sli.aggregate}{_by(slo.by)} ({selector(sli.gauge)}))"
+                f" {sli.comparison} bool {format_number(sli.threshold)}")
+    raise AssertionError("events SLIs have no instant error ratio")
+
+
+def error_ratio_expr(slo: m.SLO, window: str) -> str:
+    """Error ratio over ``window``: events from counters, gauges averaged over time."""
+    sli = slo.sli
+    if isinstance(sli, m.EventsSLI):
+        if window == slo.period:
+            # As Sloth: the period from the 5m ratio, so no query reads 30 days of raw counters.
+            return f"avg_over_time({cv.slo_error_ratio_record('5m')}{_slo_filter(slo)}[{window}])"
+        total = f"sum{_by(slo.by)} (rate({selector(sli.total)}[{window}]))"
+        if sli.bad is not None:
+            return f"sum{_by(slo.by)} (rate({selector(sli.bad)}[{window}])) / {total}"
+        assert sli.good is not None
+        return f"1 - sum{_by(slo.by)} (rate({selector(sli.good)}[{window}])) / {total}"
+    return f"avg_over_time({cv.SLO_SLI_INSTANT}{_slo_filter(slo)}[{window}])"
+
+
+def burn_condition(slo: m.SLO, window: str, factor: float) -> str:
+    """``error ratio over window / budget > factor``; its value is the burn rate."""
+    return (f"{cv.slo_error_ratio_record(window)}{_slo_filter(slo)}"
+            f" / {format_number(error_budget(slo))} > {format_number(factor)}")
+
+
+def alert_expr(slo: m.SLO, tier: str) -> str:
+    """Either window pair of the tier burning faster than its factor (long and short window)."""
+    pairs = [f"(\n  {burn_condition(slo, w.long, f)}\n  and\n  {burn_condition(slo, w.short, f)}\n)"
+             for w, f in tier_windows(slo, tier)]
+    return "\nor\n".join(pairs) + "\n"
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _instance(slo: m.SLO) -> str:
+    return " ".join(f"{{{{ $labels.{label} }}}}" for label in slo.by)
+
+
+def alert_annotations(d: m.Dashboard, slo: m.SLO, tier: str,
+                      platform: m.Platform) -> dict[str, str]:
+    """Annotations without ``$value``, so generated tests can state them exactly."""
+    instance = _instance(slo)
+    of = f" of {instance}" if instance else ""
+    speed = "fast" if tier == "page" else "steadily"
+    pairs = " or ".join(
+        f"{w.budget_percent:g}% in {w.long} (burn rate above {format_number(f)} over {w.long} "
+        f"and {w.short})" for w, f in tier_windows(slo, tier))
+    out = {
+        "summary": f"SLO {slo.name}{of} is burning its error budget {speed}",
+        "description": (
+            f"{slo.description} Objective {_percent(slo.objective)} over {slo.period}; "
+            f"this {tier} alert fires when the error budget is spent at {pairs}."),
+        "runbook_url": f"{platform.runbook_base_url.rstrip('/')}/"
+                       f"{cv.slo_alert_name(alert_stem(slo), tier)}.md",
+    }
+    if slo.panel is not None:
+        index = next(i for i, p in enumerate(d.panels) if p.id == slo.panel)
+        url = cv.dashboard_url(platform.grafana_url, d.uid, cv.slugify(d.title))
+        params = [f"viewPanel=panel-{cv.panel_numeric_id(index)}"]
+        for var, label in variable_labels(d).items():
+            if label in slo.by:
+                params.append(f"var-{var}={{{{ $labels.{label} }}}}")
+        out["dashboard_url"] = f"{url}?{'&'.join(params)}"
+    return dict(sorted(out.items()))
+
+
+def alert_labels(d: m.Dashboard, slo: m.SLO, tier: str) -> dict[str, str]:
+    labels = {
+        cv.LABEL_SEVERITY: cv.SLO_TIER_SEVERITY[tier],
+        cv.LABEL_TIER: tier,
+        cv.LABEL_TEAM: d.team,
+        cv.LABEL_DASHBOARD: d.uid,
+        **slo.labels,
+    }
+    return dict(sorted(labels.items()))
+
+
+def alert_rule(d: m.Dashboard, slo: m.SLO, tier: str, platform: m.Platform) -> dict[str, Any]:
+    return {
+        "alert": cv.slo_alert_name(alert_stem(slo), tier),
+        "expr": alert_expr(slo, tier),
+        "labels": alert_labels(d, slo, tier),
+        "annotations": alert_annotations(d, slo, tier, platform),
+    }
+
+
+def _record(name: str, expr: str, slo: m.SLO) -> dict[str, Any]:
+    return {"record": name, "expr": expr, "labels": {cv.LABEL_SLO: slo.name}}
+
+
+def slo_rule_groups(d: m.Dashboard, slo: m.SLO, platform: m.Platform) -> list[dict[str, Any]]:
+    """Two groups per SLO: short windows + page alert every minute; long windows, budget and
+    ticket alert every 5 minutes. The page alert reads only its own group's records; the ticket
+    alert reads the 6h ratio from the 1m group, which is fresher than its own interval."""
+    fast: list[dict[str, Any]] = []
+    slow: list[dict[str, Any]] = []
+    if not isinstance(slo.sli, m.EventsSLI):
+        fast.append(_record(cv.SLO_SLI_INSTANT, instant_error_expr(slo), slo))
+    for window in (*WINDOWS, slo.period):
+        target = fast if window in FAST_WINDOWS else slow
+        target.append(_record(cv.slo_error_ratio_record(window), error_ratio_expr(slo, window),
+                              slo))
+    budget = format_number(error_budget(slo))
+    slow += [
+        _record(cv.SLO_BUDGET_REMAINING,
+                f"1 - {cv.slo_error_ratio_record(slo.period)}{_slo_filter(slo)} / {budget}", slo),
+        _record(cv.SLO_OBJECTIVE, f"vector({format_number(slo.objective)})", slo),
+        _record(cv.SLO_ERROR_BUDGET, f"vector({budget})", slo),
+    ]
+    if "page" in slo.tiers:
+        fast.append(alert_rule(d, slo, "page", platform))
+    if "ticket" in slo.tiers:
+        slow.append(alert_rule(d, slo, "ticket", platform))
+    return [
+        {"name": cv.slo_rule_group_name(d.uid, slo.name, cv.SLO_FAST_INTERVAL),
+         "interval": cv.SLO_FAST_INTERVAL, "rules": fast},
+        {"name": cv.slo_rule_group_name(d.uid, slo.name, cv.SLO_SLOW_INTERVAL),
+         "interval": cv.SLO_SLOW_INTERVAL, "rules": slow},
+    ]
+
+
+def rule_groups(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
+    """The SLO rule groups of a dashboard, appended to its other groups in both envelopes."""
+    return [g for slo in d.slos for g in slo_rule_groups(d, slo, platform)]
+
+
+def inhibit_rules(dashboards: list[m.Dashboard]) -> list[dict[str, Any]]:
+    """Alertmanager inhibit rules: a firing page mutes the ticket of the same SLO and instance.
+
+    For the Alertmanager renderer: append these to ``inhibit_rules`` as they are.
+    """
+    out = []
+    for d in dashboards:
+        for slo in d.slos:
+            if {"page", "ticket"} <= set(slo.tiers):
+                same = f'{cv.LABEL_SLO}="{slo.name}"'
+                out.append({
+                    "source_matchers": [same, f'{cv.LABEL_TIER}="page"'],
+                    "target_matchers": [same, f'{cv.LABEL_TIER}="ticket"'],
+                    "equal": [cv.LABEL_SLO, *slo.by],
+                })
+    return out
+
+
+# ----------------------------------------------------------------------------- promtool tests
+
+_MIN = 60
+_EVENTS_PER_MIN = 100
+# promtool evaluates every group at the file's evaluation_interval, so each tier has its own
+# file: the page windows need minutes; the ticket windows (days) are tested every 5 minutes.
+TEST_STEP_MIN = {"page": 1, "ticket": 5}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One instance of a scenario: burn rates held after the baseline, and what must happen."""
+
+    key: str
+    segments: tuple[tuple[int, float], ...]  # (minutes, burn rate)
+    checks: tuple[tuple[int, bool], ...]     # (minutes after the baseline, the tier fires?)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A promtool test group: a clean baseline, then each variant's burn."""
+
+    name: str
+    baseline_min: int
+    variants: tuple[Variant, ...]
+
+
+def _just_under(slo: m.SLO) -> float:
+    # A 0/1 SLI averages whole samples (1h holds 61), so "just under" needs a little more room.
+    return 0.9 if isinstance(slo.sli, m.GaugeThresholdSLI) else 0.95
+
+
+def _minutes_of(window: str) -> int:
+    return int(m.duration_seconds(window) / _MIN)
+
+
+def scenarios(slo: m.SLO, tier: str) -> list[Scenario]:
+    """The tier's burn that must fire, and burns just under and just over each factor."""
+    step = TEST_STEP_MIN[tier]
+
+    def up(x: float) -> int:
+        return math.ceil(x / step - 1e-9) * step
+
+    def down(x: float) -> int:
+        return math.floor(x / step + 1e-9) * step
+
+    budget = error_budget(slo)
+    under = _just_under(slo)
+    over = round(2 - under, 6)
+    (quick, fq), (slow, fs) = tier_windows(slo, tier)
+    out: list[Scenario] = []
+    if tier == "page":
+        base = _minutes_of(slow.long)  # 6h of clean data fills every window the page reads
+        detect = fq * budget * _minutes_of(quick.long)  # minutes of 100 % errors
+        fire_at = up(detect + 2)
+        burn = fire_at + step
+        reset_at = up(burn + _minutes_of(quick.short) + 1)
+        checks: list[tuple[int, bool]] = [(fire_at, True)]
+        if burn / (base + 1) < 0.8 * fs * budget:  # the 6h pair stays below its factor
+            checks.append((reset_at, False))
+        out.append(Scenario(
+            "100% errors page; the page stops within the short window once errors stop", base,
+            (Variant("fast", ((burn, 1 / budget), (reset_at - burn + step, 0.0)), tuple(checks)),)))
+        rate = round((fq + fs) / 2, 6)
+        detect = fs * _minutes_of(slow.long) / rate
+        out.append(Scenario(
+            f"burn {format_number(rate)}x pages through the {slow.long}/{slow.short} pair", base,
+            (Variant("slow", ((up(detect * 1.15) + step, rate),),
+                     ((down(detect * 0.8), False), (up(detect * 1.15), True))),)))
+    else:
+        base = _minutes_of(slow.long)  # 3d of clean data
+        rate = round((fq + fs) / 2, 6)
+        detect = fs * _minutes_of(slow.long) / rate
+        out.append(Scenario(
+            f"slow burn {format_number(rate)}x opens a ticket through the {slow.long}/{slow.short} "
+            "pair", base,
+            (Variant("slow", ((up(detect * 1.15) + step, rate),),
+                     ((down(detect * 0.8), False), (up(detect * 1.15), True))),)))
+    for w, f in ((quick, fq), (slow, fs)):
+        hold = up(_minutes_of(w.long) + 10)
+        # The ticket's 3d pair is tested without a baseline: the burn alone fills the window.
+        baseline = 0 if (tier == "ticket" and w is slow) else base
+        out.append(Scenario(
+            f"burn {under:g}x the {w.long}/{w.short} factor {format_number(f)} stays quiet, "
+            f"{over:g}x fires", baseline,
+            (Variant("under", ((hold + step, under * f),), ((hold, False),)),
+             Variant("over", ((hold + step, over * f),), ((hold, True),)))))
+    return out
+
+
+def _error_ratios(slo: m.SLO, sc: Scenario, variant: Variant, step: int) -> list[float]:
+    """Error ratio of every sample of a variant (one sample per ``step`` minutes)."""
+    budget = error_budget(slo)
+    out = [0.0] * (sc.baseline_min // step)
+    for minutes, burn in variant.segments:
+        out += [min(1.0, burn * budget)] * (minutes // step)
+    return out
+
+
+def _runs(values: list[float]) -> str:
+    """promtool series notation of a value list, equal runs folded (``0.5x9``)."""
+    parts = []
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[i]:
+            j += 1
+        v = format_number(round(values[i], 9))
+        parts.append(v if j == i else f"{v}x{j - i}")
+        i = j + 1
+    return " ".join(parts)
+
+
+def _counter(increments: list[float], start: float = 1000) -> str:
+    """A counter growing by ``increments[i]`` after sample ``i``, in promtool notation."""
+    n = len(increments)
+    values = [float(start)]
+    for inc in increments[:-1]:
+        values.append(values[-1] + inc)
+    parts = []
+    i = 0
+    while i < n:
+        v = format_number(round(values[i], 6))
+        if i == n - 1:
+            parts.append(v)
+            break
+        step = increments[i]
+        k = 1
+        while i + k < n - 1 and increments[i + k] == step:
+            k += 1
+        parts.append(f"{v}+{format_number(round(step, 6))}x{k}")
+        i += k + 1
+    return " ".join(parts)
+
+
+def _bad_ratio_samples(ratios: list[float]) -> list[bool]:
+    """0/1 samples whose share in any run of samples follows the ratio (Bresenham spacing)."""
+    out, acc = [], 0.0
+    for r in ratios:
+        acc += r
+        bad = acc >= 1 - 1e-9
+        if bad:
+            acc -= 1
+        out.append(bad)
+    return out
+
+
+_CANDIDATES = ("500", "503", "5xx", "200", "0", "1", "x", "ok", "true", "false", "success",
+               "failure", "failed", "error", "test")
+
+
+def _matches(op: str, pattern: str, value: str) -> bool:
+    if op == "=":
+        return value == pattern
+    if op == "!=":
+        return value != pattern
+    found = re.fullmatch(pattern, value) is not None
+    return found if op == "=~" else not found
+
+
+def _parse(raw: str) -> tuple[str, str]:
+    for op in ("=~", "!=", "!~"):
+        if raw.startswith(op):
+            return op, raw[len(op):]
+    return "=", raw
+
+
+def _example(constraints: list[tuple[str, str]],
+             negate: list[tuple[str, str]] | None = None) -> str:
+    """A label value meeting every constraint and failing at least one of ``negate``."""
+    candidates = [v for op, v in constraints if op == "="]
+    for op, v in constraints:
+        if op == "=~":
+            first = v.split("|")[0]
+            candidates += [first.replace(".", "0").replace("*", "").replace("+", ""), first]
+    for value in [*candidates, *_CANDIDATES]:
+        if all(_matches(op, v, value) for op, v in constraints) and (
+                not negate or not all(_matches(op, v, value) for op, v in negate)):
+            return value
+    raise ValueError(f"no test label value for matchers {constraints} (negated {negate}); "
+                     "use plain '=' matchers or write the test by hand")
+
+
+def _series(instance: dict[str, str], sel: m.Selector, *extra: m.Selector,
+            unless: m.Selector | None = None) -> str:
+    """A test series that ``sel`` and ``extra`` select and, with ``unless``, that it does not."""
+    constraints: dict[str, list[tuple[str, str]]] = {}
+    for s in (sel, *extra):
+        for label, raw in s.matchers.items():
+            constraints.setdefault(label, []).append(_parse(raw))
+    labels = dict(instance)
+    for label, cons in constraints.items():
+        labels[label] = _example(cons)
+    if unless is not None:
+        own = {label: _parse(raw) for label, raw in sel.matchers.items()}
+        added = [(label, _parse(raw)) for label, raw in unless.matchers.items()
+                 if own.get(label) != _parse(raw)]
+        if not added:
+            raise ValueError("the bad/good selector must add a matcher to the total selector")
+        label, con = added[0]
+        labels[label] = _example(constraints.get(label, []), [con])
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{sel.metric}{{{inner}}}"
+
+
+def input_series(slo: m.SLO, ratios: list[float], step: int,
+                 instance: dict[str, str]) -> list[dict[str, str]]:
+    """promtool input series realising per-sample error ratios for one instance."""
+    sli = slo.sli
+    if isinstance(sli, m.GaugeRatioSLI):
+        return [{"series": _series(instance, sli.good_ratio),
+                 "values": _runs([round(1 - r, 9) for r in ratios])}]
+    if isinstance(sli, m.GaugeThresholdSLI):
+        t = sli.threshold
+        delta = max(1.0, abs(t))
+        high, low = t + delta, t - delta
+        bad_value, ok_value = (high, low) if sli.comparison in (">", ">=") else (low, high)
+        values = [bad_value if bad else ok_value for bad in _bad_ratio_samples(ratios)]
+        return [{"series": _series(instance, sli.gauge), "values": _runs(values)}]
+    part = sli.bad if sli.bad is not None else sli.good
+    assert part is not None
+    share = ratios if sli.bad is not None else [1 - r for r in ratios]
+    n = _EVENTS_PER_MIN * step
+    if part.metric == sli.total.metric:
+        return [
+            {"series": _series(instance, sli.total, part),
+             "values": _counter([n * x for x in share])},
+            {"series": _series(instance, sli.total, unless=part),
+             "values": _counter([n * (1 - x) for x in share])},
+        ]
+    return [
+        {"series": _series(instance, sli.total), "values": _counter([n] * len(share))},
+        {"series": _series(instance, part), "values": _counter([n * x for x in share])},
+    ]
+
+
+def _fill(template: str, labels: dict[str, str]) -> str:
+    for k, v in labels.items():
+        template = template.replace(f"{{{{ $labels.{k} }}}}", v)
+    return template
+
+
+def _instances(slo: m.SLO, variants: tuple[Variant, ...]) -> list[dict[str, str]] | None:
+    """Instance labels per variant when they can share a test group, else None."""
+    fixed: dict[str, str] = {}
+    for sel in sli_selectors(slo):
+        for label, raw in sel.matchers.items():
+            op, value = _parse(raw)
+            if label in slo.by and op == "=":
+                fixed[label] = value
+    free = [label for label in slo.by if label not in fixed]
+    if len(variants) > 1 and not free:
+        return None
+    out = []
+    for v in variants:
+        labels = {label: "slo-test" for label in slo.by} | fixed
+        if free and len(variants) > 1:
+            labels[free[0]] = f"slo-test-{v.key}"
+        out.append(labels)
+    return out
+
+
+def promtool_tests(d: m.Dashboard, slo: m.SLO, tier: str,
+                   platform: m.Platform) -> dict[str, Any]:
+    """A promtool test file for one SLO tier: every scenario of :func:`scenarios`."""
+    step = TEST_STEP_MIN[tier]
+    name = cv.slo_alert_name(alert_stem(slo), tier)
+    tests = []
+    for sc in scenarios(slo, tier):
+        shared = _instances(slo, sc.variants)
+        groups = ([list(zip(sc.variants, shared, strict=True))] if shared is not None else
+                  [[(v, _instances(slo, (v,))[0])] for v in sc.variants])  # type: ignore[index]
+        for group in groups:
+            series = []
+            for v, inst in group:
+                series += input_series(slo, _error_ratios(slo, sc, v, step), step, inst)
+            times = sorted({minute for v, _ in group for minute, _ in v.checks})
+            cases = []
+            for minute in times:
+                exp = []
+                for v, inst in group:
+                    if (minute, True) in v.checks:
+                        labels = {**alert_labels(d, slo, tier), cv.LABEL_SLO: slo.name, **inst}
+                        exp.append({
+                            "exp_labels": dict(sorted(labels.items())),
+                            "exp_annotations": {k: _fill(t, inst) for k, t in
+                                                alert_annotations(d, slo, tier, platform).items()},
+                        })
+                cases.append({"eval_time": f"{sc.baseline_min + minute}m", "alertname": name,
+                              "exp_alerts": exp})
+            keys = "" if len(group) == len(sc.variants) else f" ({group[0][0].key})"
+            tests.append({
+                "name": f"{slo.name} {tier}: {sc.name}{keys}",
+                "interval": f"{step}m",
+                "input_series": series,
+                "alert_rule_test": cases,
+            })
+    return {
+        "rule_files": [f"../{d.uid}.rules.yaml"],
+        "evaluation_interval": f"{step}m",
+        "tests": tests,
+    }

@@ -1,0 +1,117 @@
+"""No secret in a spec, none in any generated file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import GENERATED, ROOT
+from test_cli import run
+
+from mlops_dash import pipeline
+from mlops_dash.errors import SpecErrors
+from mlops_dash.spec.loader import load_specs
+from mlops_dash.spec.secrets import secret_kind
+
+# Fakes shaped like the real thing (never real credentials).
+SLACK_URL = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+PD_KEY = "0123456789abcdef0123456789abcdef"
+
+# What a credential looks like in a generated file: a known credential shape, or a credential
+# field (not its *_file / Secret-ref form) with a value.
+SECRET_FIELD_RE = re.compile(
+    r'(?im)^\s*-?\s*"?(routing_key|service_key|api_url|auth_password|password|token|'
+    r'bearer_token|api_key|auth_secret|webhook_url)"?\s*[:=]\s*\S')
+
+
+def _refused(specs: Path, old: str, new: str) -> str:
+    f = specs / "platform.yaml"
+    text = f.read_text()
+    assert old in text, old
+    f.write_text(text.replace(old, new, 1))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("old,new,field", [
+    ("    routing_key_file: /etc/alertmanager/secrets/pagerduty/routing-key\n",
+     f"    routing_key: {PD_KEY}\n", "routing_key"),
+    ("    api_url_file: /etc/alertmanager/secrets/slack/webhook-url\n",
+     f"    api_url: {SLACK_URL}\n", "api_url"),
+    ("    auth_password_file: /etc/alertmanager/secrets/smtp/password\n",
+     "    auth_password: hunter2hunter2\n", "auth_password"),
+])
+def test_literal_secret_field_is_refused_with_file_line_and_field(specs_copy, old, new, field):
+    line = (specs_copy / "platform.yaml").read_text().split(old)[0].count("\n") + 1
+    msg = _refused(specs_copy, old, new)
+    assert f"platform.yaml:{line}:" in msg
+    assert "channels[" in msg and f".{field}:" in msg and f"{field}_file" in msg
+    assert new.split(": ", 1)[1].strip() not in msg  # the secret is never echoed
+
+
+@pytest.mark.parametrize("value,kind", [
+    (SLACK_URL, "Slack webhook URL"),
+    (PD_KEY, "PagerDuty"),
+    ("https://alertmanager:s3cret@smtp.company.com", "embedded password"),
+    ("xoxb-123456789012-abcdefghijkl", "Slack token"),
+])
+def test_secret_shaped_value_in_any_field_is_refused(specs_copy, value, kind):
+    msg = _refused(specs_copy, "    description: PagerDuty service",
+                   f"    description: {value} PagerDuty service")
+    assert "channels[0].description" in msg and kind in msg and value not in msg
+
+
+def test_secret_pasted_into_a_file_field_is_refused(specs_copy):
+    msg = _refused(specs_copy, "api_url_file: /etc/alertmanager/secrets/slack/webhook-url",
+                   f"api_url_file: {SLACK_URL}")
+    assert "api_url_file" in msg and "Slack webhook URL" in msg
+
+
+def test_secret_in_a_dashboard_spec_is_refused(specs_copy):
+    f = specs_copy / "serving-health.yaml"
+    text = f.read_text()
+    f.write_text(text.replace("title:", f"title: see {SLACK_URL} ", 1))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    assert "serving-health.yaml:" in str(info.value) and SLACK_URL not in str(info.value)
+
+
+def test_build_with_a_secret_exits_1_and_writes_nothing(specs_copy, tmp_path):
+    f = specs_copy / "platform.yaml"
+    f.write_text(f.read_text().replace(
+        "    api_url_file: /etc/alertmanager/secrets/slack/webhook-url\n",
+        f"    api_url: {SLACK_URL}\n"))
+    out = tmp_path / "out"
+    r = run("build", "--specs", str(specs_copy), "--out", str(out))
+    assert r.returncode == 1 and "api_url" in r.stderr and "platform.yaml:" in r.stderr
+    assert SLACK_URL not in r.stderr + r.stdout and not out.exists()
+
+
+def _secrets_in(files: dict[str, str]) -> list[str]:
+    found = []
+    for rel, text in files.items():
+        for i, line in enumerate(text.splitlines(), 1):
+            kind = secret_kind(line)
+            if kind or SECRET_FIELD_RE.search(line):
+                found.append(f"{rel}:{i}: {kind or 'credential field'}")
+    return found
+
+
+def test_no_secret_in_any_generated_file():
+    """Every committed file under generated/ and every file a build of each case produces."""
+    files = {str(p.relative_to(GENERATED)): p.read_text(encoding="utf-8")
+             for p in sorted(GENERATED.rglob("*")) if p.is_file()}
+    assert any(rel.startswith("alertmanager/") for rel in files)
+    for specs in (ROOT / "specs", *sorted((ROOT / "tests" / "golden").glob("*/specs"))):
+        files.update({f"{specs}:{k}": v for k, v in pipeline.build_tree(specs).items()})
+    assert _secrets_in(files) == []
+
+
+def test_the_generated_files_grep_would_catch_a_secret():
+    assert _secrets_in({"a": f"    api_url: {SLACK_URL}"})
+    assert _secrets_in({"a": "    routing_key: abc"})
+    assert _secrets_in({"a": f'"key": "{PD_KEY}"'})
+    assert _secrets_in({"a": "  auth_password: x"})
+    assert not _secrets_in({"a": "    routing_key_file: /etc/x", "b": "    auth_password_file: /x"})
