@@ -6,7 +6,7 @@ Dashboards cycle through the five shipped dashboards as templates. Dashboard ``k
 ``k % 5`` of group ``g = k // 5``; every name that must be unique across the folder gets the
 group's suffix: dashboard uid (``mlops-serving-health-g0007``), title, alert names
 (``HighLatencyG0007``: CamelCase, at most 40 characters), recording rules
-(``pipeline:...:p95_7d_g0007``), in every place they are referenced (alert-history panels,
+(``pipeline:...:p95_7d_g0007``), SLO names and their alert stems, in every place they are referenced (alert-history panels,
 queries, signals, descriptions). Panel ids stay as they are (they are per dashboard). Links and
 alert-history entries point only at dashboards and alerts of the same group, so the set is
 valid for any N: in a last, partial group, references to templates not generated are dropped.
@@ -44,6 +44,12 @@ def load_templates(specs: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _default_slo_stem(name: str) -> str:
+    """An SLO's default alert-name stem (``model-accuracy`` → ``ModelAccuracyBudgetBurn``), as
+    ``conventions.slo_alert_stem`` makes it."""
+    return "".join(p.capitalize() for p in re.split(r"[-_]", name) if p) + "BudgetBurn"
+
+
 def _boundary(name: str) -> re.Pattern[str]:
     """``name`` as a whole identifier (metric names may contain ':')."""
     return re.compile(r"(?<![A-Za-z0-9_:])" + re.escape(name) + r"(?![A-Za-z0-9_:])")
@@ -74,6 +80,17 @@ class Renamer:
                 new = f"{a['name']}G{self.suffix}"
                 assert len(new) <= MAX_ALERT_NAME, new
                 self.alerts[a["name"]] = new
+        # SLOs: unique names, and an explicit alert stem so their generated alerts are unique too
+        self.slos: dict[str, tuple[str, str]] = {}  # name → (new name, new alert stem)
+        for t in templates:
+            for slo in t.get("slos", []):
+                stem = slo.get("alert") or _default_slo_stem(slo["name"])
+                new_stem = f"{stem}G{self.suffix}"
+                self.slos[slo["name"]] = (f"{slo['name']}-g{self.suffix}", new_stem)
+                for tier in slo.get("tiers", ["page", "ticket"]):
+                    new = new_stem + tier.capitalize()
+                    assert len(new) <= MAX_ALERT_NAME, new
+                    self.alerts[stem + tier.capitalize()] = new
         self.records = {
             r["record"]: f"{r['record']}_g{self.suffix}"
             for t in templates for r in t.get("recording_rules", [])
@@ -96,6 +113,8 @@ def synth_dashboard(template: dict[str, Any], ren: Renamer, present_uids: set[st
         elif target in ren.uids and ren.uids[target] in present_uids:
             links.append({**link, "dashboard": ren.uids[target]})
     d["links"] = links
+    for slo in d.get("slos", []):
+        slo["name"], slo["alert"] = ren.slos[slo["name"]]
     for panel in d.get("panels", []):
         if panel.get("alerts"):
             panel["alerts"] = [a for a in panel["alerts"] if a in present_alerts]
@@ -120,6 +139,10 @@ def write_specs(n: int, out: Path, specs: Path = SHIPPED) -> list[Path]:
         ren = Renamer(templates, group)
         present_uids = {ren.uids[t["uid"]] for t in members}
         present_alerts = {ren.alerts[a["name"]] for t in members for a in t.get("alerts", [])}
+        for t in members:
+            for slo in t.get("slos", []):
+                present_alerts |= {ren.slos[slo["name"]][1] + tier.capitalize()
+                                   for tier in slo.get("tiers", ["page", "ticket"])}
         for t in members:
             d = synth_dashboard(t, ren, present_uids, present_alerts, group)
             path = out / f"{d['uid']}.yaml"

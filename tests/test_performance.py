@@ -101,16 +101,17 @@ def test_generated_yaml_is_what_the_pure_python_emitter_writes(tree):
     assert yaml_files
     for rel in yaml_files:
         data = yaml.safe_load(tree[rel])
-        assert tree[rel] == output.dump_yaml(data), rel
         assert output.dump_yaml(data, header=False) == _pure_dump(data), rel
         output._yaml_body(data, output._FastDumper)  # the fast path is taken (no fallback)
 
 
 _TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.just("\n"),
-                max_size=30) | st.sampled_from(
+                max_size=30) | st.text(alphabet=st.characters(
+                    min_codepoint=32, max_codepoint=0xFFFF, blacklist_categories=("Cs",)),
+                    max_size=10) | st.sampled_from(
     ["yes", "~", "null", "1e3", "0o17", "- x", "a: b", "#c", "  x", "x  ", "x\n", "\n", "x\n\n",
      " x\ny", "|", "'", '"', "%x", "@x", "*x", "---", "...", "", "x\n  y\n", "x \ny", "=", "<<",
-     "\ttab", "ü", "日本", "🙂", "\x85", "line\r\n", "\x00"])
+     "\ttab", "ü", "日本", "🙂", "\x85", "line\r\n", "\x00", "1 − x", "\u2028", "\ufeff"])
 _KEY = _TEXT | st.sampled_from(["", "a\nb", "🙂"])
 _LEAF = _TEXT | st.integers() | st.floats() | st.booleans() | st.none()
 _DATA = st.dictionaries(_KEY, st.recursive(
@@ -198,5 +199,6 @@ def test_synthetic_specs_build_with_unique_names(tmp_path):
     uids = {d.uid for d in dashboards}
     assert all(link.dashboard in uids for d in dashboards for link in d.links if link.dashboard)
     tree = pipeline.render_tree(spec_set)
-    assert sum(rel.endswith(".json") for rel in tree) == 12
-    assert all(json.loads(tree[rel])["uid"] in uids for rel in tree if rel.endswith(".json"))
+    dashboard_files = [rel for rel in tree if rel.startswith("grafana/")]
+    assert len(dashboard_files) == 12
+    assert {json.loads(tree[rel])["uid"] for rel in dashboard_files} == uids

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,12 +48,16 @@ class _NotFastSafe(Exception):
     """Data on which libyaml's emitter could write other bytes than the pure-Python one."""
 
 
+# Text on which libyaml's emitter writes the same bytes as PyYAML's (tests/test_performance.py
+# checks this with hypothesis): line feeds and printable characters of the Basic Multilingual
+# Plane. They differ on astral characters (libyaml escapes emoji), NEL and the Unicode line
+# separators (PyYAML breaks lines there), control characters and the BOM.
+_NOT_FAST_SAFE_TEXT = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+
+
 def _fast_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # libyaml and PyYAML's emitter agree on printable ASCII text (tests/test_output.py checks
-    # this with hypothesis); they differ on non-ASCII (libyaml escapes astral characters), on
-    # some control characters and on keep-chomped literal blocks (text ending in blank lines).
-    if (not value.isascii() or not value.replace("\n", "").isprintable()
-            or value.endswith("\n\n") or value == "\n"):
+    # ... and on keep-chomped literal blocks (text ending in blank lines)
+    if _NOT_FAST_SAFE_TEXT.search(value) or value.endswith("\n\n") or value == "\n":
         raise _NotFastSafe
     return _str(dumper, value)
 
