@@ -208,7 +208,9 @@ def _ratio(results: dict[str, Result], case: str) -> str:
     ref = results.get(f"grafanalib-{'5' if n == 'shipped' else n}")
     if ref is None or case not in results:
         return ""
-    return f"{results[case].median / ref.median:.1f}× / {results[case].cpu_median / ref.cpu_median:.1f}×"
+    wall = results[case].median / ref.median
+    cpu = results[case].cpu_median / ref.cpu_median
+    return f"{wall:.1f}× / {cpu:.1f}×"
 
 
 def render(results: list[Result], info: dict[str, str], args: argparse.Namespace) -> str:

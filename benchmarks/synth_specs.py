@@ -6,10 +6,11 @@ Dashboards cycle through the five shipped dashboards as templates. Dashboard ``k
 ``k % 5`` of group ``g = k // 5``; every name that must be unique across the folder gets the
 group's suffix: dashboard uid (``mlops-serving-health-g0007``), title, alert names
 (``HighLatencyG0007``: CamelCase, at most 40 characters), recording rules
-(``pipeline:...:p95_7d_g0007``), SLO names and their alert stems, in every place they are referenced (alert-history panels,
-queries, signals, descriptions). Panel ids stay as they are (they are per dashboard). Links and
-alert-history entries point only at dashboards and alerts of the same group, so the set is
-valid for any N: in a last, partial group, references to templates not generated are dropped.
+(``pipeline:...:p95_7d_g0007``), SLO names and their alert stems, in every place they are
+referenced (alert-history panels, queries, signals, descriptions). Panel ids stay as they are
+(they are per dashboard). Links and alert-history entries point only at dashboards and alerts
+of the same group, so the set is valid for any N: in a last, partial group, references to
+templates not generated are dropped.
 Every five dashboards carry the shipped mix: the seed's 25 panels plus the alert signal and
 alert-history panels, and its 15 alerts with the same signal shapes. ``platform.yaml`` and
 ``metrics.yaml`` are copied unchanged.
@@ -157,7 +158,8 @@ def write_specs(n: int, out: Path, specs: Path = SHIPPED) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dashboards", "-n", type=int, required=True, help="number of dashboards")
-    ap.add_argument("--out", type=Path, required=True, help="folder to write (its *.yaml are replaced)")
+    ap.add_argument("--out", type=Path, required=True,
+                    help="folder to write (its *.yaml are replaced)")
     ap.add_argument("--specs", type=Path, default=SHIPPED, help="template specs (default: specs/)")
     args = ap.parse_args(argv)
     files = write_specs(args.dashboards, args.out, args.specs)

@@ -126,9 +126,10 @@ def test_dump_yaml_bytes_do_not_depend_on_libyaml(data):
 
 
 def test_dump_yaml_keeps_non_ascii_text_readable():
-    text = output.dump_yaml({"summary": "🙂 ü 日本", "body": "a\n\n"})
-    assert "🙂 ü 日本" in text and text == "# " + output.cv.GENERATED_HEADER + "\n" + _pure_dump(
-        {"summary": "🙂 ü 日本", "body": "a\n\n"})
+    data = {"summary": "🙂 ü 日本", "body": "a\n\n"}
+    text = output.dump_yaml(data)
+    assert "🙂 ü 日本" in text
+    assert text == "# " + output.cv.GENERATED_HEADER + "\n" + _pure_dump(data)
 
 
 # ------------------------------------------------------------------ JSON writing with orjson

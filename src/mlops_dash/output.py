@@ -84,8 +84,9 @@ else:  # pragma: no cover - PyYAML built without libyaml
 
 
 def _yaml_body(data: Any, dumper: type) -> str:
-    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True,  # type: ignore[no-any-return]
-                     default_flow_style=False, width=10_000)
+    text: str = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True,
+                          default_flow_style=False, width=10_000)
+    return text
 
 
 def dump_yaml(data: Any, *, header: bool = True) -> str:
