@@ -45,8 +45,11 @@ e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on l
 simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or an alert name)
 	mlops-dash simulate --specs $(SPECS) --scenario $${SCENARIO:-healthy}
 
+bench: ## Benchmark build/check/--help (whole processes) vs grafanalib; writes benchmarks/RESULTS.md
+	$(PYTHON) benchmarks/bench.py $(BENCH_ARGS)
+
 update-golden: ## Accept the current output as the new golden files (review the diff!)
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check lint test e2e simulate update-golden
+.PHONY: help install tools build schema check lint test e2e simulate bench update-golden

@@ -110,3 +110,11 @@ def test_alert_reading_a_recording_rule_must_share_its_interval(specs_copy):
     with pytest.raises(SpecErrors) as info:
         load_specs(specs_copy)
     assert any("never stale" in e.message for e in info.value.errors)
+
+
+def test_bare_merge_key_as_a_value_is_a_spec_error_not_a_crash(specs_copy):
+    f = specs_copy / "serving-health.yaml"
+    f.write_text(f.read_text().replace("team: ml-serving", "team: <<"))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    assert any(e.path == "team" for e in info.value.errors)

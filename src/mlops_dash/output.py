@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+try:  # optional: about ten times faster than json's pure-Python indenting encoder
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; json does the same, slower
+    _orjson = None
 
 from mlops_dash import conventions as cv
 from mlops_dash.errors import BuildError, EnvironmentProblem
@@ -38,16 +44,106 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+class _NotFastSafe(Exception):
+    """Data on which libyaml's emitter could write other bytes than the pure-Python one."""
+
+
+# Text on which libyaml's emitter writes the same bytes as PyYAML's (tests/test_performance.py
+# checks this with hypothesis): line feeds and printable characters of the Basic Multilingual
+# Plane. They differ on astral characters (libyaml escapes emoji), NEL and the Unicode line
+# separators (PyYAML breaks lines there), control characters and the BOM.
+_NOT_FAST_SAFE_TEXT = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+
+
+def _fast_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # ... and on keep-chomped literal blocks (text ending in blank lines)
+    if _NOT_FAST_SAFE_TEXT.search(value) or value.endswith("\n\n") or value == "\n":
+        raise _NotFastSafe
+    return _str(dumper, value)
+
+
+def _fast_dict(dumper: yaml.SafeDumper, value: dict[Any, Any]) -> yaml.MappingNode:
+    for key in value:
+        if not isinstance(key, str) or not key or "\n" in key:
+            raise _NotFastSafe
+    return dumper.represent_dict(value)
+
+
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastDumper(yaml.CSafeDumper):  # type: ignore[name-defined,misc]
+        """_Dumper's output, written by libyaml (about ten times faster)."""
+
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    _FastDumper.add_representer(str, _fast_str)
+    _FastDumper.add_representer(dict, _fast_dict)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _FastDumper = None
+
+
+def _yaml_body(data: Any, dumper: type) -> str:
+    text: str = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True,
+                          default_flow_style=False, width=10_000)
+    return text
+
+
 def dump_yaml(data: Any, *, header: bool = True) -> str:
-    """YAML in a stable form (key order as given), with the generated-by header."""
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=10_000)
+    """YAML in a stable form (key order as given), with the generated-by header.
+
+    The bytes are those of PyYAML's pure-Python emitter; libyaml writes them when the data is
+    in the range where both emitters agree (top-level mapping, printable ASCII text).
+    """
+    body = None
+    if _FastDumper is not None and isinstance(data, dict):
+        try:
+            body = _yaml_body(data, _FastDumper)
+        except _NotFastSafe:
+            body = None
+    if body is None:
+        body = _yaml_body(data, _Dumper)
     return (f"# {cv.GENERATED_HEADER}\n" if header else "") + body
 
 
 def dump_json(data: Any) -> str:
-    """JSON with sorted keys, two-space indent and a trailing newline."""
+    """JSON with sorted keys, two-space indent and a trailing newline.
+
+    The bytes are those of ``json.dumps(indent=2, sort_keys=True, ensure_ascii=False)``; orjson
+    writes them when the data is in the range where both agree (plain JSON types, floats that
+    Python writes without an exponent; tests/test_performance.py checks the equality).
+    """
+    if _orjson is not None and _orjson_agrees(data):
+        try:
+            return _orjson.dumps(data, option=_ORJSON_OPTIONS).decode() + "\n"
+        except TypeError:  # integers beyond 64 bits, lone surrogates, non-string keys
+            pass
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+_ORJSON_OPTIONS = (_orjson.OPT_INDENT_2 | _orjson.OPT_SORT_KEYS) if _orjson is not None else 0
+_PLAIN_FLOAT = frozenset("0123456789.-")
+
+
+def _orjson_agrees(data: Any) -> bool:
+    """Only JSON's own types, and no float json would write as 1e-05, 1e+16, NaN, Infinity."""
+    stack = [data]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        obj = pop()
+        t = type(obj)
+        if t is dict:
+            extend(obj.values())
+        elif t is list:
+            extend(obj)
+        elif t is str or t is int or t is bool or obj is None:
+            continue
+        elif t is float:
+            if not _PLAIN_FLOAT.issuperset(repr(obj)):
+                return False
+        else:
+            return False
+    return True
 
 
 def markdown_header() -> str:

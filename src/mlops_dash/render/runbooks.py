@@ -11,6 +11,7 @@ Two kinds of alert share one template (``templates/runbook.md.j2``): spec alerts
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -161,8 +162,14 @@ def environment() -> jinja2.Environment:
                               keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(template_text: str) -> jinja2.Template:
+    """Each template is compiled once per process (compiling costs ~50x rendering)."""
+    return environment().from_string(template_text)
+
+
 def _render(template_text: str, ctx: dict[str, Any]) -> str:
-    text = environment().from_string(template_text).render(**ctx)
+    text = _compiled(template_text).render(**ctx)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.rstrip("\n") + "\n"
 

@@ -76,9 +76,30 @@ def _label_values_metric(query: str) -> str | None:
     return None
 
 
+class _MetricNames:
+    """``promql.metric_names`` parsing each distinct expression once (alert expressions are
+    read twice, and dashboards made from one template repeat their queries)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[str] | promql.PromQLSyntaxError] = {}
+
+    def __call__(self, expr: str) -> list[str]:
+        found = self._seen.get(expr)
+        if found is None:
+            try:
+                found = promql.metric_names(expr)
+            except promql.PromQLSyntaxError as exc:
+                found = exc
+            self._seen[expr] = found
+        if isinstance(found, promql.PromQLSyntaxError):
+            raise found
+        return found
+
+
 def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
     """Raise SpecErrors with every cross-file problem found."""
     errors: list[SpecError] = []
+    metric_names = _MetricNames()
     platform = spec_set.platform_model
     known = catalogue_names(spec_set)
     known_list = sorted(known)
@@ -154,7 +175,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                 errors.append(src.error(
                     ("alerts", ai, "panel"),
                     "an alert must point at the panel showing its signal, not an alert history"))
-            for name in promql.metric_names(promql.alert_expr(a)):
+            for name in metric_names(promql.alert_expr(a)):
                 if name in records and records[name][1].interval != a.interval:
                     errors.append(src.error(
                         ("alerts", ai, "interval"),
@@ -203,7 +224,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                     f"{suggest(link.platform_link, link_titles)}"))
         for path, expr in queries(doc):
             try:
-                names = promql.metric_names(expr)
+                names = metric_names(expr)
             except promql.PromQLSyntaxError as exc:
                 errors.append(src.error(path, f"invalid PromQL: {exc}"))
                 continue

@@ -59,6 +59,28 @@ _Loader.yaml_implicit_resolvers = {
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
+# libyaml's parser (when PyYAML has it) composes nodes ~10x faster than the pure-Python one; the
+# same resolvers apply, so the nodes are the same. A document it refuses is parsed again by the
+# pure-Python loader, so error messages do not depend on whether libyaml is installed.
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
+        """CSafeLoader without the YAML 1.1 ``=`` value tag."""
+
+    _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+else:  # pragma: no cover - PyYAML built without libyaml
+    _FastLoader = _Loader  # type: ignore[misc]
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _compose(text: str, loader_class: type) -> Node | None:
+    loader = loader_class(text)
+    try:
+        return loader.get_single_node()  # type: ignore[no-any-return]
+    finally:
+        loader.dispose()
+
 
 def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain Python data plus its SourceMap."""
@@ -86,11 +108,10 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
             )
     smap = SourceMap(file)
     try:
-        loader = _Loader(text)
         try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+            node = _compose(text, _FastLoader)
+        except yaml.YAMLError:
+            node = _compose(text, _Loader)  # the pure-Python parser's message and place
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -121,10 +142,13 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
 
 
 def _scalar(loader: _Loader, node: Node) -> Any:
-    """A scalar's value; text YAML cannot construct (``2024-13-45`` as a date) stays text."""
+    """A scalar's value; text YAML cannot construct (``2024-13-45`` as a date, a bare ``<<``)
+    stays text."""
+    if node.tag == _STR_TAG:  # most scalars: no constructor needed
+        return node.value
     try:
         return loader.construct_object(node, deep=True)
-    except (ValueError, OverflowError, TypeError):
+    except (ValueError, OverflowError, TypeError, yaml.constructor.ConstructorError):
         return str(node.value)
 
 

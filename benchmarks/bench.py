@@ -1,0 +1,286 @@
+"""`make bench`: whole-process timings of mlops-dash, with grafanalib alone as the reference.
+
+    python3 benchmarks/bench.py [--runs 5] [--sizes 10,100,1000] [--results benchmarks/RESULTS.md]
+
+Every figure is a complete process (interpreter start included), run ``--runs`` times after one
+untimed warm-up, hyperfine-style: median wall time with min and max, median CPU time (user+sys of
+the child, from ``os.wait4``: less sensitive to other load on the machine than wall time) and the
+child's peak RSS. Cases:
+
+* ``mlops-dash --help``; ``build`` and ``check`` on the shipped specs; ``lint`` when the
+  command exists;
+* ``build`` (into an empty folder, so every file is written) and ``check`` on 10, 100 and
+  1,000 synthetic dashboards (``synth_specs.py``);
+* grafanalib alone rendering the same number of five-panel dashboards
+  (``grafanalib_only.py``): the reference the ratios are quoted against.
+
+mlops-dash runs as ``python3 -m mlops_dash`` with ``PYTHONPATH`` set to this checkout's ``src``
+(``--src`` points it at another checkout, to measure a before/after pair). The results replace
+the top of ``benchmarks/RESULTS.md``; anything below the ``<!-- notes -->`` line is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NOTES_MARK = "<!-- notes -->"
+
+# Targets of issue 8 (on the 2-core reference machine).
+TARGETS = {
+    "help": 0.15,
+    "build-shipped": 0.5,
+    "check-shipped": 0.5,
+    "lint-shipped": 5.0,
+    "build-1000": 8.0,
+}
+RSS_TARGET_MB = 500
+GROWTH_TARGET = 11.0
+
+
+@dataclass
+class Result:
+    case: str
+    command: str
+    wall: list[float]
+    cpu: list[float]
+    rss_mb: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.rss_mb)
+
+
+def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user+sys) and peak RSS (MB) of one whole process."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0,):
+            err.seek(0)
+            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n"
+                             f"{err.read().decode(errors='replace')[-2000:]}")
+    # ru_maxrss is in KiB on Linux
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def measure(case: str, argv: list[str], env: dict[str, str], cwd: Path, runs: int,
+            before_each: list[str] | None = None, show: str | None = None) -> Result:
+    res = Result(case, show or " ".join(argv), [], [], [])
+    for i in range(runs + 1):
+        if before_each:
+            for path in before_each:
+                shutil.rmtree(path, ignore_errors=True)
+        wall, cpu, rss = run_once(argv, env, cwd)
+        if i == 0:
+            continue  # warm-up: file cache, .pyc files
+        res.wall.append(wall)
+        res.cpu.append(cpu)
+        res.rss_mb.append(rss)
+    print(f"  {case:<22} median {res.median:7.3f} s  (min {min(res.wall):.3f}, max "
+          f"{max(res.wall):.3f})  cpu {res.cpu_median:7.3f} s  rss {res.peak_mb:6.1f} MB",
+          file=sys.stderr, flush=True)
+    return res
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "unknown",
+        "load": "%.2f %.2f %.2f" % os.getloadavg(),
+    }
+
+
+def lint_available(env: dict[str, str], cwd: Path, base: list[str]) -> bool:
+    r = subprocess.run(base + ["lint", "--help"], env=env, cwd=cwd, capture_output=True,
+                       check=False)
+    return r.returncode == 0
+
+
+def run_bench(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
+    src = Path(args.src).resolve()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(src) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("MLOPS_DASH_DEBUG", None)
+    py = sys.executable
+    tool = [py, "-m", "mlops_dash"]
+    work = Path(tempfile.mkdtemp(prefix="mlops-dash-bench-"))
+    info = machine()
+    info["src"] = str(src)
+    results: list[Result] = []
+    try:
+        specs = ROOT / "specs"
+        print(f"benchmarking {src} ({args.runs} runs per case) in {work}", file=sys.stderr)
+        results.append(measure("python -c pass", [py, "-c", "pass"], env, work, args.runs))
+        results.append(measure("help", tool + ["--help"], env, work, max(args.runs, 10),
+                               show="mlops-dash --help"))
+        out = work / "out-shipped"
+        results.append(measure(
+            "build-shipped", tool + ["build", "-q", "--specs", str(specs), "--out", str(out)],
+            env, work, args.runs, before_each=[str(out)],
+            show="mlops-dash build (shipped specs, empty --out)"))
+        subprocess.run(tool + ["build", "-q", "--specs", str(specs), "--out", str(out)],
+                       env=env, cwd=work, check=True)
+        results.append(measure(
+            "check-shipped", tool + ["check", "--specs", str(specs), "--out", str(out)],
+            env, work, args.runs, show="mlops-dash check (shipped specs)"))
+        if lint_available(env, ROOT, tool):
+            try:  # a lint that fails is reported, not fatal to the rest of the benchmark
+                results.append(measure(
+                    "lint-shipped", tool + ["lint", "--specs", str(specs)], env, ROOT,
+                    args.runs, show="mlops-dash lint (shipped specs, promtool and amtool)"))
+            except SystemExit as exc:
+                print(f"  lint-shipped skipped: {exc}", file=sys.stderr)
+        gl = work / "grafanalib-out"
+        results.append(measure(
+            "grafanalib-5", [py, str(HERE / "grafanalib_only.py"), "-n", "5", "--out", str(gl)],
+            env, work, args.runs, before_each=[str(gl)],
+            show="grafanalib_only.py -n 5"))
+        for n in args.sizes:
+            sdir = work / f"specs-{n}"
+            subprocess.run([py, str(HERE / "synth_specs.py"), "-n", str(n), "--out", str(sdir)],
+                           check=True, capture_output=True)
+            out = work / f"out-{n}"
+            results.append(measure(
+                f"build-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out", str(out)],
+                env, work, args.runs, before_each=[str(out)],
+                show=f"mlops-dash build ({n} dashboards, empty --out)"))
+            subprocess.run(tool + ["build", "-q", "--specs", str(sdir), "--out", str(out)],
+                           env=env, cwd=work, check=True)
+            results.append(measure(
+                f"check-{n}", tool + ["check", "--specs", str(sdir), "--out", str(out)],
+                env, work, args.runs, show=f"mlops-dash check ({n} dashboards)"))
+            results.append(measure(
+                f"grafanalib-{n}",
+                [py, str(HERE / "grafanalib_only.py"), "-n", str(n), "--out", str(gl)],
+                env, work, args.runs, before_each=[str(gl)],
+                show=f"grafanalib_only.py -n {n}"))
+            shutil.rmtree(sdir, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    info["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
+    return results, info
+
+
+def _ratio(results: dict[str, Result], case: str) -> str:
+    n = case.split("-")[-1]
+    ref = results.get(f"grafanalib-{'5' if n == 'shipped' else n}")
+    if ref is None or case not in results:
+        return ""
+    wall = results[case].median / ref.median
+    cpu = results[case].cpu_median / ref.cpu_median
+    return f"{wall:.1f}× / {cpu:.1f}×"
+
+
+def render(results: list[Result], info: dict[str, str], args: argparse.Namespace) -> str:
+    by = {r.case: r for r in results}
+    lines = [
+        "# mlops-dash benchmark results",
+        "",
+        f"Written by `make bench` (`benchmarks/bench.py`) on {info['date']}.",
+        "",
+        f"* machine: {info['cpu']}, {info['cores']} cores, {info['os']}",
+        f"* Python {info['python']}; mlops-dash sources: `{info['src']}` (commit {info['commit']})",
+        f"* load average at start {info['load']}, at end {info['load_end']} "
+        "(wall times grow with other load; CPU time much less)",
+        f"* {args.runs} timed runs per case after one warm-up (`--help`: at least 10); "
+        "whole processes, interpreter start included",
+        "",
+        "| case | command | median wall (s) | min–max (s) | median CPU (s) | peak RSS (MB) "
+        "| vs grafanalib (wall / CPU) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.case} | {r.command} | {r.median:.3f} | {min(r.wall):.3f}–{max(r.wall):.3f} "
+            f"| {r.cpu_median:.3f} | {r.peak_mb:.0f} "
+            f"| {_ratio(by, r.case) if r.case.startswith(('build', 'check')) else ''} |")
+    lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    for case, limit in TARGETS.items():
+        if case in by:
+            ok = by[case].median <= limit
+            lines.append(f"| {case} median ≤ {limit:g} s | {by[case].median:.3f} s "
+                         f"| {'yes' if ok else 'NO'} |")
+    big = max((n for n in args.sizes), default=None)
+    if big is not None and f"build-{big}" in by:
+        peak = by[f"build-{big}"].peak_mb
+        lines.append(f"| build-{big} peak RSS ≤ {RSS_TARGET_MB} MB | {peak:.0f} MB "
+                     f"| {'yes' if peak <= RSS_TARGET_MB else 'NO'} |")
+    if "build-100" in by and "build-1000" in by:
+        g = by["build-1000"].median / by["build-100"].median
+        gc = by["build-1000"].cpu_median / by["build-100"].cpu_median
+        lines.append(f"| build 100 → 1,000 dashboards grows ≤ {GROWTH_TARGET:g}× "
+                     f"| {g:.1f}× (CPU {gc:.1f}×) | {'yes' if g <= GROWTH_TARGET else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per case (default 5)")
+    ap.add_argument("--sizes", default="10,100,1000",
+                    help="synthetic dashboard counts (default 10,100,1000)")
+    ap.add_argument("--src", default=str(ROOT / "src"), help="mlops-dash sources to measure")
+    ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md",
+                    help="Markdown file to write ('-' for standard output)")
+    args = ap.parse_args(argv)
+    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    results, info = run_bench(args)
+    text = render(results, info, args)
+    if str(args.results) == "-":
+        sys.stdout.write(text)
+        return 0
+    notes = ""
+    if args.results.exists():
+        old = args.results.read_text(encoding="utf-8")
+        if NOTES_MARK in old:
+            notes = old[old.index(NOTES_MARK):]
+    args.results.write_text(text + ("\n" + notes if notes else ""), encoding="utf-8")
+    print(f"wrote {args.results}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

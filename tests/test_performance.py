@@ -1,0 +1,205 @@
+"""Performance work that must not change behaviour: lazy imports, the libyaml fast paths, the
+benchmark's synthetic specs. (Timings live in `make bench`, not here: no timed unit tests.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, SPECS
+from mlops_dash import output, pipeline
+from mlops_dash.spec import yamlsource
+from mlops_dash.spec.loader import load_specs
+
+HEAVY = ("grafanalib", "jsonschema", "pydantic", "promql_parser", "yaml", "jinja2")
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Top-level modules a ``python -m mlops_dash ARGS`` process imports (``-X importtime``)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlops_dash", *args],
+                       env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = set()
+    for line in r.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("args", [("--help",), ("build", "--help"), ("--version",)])
+def test_help_does_not_import_heavy_modules(args):
+    mods = imported_modules(*args)
+    assert "click" in mods  # the probe sees imports at all
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+
+
+def test_build_does_import_the_renderers(tmp_path):
+    """The probe above is meaningful: a real build imports what --help must not."""
+    mods = imported_modules("build", "-q", "--specs", str(SPECS), "--out", str(tmp_path / "o"))
+    assert {"grafanalib", "pydantic", "yaml"} <= mods
+    assert "jsonschema" not in mods  # validation stays out of build's hot path
+
+
+# ------------------------------------------------------------------ YAML reading with libyaml
+
+
+def _pure_python(text: bytes) -> tuple[object, dict[tuple[str | int, ...], tuple[int, int]]]:
+    saved = yamlsource._FastLoader
+    yamlsource._FastLoader = yamlsource._Loader
+    try:
+        data, smap = yamlsource.load_yaml(text, "f.yaml")
+    finally:
+        yamlsource._FastLoader = saved
+    return data, smap.positions
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.name)
+def test_libyaml_reading_gives_the_same_data_and_places(path):
+    raw = path.read_bytes()
+    data, smap = yamlsource.load_yaml(raw, "f.yaml")
+    assert (data, smap.positions) == _pure_python(raw)
+
+
+def test_libyaml_reading_of_tricky_documents():
+    raw = ("a: é日本語x\nb:\n  c: ü 1\nlist:\n  - {x: 日本, y: [1, 2]}\n  - z: ~\n    w: 2\n"
+           "d: 2001-01-01\ne: 0x1F\nf: 1_000\ng: =\nh: !!str 12\ni: |\n  x\n  y\n"
+           "j: &anchor [1, 2]\nk: *anchor\nl: 'yes'\nm: yes\n").encode()
+    data, smap = yamlsource.load_yaml(raw, "f.yaml")
+    assert (data, smap.positions) == _pure_python(raw)
+    assert data["g"] == "=" and data["h"] == "12" and data["m"] is True and data["l"] == "yes"
+    assert smap.positions[("list", 1, "w")] == (7, 5)
+
+
+def test_yaml_errors_keep_the_pure_python_message_and_place():
+    with pytest.raises(Exception) as fast:
+        yamlsource.load_yaml(b"a: 1\nb: [1, 2\nc: 3\n", "f.yaml")
+    with pytest.raises(Exception) as slow:
+        _pure_python(b"a: 1\nb: [1, 2\nc: 3\n")
+    assert str(fast.value) == str(slow.value)
+    assert str(fast.value).startswith("f.yaml:")
+
+
+# ------------------------------------------------------------------ YAML writing with libyaml
+
+
+def _pure_dump(data: object) -> str:
+    return output._yaml_body(data, output._Dumper)
+
+
+@pytest.mark.skipif(output._FastDumper is None, reason="PyYAML without libyaml: nothing to compare")
+def test_generated_yaml_is_what_the_pure_python_emitter_writes(tree):
+    yaml_files = [rel for rel in tree if rel.endswith((".yaml", ".yml"))]
+    assert yaml_files
+    for rel in yaml_files:
+        data = yaml.safe_load(tree[rel])
+        assert output.dump_yaml(data, header=False) == _pure_dump(data), rel
+        output._yaml_body(data, output._FastDumper)  # the fast path is taken (no fallback)
+
+
+_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.just("\n"),
+                max_size=30) | st.text(alphabet=st.characters(
+                    min_codepoint=32, max_codepoint=0xFFFF, blacklist_categories=("Cs",)),
+                    max_size=10) | st.sampled_from(
+    ["yes", "~", "null", "1e3", "0o17", "- x", "a: b", "#c", "  x", "x  ", "x\n", "\n", "x\n\n",
+     " x\ny", "|", "'", '"', "%x", "@x", "*x", "---", "...", "", "x\n  y\n", "x \ny", "=", "<<",
+     "\ttab", "ü", "日本", "🙂", "\x85", "line\r\n", "\x00", "1 − x", "\u2028", "\ufeff"])
+_KEY = _TEXT | st.sampled_from(["", "a\nb", "🙂"])
+_LEAF = _TEXT | st.integers() | st.floats() | st.booleans() | st.none()
+_DATA = st.dictionaries(_KEY, st.recursive(
+    _LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(_KEY, c, max_size=3),
+    max_leaves=12), max_size=4)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_DATA)
+def test_dump_yaml_bytes_do_not_depend_on_libyaml(data):
+    assert output.dump_yaml(data, header=False) == _pure_dump(data)
+
+
+def test_dump_yaml_keeps_non_ascii_text_readable():
+    data = {"summary": "🙂 ü 日本", "body": "a\n\n"}
+    text = output.dump_yaml(data)
+    assert "🙂 ü 日本" in text
+    assert text == "# " + output.cv.GENERATED_HEADER + "\n" + _pure_dump(data)
+
+
+# ------------------------------------------------------------------ JSON writing with orjson
+
+
+def _pure_json(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.skipif(output._orjson is None, reason="orjson not installed: nothing to compare")
+def test_generated_json_is_what_json_dumps_writes(tree):
+    json_files = [rel for rel in tree if rel.endswith(".json")]
+    assert json_files
+    for rel in json_files:
+        data = json.loads(tree[rel])
+        assert output._orjson_agrees(data), rel  # the fast path is taken
+        assert tree[rel] == output.dump_json(data) == _pure_json(data), rel
+
+
+_JSON_LEAF = (st.text() | st.integers() | st.floats() | st.booleans() | st.none()
+              | st.sampled_from([1e-05, 1e16, 1e15, 0.0001, -0.0, 2**64, 2**63 - 1, "\ud800",
+                                 "\x7f\u2028\x1f", "🙂"]))
+_JSON = st.recursive(_JSON_LEAF, lambda c: st.lists(c, max_size=3)
+                     | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=15)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_JSON)
+def test_dump_json_bytes_do_not_depend_on_orjson(data):
+    assert output.dump_json(data) == _pure_json(data)
+
+
+def test_dump_json_of_other_types_is_left_to_json():
+    assert output.dump_json({"t": (1, 2.5)}) == _pure_json({"t": (1, 2.5)})
+    with pytest.raises(TypeError):
+        output.dump_json({"when": object()})
+
+
+# ------------------------------------------------------------------ synthetic specs
+
+
+def test_synthetic_specs_build_with_unique_names(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import synth_specs
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    synth_specs.write_specs(12, tmp_path / "specs")
+    spec_set = load_specs(tmp_path / "specs")  # validates and cross-checks
+    dashboards = spec_set.dashboard_models()
+    shipped = load_specs(SPECS).dashboard_models()
+    assert len(dashboards) == 12
+    assert len({d.uid for d in dashboards}) == 12
+    alerts = [a.name for d in dashboards for a in d.alerts]
+    assert len(alerts) == len(set(alerts))
+    records = [r.record for d in dashboards for r in d.recording_rules]
+    assert len(records) == len(set(records))
+    groups = [[d for d in dashboards if d.uid.endswith(f"-g000{g}")] for g in range(3)]
+    assert [len(g) for g in groups] == [5, 5, 2]
+
+    def mix(ds):
+        return (sorted(p.type for d in ds for p in d.panels),
+                sorted(a.signal.shape for d in ds for a in d.alerts))
+
+    # every full group of five is a copy of the shipped shape: same panel and alert-shape mix
+    assert mix(groups[0]) == mix(shipped) == mix(groups[1])
+    assert len([a for d in groups[0] for a in d.alerts]) == 15
+    uids = {d.uid for d in dashboards}
+    assert all(link.dashboard in uids for d in dashboards for link in d.links if link.dashboard)
+    tree = pipeline.render_tree(spec_set)
+    dashboard_files = [rel for rel in tree if rel.startswith("grafana/")]
+    assert len(dashboard_files) == 12
+    assert {json.loads(tree[rel])["uid"] for rel in dashboard_files} == uids
