@@ -466,14 +466,19 @@ def test_real_alertmanager_inhibits_the_matching_warning_only(am_dir: Path, tmp_
 # --------------------------------------------------------------------------- routes command
 
 
-def test_routes_command_prints_every_alert_with_its_receivers_and_escalation(spec_set):
+def test_routes_command_prints_every_alert_with_its_receivers_and_escalation(spec_set, tree):
     from test_cli import run
 
     r = run("routes")
     assert r.returncode == 0, r.stderr
     rows = [line.split(" | ") for line in r.stdout.splitlines()
             if line.startswith("| ") and not line.startswith(("| alert", "| ---"))]
-    instances = dict(alert_instances(spec_set))
+    # every alert of every generated rule file: the spec alerts and the SLO burn-rate alerts
+    instances = {rule["alert"]: rule["labels"] for rel, text in tree.items()
+                 if rel.endswith(".rules.yaml")
+                 for group in yaml.safe_load(text)["groups"] for rule in group["rules"]
+                 if "alert" in rule}
+    assert len(instances) == 17
     assert sorted(row[0].lstrip("| ") for row in rows) == sorted(instances)
     for row in rows:
         name, severity, receivers, escalation = (c.strip("| ") for c in row)
@@ -485,6 +490,7 @@ def test_routes_command_prints_every_alert_with_its_receivers_and_escalation(spe
         else:
             assert escalation == "none (not paged)"
     assert "silences warning/info alerts with the same model" in r.stdout
+    assert "SLO page alert silences the ticket alert" in r.stdout
 
 
 def test_routes_command_reports_spec_errors(specs_copy: Path):

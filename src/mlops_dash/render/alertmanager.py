@@ -373,16 +373,24 @@ def escalation_chain(platform: m.Platform, severity: str) -> list[m.EscalationLe
 
 
 def routes_table(platform: m.Platform, dashboards: list[m.Dashboard]) -> list[dict[str, str]]:
-    """One row per alert: alert, dashboard, severity, receivers, escalation."""
+    """One row per alert (spec alerts, then SLO burn-rate alerts): alert, dashboard, severity,
+    receivers, escalation."""
+    from mlops_dash.render import slo as slo_render
+
     rows = []
     for d in dashboards:
-        for a in d.alerts:
-            chain = escalation_chain(platform, a.severity)
+        named = [(a.name, a.severity) for a in d.alerts]
+        for s in d.slos:
+            stem = slo_render.alert_stem(s)
+            named += [(cv.slo_alert_name(stem, tier), cv.SLO_TIER_SEVERITY[tier])
+                      for tier in s.tiers]
+        for name, severity in named:
+            chain = escalation_chain(platform, severity)
             rows.append({
-                "alert": a.name,
+                "alert": name,
                 "dashboard": d.uid,
-                "severity": a.severity,
-                "receivers": ", ".join(expected_receivers(platform, a.severity)),
+                "severity": severity,
+                "receivers": ", ".join(expected_receivers(platform, severity)),
                 "escalation": " → ".join(
                     f"{lvl.name} (after {lvl.delay_minutes} min)" if lvl.delay_minutes
                     else lvl.name for lvl in chain) or "none (not paged)",
@@ -403,4 +411,7 @@ def routes_markdown(platform: m.Platform, dashboards: list[m.Dashboard]) -> str:
         lines.append(f"* a firing {'/'.join(rule.source_severities)} alert silences "
                      f"{'/'.join(rule.target_severities)} alerts with the same "
                      f"{', '.join(rule.equal)}")
+    if any(len(s.tiers) > 1 for d in dashboards for s in d.slos):
+        lines.append("* a firing SLO page alert silences the ticket alert of the same SLO and "
+                     "instance")
     return "\n".join(lines) + "\n"
