@@ -34,9 +34,9 @@ check: ## Fail when generated/ is not what the specs produce
 lint: ## Lint the specs offline (PromQL vs catalogue, dashboards, alerts, promtool, schemas)
 	mlops-dash lint --specs $(SPECS)
 
-test: ## Run the whole test suite (unit, golden, promtool, amtool, e2e) and every alert's promtool cases
-	$(PYTHON) -m pytest -q
+test: ## Run every alert's promtool cases, then the whole test suite (unit, golden, promtool, amtool, e2e)
 	PYTHONPATH=src $(PYTHON) -m mlops_dash test --specs $(SPECS)
+	$(PYTHON) -m pytest -q
 
 e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
 	@$(PYTHON) -c "import mlops_dash, aiosmtpd, pytest" 2>/dev/null || $(MAKE) install
