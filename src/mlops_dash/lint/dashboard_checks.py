@@ -57,12 +57,7 @@ def valid_unit(unit: Any) -> bool:
 
 def check_panels(ctx: Context) -> None:
     """panel-title, panel-description, panel-unit, duplicate-panel-id, grid-overlap."""
-    for doc in ctx.spec_set.dashboards:
-        d: m.Dashboard = doc.model
-        rendered = ctx.dashboard_json(d)
-        if rendered is None:
-            continue
-        rel, dash = rendered
+    for doc, d, rel, dash in ctx.rendered_dashboards():
         panels = dash.get("panels", [])
         seen: dict[Any, int] = {}
         for i, p in enumerate(panels):
@@ -199,12 +194,7 @@ def check_rate_intervals(ctx: Context) -> None:
 
 def check_variables(ctx: Context) -> None:
     """unused-variable: every template variable is referenced somewhere in the dashboard."""
-    for doc in ctx.spec_set.dashboards:
-        d: m.Dashboard = doc.model
-        rendered = ctx.dashboard_json(d)
-        if rendered is None:
-            continue
-        rel, dash = rendered
+    for doc, d, rel, dash in ctx.rendered_dashboards():
         variables = dash.get("templating", {}).get("list", [])
         for v, var in enumerate(variables):
             name = var.get("name", "")

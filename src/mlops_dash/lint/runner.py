@@ -7,7 +7,7 @@ file (path relative to the output folder, prefixed ``generated/``) when it is ab
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -180,11 +180,23 @@ class Context:
         return self._maps[rel]
 
     # ------------------------------------------------------------------ rendered output
+    @cached_property
+    def _dashboards_json(self) -> dict[str, dict[str, Any]]:
+        """Rendered dashboard JSON by output path, parsed once for all checks."""
+        return {rel: json.loads(text) for rel, text in self.tree.items()
+                if rel.startswith("grafana/") and rel.endswith(".json")}
+
     def dashboard_json(self, d: m.Dashboard) -> tuple[str, dict[str, Any]] | None:
         rel = cv.dashboard_json_path(d.uid)
-        if rel not in self.tree:
-            return None
-        return rel, json.loads(self.tree[rel])
+        dash = self._dashboards_json.get(rel)
+        return None if dash is None else (rel, dash)
+
+    def rendered_dashboards(self) -> Iterator[tuple[Document, m.Dashboard, str, dict[str, Any]]]:
+        """Each dashboard spec with its rendered JSON (spec document, model, path, JSON)."""
+        for doc in self.spec_set.dashboards:
+            rendered = self.dashboard_json(doc.model)
+            if rendered is not None:
+                yield doc, doc.model, rendered[0], rendered[1]
 
 
 Check = Callable[[Context], None]
