@@ -79,6 +79,63 @@ if getattr(yaml, "__with_libyaml__", False):
 
     _FastDumper.add_representer(str, _fast_str)
     _FastDumper.add_representer(dict, _fast_dict)
+
+    _STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
+    _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+    _RESOLVED: dict[str, str] = {}  # plain scalar text → the tag it reads as
+    _DEFAULT_SCALAR_TAG = yaml.CSafeDumper.DEFAULT_SCALAR_TAG
+    assert not yaml.CSafeDumper.yaml_path_resolvers
+
+    def _nodes(dumper: yaml.SafeDumper, data: Any) -> yaml.Node:
+        """The node tree ``dumper.represent_data`` builds for our plain data, built directly
+        (the same nodes: str via _fast_str, dict via _fast_dict, default_flow_style False)."""
+        t = type(data)
+        if t is str:
+            if (_NOT_FAST_SAFE_TEXT.search(data) or data.endswith("\n\n")
+                    or data == "\n"):
+                raise _NotFastSafe
+            return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)
+        if t is dict:
+            pairs = []
+            for key, value in data.items():
+                if type(key) is not str or not key or "\n" in key:
+                    raise _NotFastSafe
+                pairs.append((_nodes(dumper, key), _nodes(dumper, value)))
+            return yaml.MappingNode(_MAP, pairs, flow_style=False)
+        if t is list:
+            return yaml.SequenceNode(_SEQ, [_nodes(dumper, item) for item in data],
+                                     flow_style=False)
+        if t is bool:
+            return yaml.ScalarNode(_BOOL, "true" if data else "false")
+        if t is int:
+            return yaml.ScalarNode(_INT, str(data))
+        if data is None:
+            return yaml.ScalarNode(_NULL, "null")
+        node: yaml.Node = dumper.represent_data(data)  # floats and anything else
+        return node
+
+    def _represent(self: Any, data: Any) -> None:
+        self.serialize(_nodes(self, data))
+
+    def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+        # the serializer asks twice per scalar; the answer depends on the text alone (SafeDumper
+        # has no path resolvers)
+        if kind is not yaml.ScalarNode:
+            tag: str = yaml.CSafeDumper.resolve(self, kind, value, implicit)
+            return tag
+        if not implicit[0]:  # no implicit resolvers apply, and there are no path resolvers
+            return _DEFAULT_SCALAR_TAG
+        try:
+            return _RESOLVED[value]
+        except KeyError:
+            tag = yaml.CSafeDumper.resolve(self, kind, value, implicit)
+            if len(_RESOLVED) > 200_000:
+                _RESOLVED.clear()
+            _RESOLVED[value] = tag
+            return tag
+
+    _FastDumper.represent = _represent  # type: ignore[method-assign]
+    _FastDumper.resolve = _resolve  # type: ignore[method-assign]
 else:  # pragma: no cover - PyYAML built without libyaml
     _FastDumper = None
 
@@ -103,7 +160,43 @@ def dump_yaml(data: Any, *, header: bool = True) -> str:
             body = None
     if body is None:
         body = _yaml_body(data, _Dumper)
-    return (f"# {cv.GENERATED_HEADER}\n" if header else "") + body
+    return (yaml_header() if header else "") + body
+
+
+def yaml_header() -> str:
+    """The generated-by comment line :func:`dump_yaml` starts with."""
+    return f"# {cv.GENERATED_HEADER}\n"
+
+
+def dump_yaml_nesting(data: dict[str, Any], body: str, *, header: bool = True) -> str:
+    """``dump_yaml(data)`` where the last value of ``data`` is a non-empty mapping whose own
+    ``dump_yaml(..., header=False)`` is ``body`` (already written: not dumped again).
+
+    PyYAML writes a mapping nested under a key as its top-level form with every non-empty line
+    indented by two spaces (blank lines inside block scalars stay bare). Line lengths near the
+    emitter's width could wrap differently one level deeper, other line breaks are indented
+    after too and a document end marker is not indented; such bodies are dumped again.
+    """
+    key = next(reversed(data))
+    lines = body.split("\n")
+    if (not isinstance(data[key], dict) or not data[key] or lines[-1] != ""
+            or max(map(len, lines)) > 9_000 or _OTHER_BREAKS.search(body)
+            or "..." in lines):  # a document end marker (after a keep-chomped block) stays
+        return dump_yaml(data, header=header)
+    head = dump_yaml({**data, key: {}}, header=header)
+    tail = f"{_yaml_key(key)}: {{}}\n"
+    if not head.endswith(tail):  # pragma: no cover - a key PyYAML writes quoted or complex
+        return dump_yaml(data, header=header)
+    nested = "\n".join(f"  {line}" if line else line for line in lines)
+    return f"{head[:-len(tail)]}{_yaml_key(key)}:\n{nested}"
+
+
+# Line breaks other than \n after which PyYAML indents too (and carriage returns).
+_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+
+
+def _yaml_key(key: str) -> str:
+    return _yaml_body(key, _Dumper).removesuffix("\n...\n").removesuffix("\n")
 
 
 def dump_json(data: Any) -> str:
