@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import fcntl
 import json
 import os
@@ -91,6 +92,8 @@ if getattr(yaml, "__with_libyaml__", False):
         (the same nodes: str via _fast_str, dict via _fast_dict, default_flow_style False)."""
         t = type(data)
         if t is str:
+            if data.isascii() and data.isprintable():  # the usual case: " " to "~" only
+                return yaml.ScalarNode(_STR, data)
             if (_NOT_FAST_SAFE_TEXT.search(data) or data.endswith("\n\n")
                     or data == "\n"):
                 raise _NotFastSafe
@@ -100,7 +103,8 @@ if getattr(yaml, "__with_libyaml__", False):
             for key, value in data.items():
                 if type(key) is not str or not key or "\n" in key:
                     raise _NotFastSafe
-                pairs.append((_nodes(dumper, key), _nodes(dumper, value)))
+                pairs.append((yaml.ScalarNode(_STR, key) if key.isascii() and key.isprintable()
+                               else _nodes(dumper, key), _nodes(dumper, value)))
             return yaml.MappingNode(_MAP, pairs, flow_style=False)
         if t is list:
             return yaml.SequenceNode(_SEQ, [_nodes(dumper, item) for item in data],
@@ -195,6 +199,7 @@ def dump_yaml_nesting(data: dict[str, Any], body: str, *, header: bool = True) -
 _OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
 
 
+@functools.lru_cache(maxsize=256)
 def _yaml_key(key: str) -> str:
     return _yaml_body(key, _Dumper).removesuffix("\n...\n").removesuffix("\n")
 
@@ -262,18 +267,49 @@ def _owned(out: Path) -> set[str]:
         return set()
 
 
-def _atomic_write(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _atomic_write(path: Path, content: str, made_dirs: set[Path] | None = None,
+                  umask: int | None = None) -> None:
+    """Write ``content`` to a temporary file beside ``path`` (mode 0644), then rename it over
+    ``path``. ``made_dirs`` remembers folders already created during one write_tree; ``umask``
+    is the process's (read once per write_tree)."""
+    parent = path.parent
+    if made_dirs is None or parent not in made_dirs:
+        parent.mkdir(parents=True, exist_ok=True)
+        if made_dirs is not None:
+            made_dirs.add(parent)
+    # created with mode 0644 when the umask leaves those bits (one chmod less per file)
+    mode_ok = not ((_umask() if umask is None else umask) & 0o644)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent) if not mode_ok else \
+        _create_temp(parent, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(content)
-        os.chmod(tmp, 0o644)
+        if not mode_ok:
+            os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _create_temp(parent: Path, name: str) -> tuple[int, str]:
+    """Like tempfile.mkstemp(prefix=f".{name}.", dir=parent), with mode 0644 (before umask)."""
+    names = tempfile._get_candidate_names()  # type: ignore[attr-defined]
+    for _ in range(100):
+        tmp = os.path.join(parent, f".{name}.{next(names)}")
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                           0o644), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {parent / name}")  # pragma: no cover
 
 
 @dataclass
@@ -305,6 +341,8 @@ def write_tree(tree: Tree, out: Path) -> WriteReport:
         try:
             out.mkdir(exist_ok=True)
             before = _owned(out)
+            made_dirs: set[Path] = set()
+            umask = _umask()
             for rel in sorted(tree):
                 path = out / rel
                 try:
@@ -313,7 +351,7 @@ def write_tree(tree: Tree, out: Path) -> WriteReport:
                         continue
                 except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
                     pass
-                _atomic_write(path, tree[rel])
+                _atomic_write(path, tree[rel], made_dirs, umask)
                 report.written.append(rel)
             for rel in sorted(before - set(tree)):
                 path = out / rel
