@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; json does the 
 
 from mlops_dash import conventions as cv
 from mlops_dash.errors import BuildError, EnvironmentProblem
+from mlops_dash.yamlresolve import install_fast_resolve
 
 MANIFEST = ".mlops-dash-files"
 
@@ -83,9 +84,6 @@ if getattr(yaml, "__with_libyaml__", False):
 
     _STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
     _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-    _RESOLVED: dict[str, str] = {}  # plain scalar text → the tag it reads as
-    _DEFAULT_SCALAR_TAG = yaml.CSafeDumper.DEFAULT_SCALAR_TAG
-    assert not yaml.CSafeDumper.yaml_path_resolvers
 
     def _nodes(dumper: yaml.SafeDumper, data: Any) -> yaml.Node:
         """The node tree ``dumper.represent_data`` builds for our plain data, built directly
@@ -121,25 +119,8 @@ if getattr(yaml, "__with_libyaml__", False):
     def _represent(self: Any, data: Any) -> None:
         self.serialize(_nodes(self, data))
 
-    def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
-        # the serializer asks twice per scalar; the answer depends on the text alone (SafeDumper
-        # has no path resolvers)
-        if kind is not yaml.ScalarNode:
-            tag: str = yaml.CSafeDumper.resolve(self, kind, value, implicit)
-            return tag
-        if not implicit[0]:  # no implicit resolvers apply, and there are no path resolvers
-            return _DEFAULT_SCALAR_TAG
-        try:
-            return _RESOLVED[value]
-        except KeyError:
-            tag = yaml.CSafeDumper.resolve(self, kind, value, implicit)
-            if len(_RESOLVED) > 200_000:
-                _RESOLVED.clear()
-            _RESOLVED[value] = tag
-            return tag
-
     _FastDumper.represent = _represent  # type: ignore[method-assign]
-    _FastDumper.resolve = _resolve  # type: ignore[method-assign]
+    install_fast_resolve(_FastDumper)
 else:  # pragma: no cover - PyYAML built without libyaml
     _FastDumper = None
 
