@@ -99,7 +99,7 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    for i, raw in enumerate(text.splitlines(), start=1):
+    for i, raw in enumerate(text.splitlines() if "\t" in text else (), start=1):
         stripped = raw.lstrip(" ")
         if stripped.startswith("\t"):
             raise SpecError(
