@@ -125,6 +125,18 @@ def test_dump_yaml_bytes_do_not_depend_on_libyaml(data):
     assert output.dump_yaml(data, header=False) == _pure_dump(data)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_DATA, _KEY, st.dictionaries(_KEY, st.recursive(
+    _LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(_KEY, c, max_size=3),
+    max_leaves=12), max_size=4))
+def test_nesting_an_already_dumped_mapping_gives_dump_yaml_bytes(data, key, inner):
+    # the PrometheusRule manifest reuses the plain rule file's YAML as its spec
+    data = {k: v for k, v in data.items() if k != key} | {key: inner}
+    body = output.dump_yaml(inner, header=False)
+    assert output.dump_yaml_nesting(data, body) == output.dump_yaml(data)
+    assert output.dump_yaml_nesting(data, body, header=False) == _pure_dump(data)
+
+
 def test_dump_yaml_keeps_non_ascii_text_readable():
     data = {"summary": "🙂 ü 日本", "body": "a\n\n"}
     text = output.dump_yaml(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import fcntl
 import json
 import os
@@ -22,6 +23,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; json does the 
 
 from mlops_dash import conventions as cv
 from mlops_dash.errors import BuildError, EnvironmentProblem
+from mlops_dash.yamlresolve import install_fast_resolve
 
 MANIFEST = ".mlops-dash-files"
 
@@ -79,6 +81,46 @@ if getattr(yaml, "__with_libyaml__", False):
 
     _FastDumper.add_representer(str, _fast_str)
     _FastDumper.add_representer(dict, _fast_dict)
+
+    _STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
+    _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+    def _nodes(dumper: yaml.SafeDumper, data: Any) -> yaml.Node:
+        """The node tree ``dumper.represent_data`` builds for our plain data, built directly
+        (the same nodes: str via _fast_str, dict via _fast_dict, default_flow_style False)."""
+        t = type(data)
+        if t is str:
+            if data.isascii() and data.isprintable():  # the usual case: " " to "~" only
+                return yaml.ScalarNode(_STR, data)
+            if (_NOT_FAST_SAFE_TEXT.search(data) or data.endswith("\n\n")
+                    or data == "\n"):
+                raise _NotFastSafe
+            return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)
+        if t is dict:
+            pairs = []
+            for key, value in data.items():
+                if type(key) is not str or not key or "\n" in key:
+                    raise _NotFastSafe
+                pairs.append((yaml.ScalarNode(_STR, key) if key.isascii() and key.isprintable()
+                               else _nodes(dumper, key), _nodes(dumper, value)))
+            return yaml.MappingNode(_MAP, pairs, flow_style=False)
+        if t is list:
+            return yaml.SequenceNode(_SEQ, [_nodes(dumper, item) for item in data],
+                                     flow_style=False)
+        if t is bool:
+            return yaml.ScalarNode(_BOOL, "true" if data else "false")
+        if t is int:
+            return yaml.ScalarNode(_INT, str(data))
+        if data is None:
+            return yaml.ScalarNode(_NULL, "null")
+        node: yaml.Node = dumper.represent_data(data)  # floats and anything else
+        return node
+
+    def _represent(self: Any, data: Any) -> None:
+        self.serialize(_nodes(self, data))
+
+    _FastDumper.represent = _represent  # type: ignore[method-assign]
+    install_fast_resolve(_FastDumper)
 else:  # pragma: no cover - PyYAML built without libyaml
     _FastDumper = None
 
@@ -103,7 +145,44 @@ def dump_yaml(data: Any, *, header: bool = True) -> str:
             body = None
     if body is None:
         body = _yaml_body(data, _Dumper)
-    return (f"# {cv.GENERATED_HEADER}\n" if header else "") + body
+    return (yaml_header() if header else "") + body
+
+
+def yaml_header() -> str:
+    """The generated-by comment line :func:`dump_yaml` starts with."""
+    return f"# {cv.GENERATED_HEADER}\n"
+
+
+def dump_yaml_nesting(data: dict[str, Any], body: str, *, header: bool = True) -> str:
+    """``dump_yaml(data)`` where the last value of ``data`` is a non-empty mapping whose own
+    ``dump_yaml(..., header=False)`` is ``body`` (already written: not dumped again).
+
+    PyYAML writes a mapping nested under a key as its top-level form with every non-empty line
+    indented by two spaces (blank lines inside block scalars stay bare). Line lengths near the
+    emitter's width could wrap differently one level deeper, other line breaks are indented
+    after too and a document end marker is not indented; such bodies are dumped again.
+    """
+    key = next(reversed(data))
+    lines = body.split("\n")
+    if (not isinstance(data[key], dict) or not data[key] or lines[-1] != ""
+            or max(map(len, lines)) > 9_000 or _OTHER_BREAKS.search(body)
+            or "..." in lines):  # a document end marker (after a keep-chomped block) stays
+        return dump_yaml(data, header=header)
+    head = dump_yaml({**data, key: {}}, header=header)
+    tail = f"{_yaml_key(key)}: {{}}\n"
+    if not head.endswith(tail):  # pragma: no cover - a key PyYAML writes quoted or complex
+        return dump_yaml(data, header=header)
+    nested = "\n".join(f"  {line}" if line else line for line in lines)
+    return f"{head[:-len(tail)]}{_yaml_key(key)}:\n{nested}"
+
+
+# Line breaks other than \n after which PyYAML indents too (and carriage returns).
+_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+
+
+@functools.lru_cache(maxsize=256)
+def _yaml_key(key: str) -> str:
+    return _yaml_body(key, _Dumper).removesuffix("\n...\n").removesuffix("\n")
 
 
 def dump_json(data: Any) -> str:
@@ -169,18 +248,49 @@ def _owned(out: Path) -> set[str]:
         return set()
 
 
-def _atomic_write(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _atomic_write(path: Path, content: str, made_dirs: set[Path] | None = None,
+                  umask: int | None = None) -> None:
+    """Write ``content`` to a temporary file beside ``path`` (mode 0644), then rename it over
+    ``path``. ``made_dirs`` remembers folders already created during one write_tree; ``umask``
+    is the process's (read once per write_tree)."""
+    parent = path.parent
+    if made_dirs is None or parent not in made_dirs:
+        parent.mkdir(parents=True, exist_ok=True)
+        if made_dirs is not None:
+            made_dirs.add(parent)
+    # created with mode 0644 when the umask leaves those bits (one chmod less per file)
+    mode_ok = not ((_umask() if umask is None else umask) & 0o644)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent) if not mode_ok else \
+        _create_temp(parent, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(content)
-        os.chmod(tmp, 0o644)
+        if not mode_ok:
+            os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _create_temp(parent: Path, name: str) -> tuple[int, str]:
+    """Like tempfile.mkstemp(prefix=f".{name}.", dir=parent), with mode 0644 (before umask)."""
+    names = tempfile._get_candidate_names()  # type: ignore[attr-defined]
+    for _ in range(100):
+        tmp = os.path.join(parent, f".{name}.{next(names)}")
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                           0o644), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {parent / name}")  # pragma: no cover
 
 
 @dataclass
@@ -212,6 +322,8 @@ def write_tree(tree: Tree, out: Path) -> WriteReport:
         try:
             out.mkdir(exist_ok=True)
             before = _owned(out)
+            made_dirs: set[Path] = set()
+            umask = _umask()
             for rel in sorted(tree):
                 path = out / rel
                 try:
@@ -220,7 +332,7 @@ def write_tree(tree: Tree, out: Path) -> WriteReport:
                         continue
                 except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
                     pass
-                _atomic_write(path, tree[rel])
+                _atomic_write(path, tree[rel], made_dirs, umask)
                 report.written.append(rel)
             for rel in sorted(before - set(tree)):
                 path = out / rel

@@ -48,9 +48,11 @@ def dashboards_and_rules(spec_set: SpecSet) -> output.Tree:
             grafana.render_dashboard(d, platform, titles))
         groups = rules.rule_groups(d, platform)
         if groups:
-            tree[cv.rule_file_path(d.uid)] = output.dump_yaml(rules.rule_file(groups))
-            tree[cv.prometheus_rule_manifest_path(d.uid)] = output.dump_yaml(
-                rules.prometheus_rule(d, groups, platform))
+            body = output.dump_yaml(rules.rule_file(groups), header=False)
+            tree[cv.rule_file_path(d.uid)] = output.yaml_header() + body
+            # the manifest's spec is the rule file's body, indented: not dumped twice
+            tree[cv.prometheus_rule_manifest_path(d.uid)] = output.dump_yaml_nesting(
+                rules.prometheus_rule(d, groups, platform), body)
     return tree
 
 

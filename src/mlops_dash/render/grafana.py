@@ -193,9 +193,10 @@ _SQL_TARGET_KEYS = {"datasource", "rawSql", "format", "refId", "rawQuery", "edit
 
 def _drop_nulls(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: _drop_nulls(v) for k, v in obj.items() if v is not None}
+        return {k: _drop_nulls(v) if isinstance(v, (dict, list)) else v
+                for k, v in obj.items() if v is not None}
     if isinstance(obj, list):
-        return [_drop_nulls(v) for v in obj]
+        return [_drop_nulls(v) if isinstance(v, (dict, list)) else v for v in obj]
     return obj
 
 

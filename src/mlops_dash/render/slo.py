@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from mlops_dash import conventions as cv
@@ -351,15 +353,30 @@ def _error_ratios(slo: m.SLO, sc: Scenario, variant: Variant, step: int) -> list
 
 def _runs(values: list[float]) -> str:
     """promtool series notation of a value list, equal runs folded (``0.5x9``)."""
+    return _counted_runs([(v, _count(g)) for v, g in groupby(values)])
+
+
+def _count(items: Iterator[Any]) -> int:
+    n = 0
+    for _ in items:
+        n += 1
+    return n
+
+
+def _counted_runs(runs: list[tuple[float, int]]) -> str:
+    """:func:`_runs` of the list with each value repeated its count (adjacent equal values are
+    folded into one run, as in the expanded list)."""
     parts = []
     i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[i]:
+    while i < len(runs):
+        first, n = runs[i]
+        j = i + 1
+        while j < len(runs) and runs[j][0] == first:
+            n += runs[j][1]
             j += 1
-        v = format_number(round(values[i], 9))
-        parts.append(v if j == i else f"{v}x{j - i}")
-        i = j + 1
+        v = format_number(round(first, 9))
+        parts.append(v if n == 1 else f"{v}x{n - 1}")
+        i = j
     return " ".join(parts)
 
 
@@ -460,8 +477,9 @@ def input_series(slo: m.SLO, ratios: list[float], step: int,
     """promtool input series realising per-sample error ratios for one instance."""
     sli = slo.sli
     if isinstance(sli, m.GaugeRatioSLI):
-        return [{"series": _series(instance, sli.good_ratio),
-                 "values": _runs([round(1 - r, 9) for r in ratios])}]
+        # round(1 - r, 9) once per run of equal ratios, not once per sample
+        good = [(round(1 - r, 9), _count(g)) for r, g in groupby(ratios)]
+        return [{"series": _series(instance, sli.good_ratio), "values": _counted_runs(good)}]
     if isinstance(sli, m.GaugeThresholdSLI):
         t = sli.threshold
         delta = max(1.0, abs(t))
@@ -512,9 +530,33 @@ def _instances(slo: m.SLO, variants: tuple[Variant, ...]) -> list[dict[str, str]
     return out
 
 
+# promtool_tests results by the identity of their arguments: crosscheck builds every SLO's tests
+# to validate them and the slo_tests stage writes them, in the same process. The entry keeps
+# the argument objects alive, so their ids are not reused while it exists; the cache is
+# cleared when it grows (long-lived processes building many spec sets, e.g. the tests).
+_TESTS_CACHE: dict[tuple[int, int, str, int], tuple[Any, ...]] = {}
+_TESTS_CACHE_MAX = 20_000
+
+
 def promtool_tests(d: m.Dashboard, slo: m.SLO, tier: str,
                    platform: m.Platform) -> dict[str, Any]:
-    """A promtool test file for one SLO tier: every scenario of :func:`scenarios`."""
+    """A promtool test file for one SLO tier: every scenario of :func:`scenarios`.
+
+    Computed once per (dashboard, SLO, tier, platform) objects; callers must not modify it.
+    """
+    key = (id(d), id(slo), tier, id(platform))
+    hit = _TESTS_CACHE.get(key)
+    if hit is not None and hit[0] is d and hit[1] is slo and hit[2] is platform:
+        return hit[3]  # type: ignore[no-any-return]
+    result = _promtool_tests(d, slo, tier, platform)
+    if len(_TESTS_CACHE) >= _TESTS_CACHE_MAX:
+        _TESTS_CACHE.clear()
+    _TESTS_CACHE[key] = (d, slo, platform, result)
+    return result
+
+
+def _promtool_tests(d: m.Dashboard, slo: m.SLO, tier: str,
+                    platform: m.Platform) -> dict[str, Any]:
     step = TEST_STEP_MIN[tier]
     name = cv.slo_alert_name(alert_stem(slo), tier)
     tests = []

@@ -9,6 +9,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from mlops_dash.errors import SpecError
+from mlops_dash.yamlresolve import install_fast_resolve
 
 Path = tuple[str | int, ...]
 
@@ -68,6 +69,7 @@ if getattr(yaml, "__with_libyaml__", False):
         """CSafeLoader without the YAML 1.1 ``=`` value tag."""
 
     _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+    install_fast_resolve(_FastLoader)
 else:  # pragma: no cover - PyYAML built without libyaml
     _FastLoader = _Loader  # type: ignore[misc]
 
@@ -97,7 +99,7 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    for i, raw in enumerate(text.splitlines(), start=1):
+    for i, raw in enumerate(text.splitlines() if "\t" in text else (), start=1):
         stripped = raw.lstrip(" ")
         if stripped.startswith("\t"):
             raise SpecError(
