@@ -432,3 +432,17 @@ def test_firing_cases_expect_the_routing_labels(spec_set, tree):
             assert set(a.signal.by) <= set(labels)
             checked += 1
     assert checked == 15
+
+
+def test_alert_whose_cases_cannot_be_derived_is_a_spec_error_with_a_place(specs_copy):
+    """A catalogue metric without the labels an alert groups by: exit 1 at the alert's signal."""
+    from test_cli import run
+
+    f = specs_copy / "metrics.yaml"
+    f.write_text(f.read_text().replace(
+        "source: feast, labels: [project, feature_view]}", "source: feast}", 1))
+    r = run("build", "--specs", str(specs_copy), "--out", str(specs_copy.parent / "out"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "drift-data-quality.yaml:" in r.stderr and "alerts[1].signal" in r.stderr
+    assert "has no label(s) ['feature_view', 'project']" in r.stderr
+    assert not (specs_copy.parent / "out").exists()
