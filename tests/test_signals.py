@@ -62,3 +62,11 @@ def test_every_rendered_expression_parses(spec_set):
     for d in spec_set.dashboard_models():
         for a in d.alerts:
             promql.parse(promql.alert_expr(a))
+
+
+def test_label_values_parts_splits_at_the_last_top_level_comma():
+    q = 'label_values(istio_requests_total{a=~"x,y", b="1"}, destination_canonical_service)'
+    assert promql.label_values_parts(q) == (
+        'istio_requests_total{a=~"x,y", b="1"}', "destination_canonical_service")
+    assert promql.label_values_parts("query_result(up)") is None
+    assert promql.label_values_parts("label_values(namespace)") == ("", "namespace")

@@ -5,6 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+def format_place(file: str, line: int | None, column: int | None) -> str:
+    """``file:line:column``, leaving out what is unknown."""
+    if line is None:
+        return file
+    return f"{file}:{line}" if column is None else f"{file}:{line}:{column}"
+
+
 class MlopsDashError(Exception):
     """Base of all errors the CLI reports without a traceback."""
 
@@ -31,13 +38,8 @@ class SpecError(MlopsDashError):
         super().__init__(self.format())
 
     def format(self) -> str:
-        place = self.file
-        if self.line is not None:
-            place += f":{self.line}"
-            if self.column is not None:
-                place += f":{self.column}"
         field = f" {self.path}:" if self.path else ""
-        return f"{place}:{field} {self.message}"
+        return f"{format_place(self.file, self.line, self.column)}:{field} {self.message}"
 
 
 class SpecErrors(MlopsDashError):

@@ -28,6 +28,25 @@ class PromQLSyntaxError(ValueError):
     """An expression the PromQL parser refuses."""
 
 
+def label_values_parts(query: str) -> tuple[str, str] | None:
+    """``label_values(selector, label)`` → ``(selector, label)``; ``label_values(label)`` →
+    ``("", label)``; None for any other query."""
+    q = query.strip()
+    if not (q.startswith("label_values(") and q.endswith(")")):
+        return None
+    body = q[len("label_values("):-1]
+    depth = 0
+    for i in range(len(body) - 1, -1, -1):
+        c = body[i]
+        if c in ")}":
+            depth += 1
+        elif c in "({":
+            depth -= 1
+        elif c == "," and depth == 0:
+            return body[:i].strip(), body[i + 1:].strip()
+    return "", body.strip()
+
+
 def substitute_grafana_variables(expr: str) -> str:
     """Replace Grafana variables so a dashboard query parses as plain PromQL."""
     expr = _GRAFANA_RANGE_VARS.sub("5m", expr)

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, promql
-from mlops_dash.errors import SpecErrors
+from mlops_dash.errors import SpecErrors, format_place
 from mlops_dash.spec import models as m
 from mlops_dash.spec.crosscheck import catalogue_names
 from mlops_dash.spec.loader import Document, SpecSet
@@ -87,12 +87,7 @@ class Finding:
     message: str
 
     def text(self) -> str:
-        place = self.file
-        if self.line is not None:
-            place += f":{self.line}"
-            if self.col is not None:
-                place += f":{self.col}"
-        return f"{place}: {self.check_id}: {self.message}"
+        return f"{format_place(self.file, self.line, self.col)}: {self.check_id}: {self.message}"
 
     def github(self) -> str:
         def esc(s: str, prop: bool = False) -> str:

@@ -98,6 +98,7 @@ OBJECT_META_ESSENTIALS: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+_CONFIGMAP_KEY = r"^(?=.{1,253}$)[-._a-zA-Z0-9]+$"  # keys of data / binaryData
 CONFIGMAP_ESSENTIALS: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "ConfigMap v1 (essentials, hand-written; no official strict schema is vendored)",
@@ -107,10 +108,9 @@ CONFIGMAP_ESSENTIALS: dict[str, Any] = {
         "apiVersion": {"enum": ["v1"]},
         "kind": {"enum": ["ConfigMap"]},
         "metadata": {"type": "object"},
-        "data": {"type": "object", "propertyNames": {"pattern": r"^(?=.{1,253}$)[-._a-zA-Z0-9]+$"},
+        "data": {"type": "object", "propertyNames": {"pattern": _CONFIGMAP_KEY},
                  "additionalProperties": {"type": "string"}},
-        "binaryData": {"type": "object",
-                       "propertyNames": {"pattern": r"^(?=.{1,253}$)[-._a-zA-Z0-9]+$"},
+        "binaryData": {"type": "object", "propertyNames": {"pattern": _CONFIGMAP_KEY},
                        "additionalProperties": {"type": "string"}},
         "immutable": {"type": "boolean"},
     },

@@ -14,10 +14,9 @@ def variable_labels(d: m.Dashboard) -> dict[str, str]:
     """Dashboard variable name → the series label whose values it lists."""
     out = {}
     for v in d.variables:
-        q = v.query.strip()
-        if q.startswith("label_values(") and q.endswith(")"):
-            label = q[len("label_values("):-1].rsplit(",", 1)[-1].strip()
-            out[v.name] = label
+        parts = promql.label_values_parts(v.query)
+        if parts is not None:
+            out[v.name] = parts[1]
     return out
 
 

@@ -40,9 +40,9 @@ def queries(doc: Document) -> Iterator[tuple[tuple[str | int, ...], str]]:
                     q.expr
                 )
     for vi, var in enumerate(d.variables):
-        inner = _label_values_metric(var.query)
-        if inner:
-            yield ("variables", vi, "query"), promql.substitute_grafana_variables(inner)
+        parts = promql.label_values_parts(var.query)
+        if parts and parts[0]:
+            yield ("variables", vi, "query"), promql.substitute_grafana_variables(parts[0])
     for ai, ann in enumerate(d.annotations):
         if ann.expr:
             yield ("annotations", ai, "expr"), promql.substitute_grafana_variables(ann.expr)
@@ -56,24 +56,6 @@ def queries(doc: Document) -> Iterator[tuple[tuple[str | int, ...], str]]:
         yield ("slos", si, "sli"), slo_render.error_ratio_expr(s, "5m")
         if not isinstance(s.sli, m.EventsSLI):
             yield ("slos", si, "sli"), slo_render.instant_error_expr(s)
-
-
-def _label_values_metric(query: str) -> str | None:
-    """The series selector inside ``label_values(selector, label)``, if that is the query."""
-    q = query.strip()
-    if q.startswith("label_values(") and q.endswith(")"):
-        body = q[len("label_values("):-1]
-        depth = 0
-        for i in range(len(body) - 1, -1, -1):
-            c = body[i]
-            if c in ")}":
-                depth += 1
-            elif c in "({":
-                depth -= 1
-            elif c == "," and depth == 0:
-                return body[:i].strip()
-        return None
-    return None
 
 
 class _MetricNames:

@@ -115,14 +115,7 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
         except yaml.YAMLError:
             node = _compose(text, _Loader)  # the pure-Python parser's message and place
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(
-            file,
-            f"invalid YAML: {problem}",
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
+        raise _marked_error(file, exc, "invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise SpecError(file, f"invalid YAML: {exc}") from None
     if node is None:
@@ -132,15 +125,22 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
     try:
         data = _construct(node, (), smap, counter, loader_for_scalars=_Loader(""))
     except yaml.MarkedYAMLError as exc:  # unknown tags (!!python/object, !custom), bad merges
-        mark = exc.problem_mark or exc.context_mark
-        problem = (exc.problem or exc.context or "invalid YAML").split("\n")[0]
-        raise SpecError(
-            file,
-            f"unsupported YAML: {problem}; specs hold plain strings, numbers, lists and mappings",
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
+        raise _marked_error(
+            file, exc, "unsupported YAML: {problem}; specs hold plain strings, numbers, lists "
+            "and mappings", first_line_only=True) from None
     return data, smap
+
+
+def _marked_error(file: str, exc: yaml.MarkedYAMLError, template: str, *,
+                  first_line_only: bool = False) -> SpecError:
+    """A PyYAML error with a mark as a SpecError at that mark."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    if first_line_only:
+        problem = problem.split("\n")[0]
+    return SpecError(file, template.format(problem=problem),
+                     line=mark.line + 1 if mark else None,
+                     column=mark.column + 1 if mark else None)
 
 
 def _scalar(loader: _Loader, node: Node) -> Any:
