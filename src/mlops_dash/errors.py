@@ -37,6 +37,10 @@ class SpecError(MlopsDashError):
         self.message = message
         super().__init__(self.format())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keyword-only fields: pickle (parallel builds send errors between processes) by state
+        return (_spec_error, (self.file, self.message, self.line, self.column, self.path))
+
     def format(self) -> str:
         field = f" {self.path}:" if self.path else ""
         return f"{format_place(self.file, self.line, self.column)}:{field} {self.message}"
@@ -50,6 +54,14 @@ class SpecErrors(MlopsDashError):
             errors, key=lambda e: (e.file, e.line or 0, e.column or 0, e.path, e.message)
         )
         super().__init__("\n".join(e.format() for e in self.errors))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (SpecErrors, (self.errors,))
+
+
+def _spec_error(file: str, message: str, line: int | None, column: int | None,
+                path: str) -> SpecError:
+    return SpecError(file, message, line=line, column=column, path=path)
 
 
 class BuildError(MlopsDashError):

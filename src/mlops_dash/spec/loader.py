@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import types
@@ -53,6 +54,11 @@ class SpecSet:
 
     def dashboard_models(self) -> list[m.Dashboard]:
         return [d.model for d in self.dashboards]
+
+    @functools.cached_property
+    def dashboard_titles(self) -> dict[str, str]:
+        """Dashboard uid → title, for links between dashboards (computed once)."""
+        return {d.model.uid: d.model.title for d in self.dashboards}
 
 
 def _field_vocabulary() -> list[str]:
