@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops_dash.errors import BuildError, SpecError, SpecErrors
 
@@ -30,8 +31,9 @@ MIN_CHUNK = 10
 CHUNKS_PER_JOB = 4
 
 Result = tuple["Tree", list[SpecError], BuildError | None]
+Task = Callable[[Any, int, int], Any]
 
-_SHARED: SpecSet | None = None  # the spec set, for forked workers
+_SHARED: tuple[Task, Any] | None = None  # the task and its input, for forked workers
 
 
 def default_jobs() -> int:
@@ -54,10 +56,7 @@ def chunks(count: int, jobs: int) -> list[tuple[int, int]]:
 
 def render_dashboards(spec_set: SpecSet, jobs: int) -> Tree:
     """The files of every dashboard (DASHBOARD_STAGES), rendered in up to ``jobs`` processes."""
-    ranges = chunks(len(spec_set.dashboards), jobs)
-    results = _in_processes(spec_set, ranges, jobs) if len(ranges) > 1 else None
-    if results is None:
-        results = [render_range(spec_set, 0, len(spec_set.dashboards))]
+    results: list[Result] = run_chunks(render_range, spec_set, len(spec_set.dashboards), jobs)
     tree: Tree = {}
     errors: list[SpecError] = []
     build_error: BuildError | None = None
@@ -99,13 +98,26 @@ def _merge(tree: Tree, part: Tree) -> None:
     tree.update(part)
 
 
-def _worker(start: int, stop: int) -> Result:
-    assert _SHARED is not None, "worker started without a spec set"
-    return render_range(_SHARED, start, stop)
+def run_chunks(task: Task, shared: Any, count: int, jobs: int) -> list[Any]:
+    """``[task(shared, start, stop) for each chunk of range(count)]``, in chunk order: in up to
+    ``jobs`` forked processes when ``count`` is large, else one call in this process.
+
+    ``task`` must be a module-level function; ``shared`` reaches the workers by ``fork`` (not
+    pickled), and each result comes back pickled.
+    """
+    ranges = chunks(count, jobs)
+    results = _in_processes(task, shared, ranges, jobs) if len(ranges) > 1 else None
+    return results if results is not None else [task(shared, 0, count)]
 
 
-def _in_processes(spec_set: SpecSet, ranges: list[tuple[int, int]], jobs: int
-                  ) -> list[Result] | None:
+def _worker(start: int, stop: int) -> Any:
+    assert _SHARED is not None, "worker started without its task"
+    task, shared = _SHARED
+    return task(shared, start, stop)
+
+
+def _in_processes(task: Task, shared: Any, ranges: list[tuple[int, int]], jobs: int
+                  ) -> list[Any] | None:
     """Results in range order, or None when worker processes cannot be used here."""
     if not sys.platform.startswith("linux"):
         return None
@@ -113,7 +125,7 @@ def _in_processes(spec_set: SpecSet, ranges: list[tuple[int, int]], jobs: int
     from concurrent.futures import ProcessPoolExecutor
 
     global _SHARED
-    _SHARED = spec_set
+    _SHARED = (task, shared)
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(jobs, len(ranges)), mp_context=context) as pool:

@@ -213,4 +213,4 @@ FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
 
 def build_tree(specs_dir: Path, *, jobs: int = 1) -> output.Tree:
     """Load, validate and render a specs folder (``jobs``: see render_tree)."""
-    return render_tree(load_specs(specs_dir), jobs=jobs)
+    return render_tree(load_specs(specs_dir, jobs=jobs), jobs=jobs)

@@ -274,6 +274,12 @@ def _convert(exc: ValidationError, data: Any, smap: SourceMap,
 
 def load_document(path: Path, display: str) -> Document:
     """Read, parse and validate one spec file."""
+    return validate_document(*parse_document(path, display))
+
+
+def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
+    """Read and parse one spec file: a mapping of a known apiVersion and kind, without
+    literal secrets, with the place of every value (not yet validated against its model)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -303,11 +309,17 @@ def load_document(path: Path, display: str) -> Document:
             f"unknown kind {kind!r}; expected one of {', '.join(sorted(KINDS))}"
             + (suggest(str(kind), list(KINDS)) if isinstance(kind, str) else ""),
         )
+    return data, smap
+
+
+def validate_document(data: dict[str, Any], smap: SourceMap) -> Document:
+    """A parsed spec file (see parse_document) validated against the model of its kind."""
+    model_class = KINDS[data["kind"]]
     try:
-        model = KINDS[kind].model_validate(data)
+        model = model_class.model_validate(data)
     except ValidationError as exc:
-        raise SpecErrors(_convert(exc, data, smap, KINDS[kind])) from None
-    return Document(display, model, smap)
+        raise SpecErrors(_convert(exc, data, smap, model_class)) from None
+    return Document(smap.file, model, smap)
 
 
 def spec_files(specs_dir: Path) -> list[Path]:
@@ -319,25 +331,48 @@ def spec_files(specs_dir: Path) -> list[Path]:
     )
 
 
-def load_specs(specs_dir: Path, *, check_metrics: bool = True) -> SpecSet:
+Parsed = tuple[dict[str, Any], SourceMap]
+
+
+def parse_files(files: list[Path], start: int, stop: int) -> list[Parsed | list[SpecError]]:
+    """Each of ``files[start:stop]`` parsed (parse_document), or the problems found in it.
+
+    Plain data crosses process boundaries cheaply (models would cost more to unpickle than to
+    validate again), so parallel loading parses in workers and validates here."""
+    out: list[Parsed | list[SpecError]] = []
+    for f in files[start:stop]:
+        display = os.path.relpath(f) if not f.is_absolute() or _is_below_cwd(f) else str(f)
+        try:
+            out.append(parse_document(f, display))
+        except SpecErrors as exc:
+            out.append(exc.errors)
+        except SpecError as exc:
+            out.append([exc])
+    return out
+
+
+def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1) -> SpecSet:
     """Load and cross-check every spec in a folder; raise SpecErrors listing all problems.
 
     ``check_metrics=False`` leaves metrics missing from the catalogue to ``mlops-dash lint``,
-    which reports them as ``promql/unknown-metric`` findings instead of load errors.
+    which reports them as ``promql/unknown-metric`` findings instead of load errors. With
+    ``jobs`` > 1 large folders are read in that many processes (same result).
     """
+    from mlops_dash import parallel
     from mlops_dash.spec.crosscheck import check_spec_set
 
     files = spec_files(specs_dir)
     errors: list[SpecError] = []
     docs: list[Document] = []
-    for f in files:
-        display = os.path.relpath(f) if not f.is_absolute() or _is_below_cwd(f) else str(f)
-        try:
-            docs.append(load_document(f, display))
-        except SpecErrors as exc:
-            errors.extend(exc.errors)
-        except SpecError as exc:
-            errors.append(exc)
+    for part in parallel.run_chunks(parse_files, files, len(files), jobs):
+        for parsed in part:
+            try:
+                if isinstance(parsed, list):
+                    errors.extend(parsed)
+                else:
+                    docs.append(validate_document(*parsed))
+            except SpecErrors as exc:
+                errors.extend(exc.errors)
     if errors:
         raise SpecErrors(errors)
     platforms = [d for d in docs if isinstance(d.model, m.Platform)]
