@@ -162,3 +162,9 @@ def test_cli_jobs_option(synth, tmp_path):
     assert r.returncode == 2 and "--jobs" in r.stderr
     assert not (tmp_path / "x").exists()
     assert len(load_specs(synth).dashboards) == N
+
+
+def test_default_jobs_is_the_usable_cpus_capped():
+    jobs = parallel.default_jobs()
+    assert 1 <= jobs <= parallel.MAX_DEFAULT_JOBS
+    assert jobs == min(len(os.sched_getaffinity(0)), parallel.MAX_DEFAULT_JOBS)

@@ -36,12 +36,16 @@ Task = Callable[[Any, int, int], Any]
 _SHARED: tuple[Task, Any] | None = None  # the task and its input, for forked workers
 
 
+MAX_DEFAULT_JOBS = 8  # more workers gain little and each holds its share of the output
+
+
 def default_jobs() -> int:
-    """The CPUs this process may run on."""
+    """The CPUs this process may run on, at most MAX_DEFAULT_JOBS."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_JOBS))
 
 
 def chunks(count: int, jobs: int) -> list[tuple[int, int]]:
