@@ -197,6 +197,13 @@ def lint_available(env: dict[str, str], cwd: Path, base: list[str]) -> bool:
     return r.returncode == 0
 
 
+def has_jobs_option(env: dict[str, str], cwd: Path, base: list[str]) -> bool:
+    """Whether ``build`` takes ``--jobs`` (older checkouts measured with --src do not)."""
+    r = subprocess.run(base + ["build", "--help"], env=env, cwd=cwd, capture_output=True,
+                       text=True, check=False)
+    return "--jobs" in r.stdout
+
+
 def run_bench(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
     src = Path(args.src).resolve()
     env = dict(os.environ)
@@ -245,7 +252,7 @@ def run_bench(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
                 f"build-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out", OUT],
                 env, work, args.runs, fresh=Path(f"{out}-new"), memory=n == max(args.sizes),
                 show=f"mlops-dash build ({n} dashboards, new --out)"))
-            if n == max(args.sizes):
+            if n == max(args.sizes) and has_jobs_option(env, work, tool):
                 results.append(measure(
                     f"build-{n}-j1", tool + ["build", "-q", "-j", "1", "--specs", str(sdir),
                                            "--out", OUT],
