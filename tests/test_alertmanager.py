@@ -509,6 +509,19 @@ def test_channel_without_its_secret_ref_is_refused(specs_copy: Path):
     assert "a slack channel needs secret_ref" in msg and "channels[1]" in msg
 
 
+def test_digest_channel_that_does_not_exist_is_a_placed_spec_error(specs_copy: Path):
+    """(Found by the structural fuzz test: this was an internal error, StopIteration.)"""
+    from mlops_dash.errors import SpecErrors
+
+    f = specs_copy / "platform.yaml"
+    f.write_text(f.read_text().replace("channel: email-digest", "channel: email-digets"))
+    with pytest.raises(SpecErrors) as info:
+        load_specs(specs_copy)
+    (err,) = info.value.errors
+    assert err.path == "routing.digest.channel" and err.line
+    assert "no channel named 'email-digets'" in err.message
+
+
 def test_digest_must_not_page(specs_copy: Path):
     msg = _platform_error(specs_copy, "channel: email-digest", "channel: pagerduty-ml-oncall")
     assert "routing.digest.channel" in msg and "page for every alert" in msg

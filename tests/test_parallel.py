@@ -40,18 +40,18 @@ def synth_copy(synth: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many chunks each parallel run really sent to worker processes."""
-    calls: list[int] = []
-    original = parallel._in_processes
+def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The steps (task names) that really ran in worker processes, in order."""
+    calls: list[str] = []
+    original = parallel._start_pool
 
-    def spy(task, shared, ranges, jobs):
-        results = original(task, shared, ranges, jobs)
-        if results is not None:
-            calls.append(len(results))
-        return results
+    def spy(task, shared, workers):
+        pool = original(task, shared, workers)
+        if pool is not None:
+            calls.append(task.__name__)
+        return pool
 
-    monkeypatch.setattr(parallel, "_in_processes", spy)
+    monkeypatch.setattr(parallel, "_start_pool", spy)
     return calls
 
 
@@ -71,7 +71,7 @@ def test_parallel_build_gives_the_same_files(synth, worker_calls):
     serial = pipeline.build_tree(synth, jobs=1)
     assert worker_calls == []
     split = pipeline.build_tree(synth, jobs=2)
-    assert len(worker_calls) == 2 and all(n >= 2 for n in worker_calls)  # load, render
+    assert worker_calls == ["parse_files", "render_range"]
     assert split == serial
     assert len([rel for rel in split if rel.startswith("grafana/")]) == N
 
@@ -97,7 +97,7 @@ def test_spec_errors_in_several_files_are_all_reported_alike(synth_copy, worker_
                            "description: ", 1))
     serial = _errors(synth_copy, 1)
     split = _errors(synth_copy, 2)
-    assert worker_calls, "the files were not parsed in worker processes"
+    assert worker_calls == ["parse_files"]  # problems found while reading stop the build there
     assert split == serial
     assert all(any(e.startswith(f"{p}:") for e in serial) for p in (first, middle, last))
     titel = [e for e in serial if "'titel'" in e]
@@ -106,20 +106,50 @@ def test_spec_errors_in_several_files_are_all_reported_alike(synth_copy, worker_
     assert all("hooks.slack.com" not in e for e in serial)  # the secret is never echoed
 
 
-def test_a_render_error_is_the_same_from_a_worker(synth_copy, worker_calls):
-    victim = sorted(synth_copy.glob("mlops-serving-health-*.yaml"))[-1]
-    text = victim.read_text()
+def _oversize(spec: Path) -> None:
+    text = spec.read_text()
     assert "\ndescription: " in text
-    victim.write_text(text.replace("\ndescription: ", "\ndescription: " + "x" * 1_100_000 + " ",
-                                   1))
+    spec.write_text(text.replace("\ndescription: ", "\ndescription: " + "x" * 1_100_000 + " ", 1))
+
+
+def _underivable(spec: Path) -> None:
+    """PipelineStuck* compared with "<": no promtool case can be derived for it."""
+    import re
+
+    text = spec.read_text()
+    start = text.index("- name: PipelineStuck")
+    found = re.compile(r"comparison: ['\"]>['\"]").search(text, start)
+    assert found
+    spec.write_text(text[:found.start()] + 'comparison: "<"' + text[found.end():])
+
+
+def test_render_errors_from_workers_are_reported_alike(synth_copy, worker_calls):
+    serving = sorted(synth_copy.glob("mlops-serving-health-*.yaml"))
+    first, last = serving[0], serving[-1]  # in the first and the last chunk
+    _oversize(last)
+    _oversize(first)
     messages = []
     for jobs in (1, 2):
         with pytest.raises(BuildError) as info:
             pipeline.build_tree(synth_copy, jobs=jobs)
         messages.append(str(info.value))
-    assert worker_calls
+    assert worker_calls == ["parse_files", "render_range"]
     assert messages[0] == messages[1]
-    assert victim.stem in messages[0] and "1 MiB" in messages[0]
+    assert first.stem in messages[0] and "1 MiB" in messages[0]  # the first in dashboard order
+
+
+def test_spec_errors_found_while_rendering_win_over_build_errors(synth_copy, worker_calls):
+    _oversize(sorted(synth_copy.glob("mlops-serving-health-*.yaml"))[0])
+    pipelines = sorted(synth_copy.glob("mlops-pipeline-reliability-*.yaml"))
+    _underivable(pipelines[-1])
+    _underivable(pipelines[len(pipelines) // 2])
+    serial = _errors(synth_copy, 1)
+    split = _errors(synth_copy, 2)
+    assert worker_calls == ["parse_files", "render_range"]
+    assert split == serial and len(serial) == 2
+    assert all("cannot derive promtool cases for PipelineStuck" in e for e in serial)
+    assert [e.split(":", 1)[0] for e in serial] == [
+        str(pipelines[len(pipelines) // 2]), str(pipelines[-1])]
 
 
 def test_without_worker_processes_the_build_still_succeeds(synth, monkeypatch):
@@ -164,7 +194,94 @@ def test_cli_jobs_option(synth, tmp_path):
     assert len(load_specs(synth).dashboards) == N
 
 
-def test_default_jobs_is_the_usable_cpus_capped():
-    jobs = parallel.default_jobs()
-    assert 1 <= jobs <= parallel.MAX_DEFAULT_JOBS
-    assert jobs == min(len(os.sched_getaffinity(0)), parallel.MAX_DEFAULT_JOBS)
+@pytest.mark.parametrize(("cpus", "jobs"), [(1, 1), (2, 2), (3, 3), (64, 8)])
+def test_default_jobs_is_the_usable_cpus_capped(monkeypatch, cpus, jobs):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    assert parallel.default_jobs() == jobs
+
+
+# --------------------------------------------------------------- workers: failures, stopping
+
+
+def _count(_shared, start, stop):
+    return list(range(start, stop))
+
+
+def _fails_in_chunk_two(_shared, start, stop):
+    if start > 0 and os.getpid() != _shared:
+        raise ValueError(f"bug in chunk starting at {start}")
+    return stop - start
+
+
+def _dies(_shared, start, stop):
+    if start > 0:
+        os._exit(3)
+    return stop - start
+
+
+def _child_processes() -> list[str]:
+    """This process's children, as the kernel sees them (not yet reaped ones included)."""
+    found = []
+    for thread in Path("/proc/self/task").iterdir():
+        try:
+            found += (thread / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+    return sorted(found)
+
+
+def test_run_chunks_yields_every_item_once_in_order():
+    for jobs in (1, 2):
+        assert [i for part in parallel.run_chunks(_count, None, 95, jobs) for i in part] == \
+            list(range(95))
+
+
+def test_a_bug_in_a_worker_is_raised_once_not_retried_in_this_process():
+    with pytest.raises(ValueError, match="bug in chunk starting at"):
+        list(parallel.run_chunks(_fails_in_chunk_two, os.getpid(), 100, 2))
+
+
+def test_a_dead_worker_fails_the_build_with_advice():
+    from mlops_dash.errors import EnvironmentProblem
+
+    with pytest.raises(EnvironmentProblem, match="-j 1"):
+        list(parallel.run_chunks(_dies, None, 100, 2))
+    assert _child_processes() == []
+
+
+def test_stopping_early_stops_the_workers():
+    parts = parallel.run_chunks(_count, None, 100, 2)
+    assert next(parts) == list(range(0, 12))  # chunks(100, 2): 8 chunks of 12 or 13
+    assert len(_child_processes()) == 2
+    parts.close()
+    assert _child_processes() == []
+
+
+INTERRUPTED = """
+import sys, time
+from mlops_dash import parallel
+def slow(_shared, start, stop):
+    time.sleep(0.4)
+    return stop - start
+print("started", flush=True)
+print(sum(parallel.run_chunks(slow, None, 400, 2)), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_parallel_run_at_once():
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED + "# ctrl-c-probe"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stdout.readline() == "started\n"
+    time.sleep(0.6)  # 8 chunks of 0.4 s on 2 workers: 1.6 s if it ran to the end
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the workers too
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 0.5, "the workers went on with the queued chunks"
+    assert proc.returncode != 0 and out == "" and "KeyboardInterrupt" in err
+    left = subprocess.run(["pgrep", "-f", "ctrl-c-probe"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "worker processes outlived the interrupted run"

@@ -1,42 +1,44 @@
-"""Render the per-dashboard files of a large spec set in several processes.
+"""Read and render large spec sets in several processes.
 
-Each dashboard's files depend only on that dashboard and on the (already validated) spec set,
-so ``pipeline.DASHBOARD_STAGES`` can run for different dashboards in different processes.
-Workers are forked after the specs are loaded and cross-checked: they share the spec set
-without copying it and send back only the rendered text. The result is the same tree, byte for
-byte, whatever ``jobs`` is (tests/test_parallel.py), and problems are reported the same way:
-every spec error of every dashboard, or else the first build error in dashboard order.
+Two steps of a build are independent per file or per dashboard: parsing spec files
+(``loader.parse_files``) and rendering each dashboard's files (``pipeline.DASHBOARD_STAGES``).
+On large spec sets both run in worker processes forked from this one: the workers inherit their
+input (the file list, or the loaded and cross-checked spec set) without copying it and send back
+only plain data or text. The result is the same tree, byte for byte, whatever ``jobs`` is
+(tests/test_parallel.py), and problems are reported the same way: every spec error of every
+file and dashboard, or else the first build error in dashboard order.
 
-Where ``fork`` is not available (or not safe: not Linux) the dashboards are rendered in this
-process; so they are for small spec sets, where starting processes costs more than it saves.
+Where ``fork`` is not available (not Linux) or worker processes cannot be started (process
+limits, a sandbox), everything runs in this process; so it does for small spec sets, where
+starting processes costs more than it saves. A worker that dies (killed for memory, say) fails
+the build with a message suggesting ``-j 1``; an exception raised by the work itself comes back
+to this process as it is.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from mlops_dash.errors import BuildError, SpecError, SpecErrors
+from mlops_dash.errors import BuildError, EnvironmentProblem, SpecError, SpecErrors
 
 if TYPE_CHECKING:
     from mlops_dash.output import Tree
     from mlops_dash.spec.loader import SpecSet
 
-# Below this many dashboards one process is faster (a fork and a result transfer cost ~20 ms).
+# Below this many items one process is faster (a fork and a result transfer cost ~20 ms).
 PARALLEL_MIN_DASHBOARDS = 40
-# Dashboards per task at least, and tasks per worker at most (small tasks balance the load).
+# Items per task at least, and tasks per worker at most (small tasks balance the load).
 MIN_CHUNK = 10
 CHUNKS_PER_JOB = 4
+MAX_DEFAULT_JOBS = 8  # more workers gain little and each holds its share of the output
 
 Result = tuple["Tree", list[SpecError], BuildError | None]
 Task = Callable[[Any, int, int], Any]
 
 _SHARED: tuple[Task, Any] | None = None  # the task and its input, for forked workers
-
-
-MAX_DEFAULT_JOBS = 8  # more workers gain little and each holds its share of the output
 
 
 def default_jobs() -> int:
@@ -49,8 +51,8 @@ def default_jobs() -> int:
 
 
 def chunks(count: int, jobs: int) -> list[tuple[int, int]]:
-    """Contiguous ``(start, stop)`` ranges of ``count`` dashboards, one range when one process
-    should render them all."""
+    """Contiguous ``(start, stop)`` ranges covering ``range(count)`` for ``jobs`` processes:
+    one range when one process should do it all."""
     if jobs <= 1 or count < PARALLEL_MIN_DASHBOARDS:
         return [(0, count)]
     parts = max(2, min(count // MIN_CHUNK, jobs * CHUNKS_PER_JOB))
@@ -58,13 +60,94 @@ def chunks(count: int, jobs: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
+def run_chunks(task: Task, shared: Any, count: int, jobs: int) -> Iterator[Any]:
+    """``task(shared, start, stop)`` for consecutive chunks of ``range(count)``, yielded in
+    order (so a caller can use and drop each before the next): in up to ``jobs`` forked
+    processes when ``count`` is large, else in this process, MIN_CHUNK items at a time.
+
+    ``task`` must be a module-level function; ``shared`` reaches the workers by ``fork`` (not
+    pickled), and each result comes back pickled.
+    """
+    ranges = chunks(count, jobs)
+    if len(ranges) > 1 and sys.platform.startswith("linux"):
+        pool = _start_pool(task, shared, min(jobs, len(ranges)))
+        if pool is not None:
+            yield from _in_pool(pool, ranges)
+            return
+    for start in range(0, count, MIN_CHUNK):
+        yield task(shared, start, min(count, start + MIN_CHUNK))
+
+
+def _worker_init() -> None:
+    import signal
+
+    # Ctrl-C is the main process's to handle: it stops the workers (a worker turning it into a
+    # failed task would go on with the next one).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker(start: int, stop: int) -> Any:
+    assert _SHARED is not None, "worker started without its task"
+    task, shared = _SHARED
+    return task(shared, start, stop)
+
+
+def _start_pool(task: Task, shared: Any, workers: int) -> Any:
+    """A pool of forked workers holding ``(task, shared)``, or None when none can start."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _SHARED
+    _SHARED = (task, shared)
+    try:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                   mp_context=multiprocessing.get_context("fork"))
+        # with fork, every worker starts here, at the first submit: a fork that fails (process
+        # limits, a sandbox) fails now, before any work was handed out
+        pool.submit(int).result()
+        # every worker, kept here: a broken pool forgets its processes before they are reaped
+        pool.mlops_dash_workers = list(pool._processes.values())
+        return pool
+    except (OSError, ValueError):
+        return None
+    finally:
+        _SHARED = None  # the workers have their copy; this process needs none
+
+
+def _in_pool(pool: Any, ranges: list[tuple[int, int]]) -> Iterator[Any]:
+    from collections import deque
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        pending = deque(pool.submit(_worker, start, stop) for start, stop in ranges)
+        while pending:  # popped, so a result lives only as long as the caller keeps it
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise EnvironmentProblem(
+            "a worker process of the parallel build died (out of memory?); "
+            "rerun with -j 1 to build in one process") from None
+    finally:
+        _stop(pool)
+
+
+def _stop(pool: Any) -> None:
+    """Stop the pool at once: a finished build, an error or Ctrl-C leaves no work running."""
+    processes = pool.mlops_dash_workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join()
+
+
 def render_dashboards(spec_set: SpecSet, jobs: int) -> Tree:
     """The files of every dashboard (DASHBOARD_STAGES), rendered in up to ``jobs`` processes."""
-    results: list[Result] = run_chunks(render_range, spec_set, len(spec_set.dashboards), jobs)
     tree: Tree = {}
     errors: list[SpecError] = []
     build_error: BuildError | None = None
-    for part, part_errors, part_build_error in results:
+    for part, part_errors, part_build_error in run_chunks(
+            render_range, spec_set, len(spec_set.dashboards), jobs):
         _merge(tree, part)
         errors += part_errors
         build_error = build_error or part_build_error
@@ -100,44 +183,3 @@ def _merge(tree: Tree, part: Tree) -> None:
     clash = sorted(set(part) & set(tree))
     assert not clash, f"two dashboards produce {clash}"
     tree.update(part)
-
-
-def run_chunks(task: Task, shared: Any, count: int, jobs: int) -> list[Any]:
-    """``[task(shared, start, stop) for each chunk of range(count)]``, in chunk order: in up to
-    ``jobs`` forked processes when ``count`` is large, else one call in this process.
-
-    ``task`` must be a module-level function; ``shared`` reaches the workers by ``fork`` (not
-    pickled), and each result comes back pickled.
-    """
-    ranges = chunks(count, jobs)
-    results = _in_processes(task, shared, ranges, jobs) if len(ranges) > 1 else None
-    return results if results is not None else [task(shared, 0, count)]
-
-
-def _worker(start: int, stop: int) -> Any:
-    assert _SHARED is not None, "worker started without its task"
-    task, shared = _SHARED
-    return task(shared, start, stop)
-
-
-def _in_processes(task: Task, shared: Any, ranges: list[tuple[int, int]], jobs: int
-                  ) -> list[Any] | None:
-    """Results in range order, or None when worker processes cannot be used here."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _SHARED
-    _SHARED = (task, shared)
-    try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(ranges)), mp_context=context) as pool:
-            futures = [pool.submit(_worker, start, stop) for start, stop in ranges]
-            return [f.result() for f in futures]
-    except Exception:  # noqa: BLE001
-        # Cannot start or keep workers (process limits, a sandbox, a killed worker), or a
-        # worker hit a bug: render in this process, which reports a bug with its traceback.
-        return None
-    finally:
-        _SHARED = None

@@ -254,7 +254,8 @@ def _routing_errors(spec_set: SpecSet) -> list[SpecError]:
     names = {c.name for c in platform.channels}
     if any(ch not in names for r in routing.routes for ch in r.channels):
         return errors  # reported above
-    if routing.digest and platform.channel(routing.digest.channel).type == "pagerduty":
+    if (routing.digest and routing.digest.channel in names
+            and platform.channel(routing.digest.channel).type == "pagerduty"):
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  "the digest would page for every alert once a day; give it an "
                                  "email (or slack) channel"))
