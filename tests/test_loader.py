@@ -27,6 +27,29 @@ def test_positions_are_recorded_for_nested_fields():
     assert smap.locate(("a", "b", 0, "missing")) == (3, 7)
 
 
+def test_places_are_worked_out_only_when_a_problem_needs_them():
+    """A build that finds no problem keeps no place of any value (half the memory of a loaded
+    spec set); a problem found later (here: by a check after loading) is still placed."""
+    import pickle
+
+    from mlops_dash import pipeline
+    from mlops_dash.spec.loader import load_specs as load
+
+    root = Path(__file__).resolve().parent.parent
+    spec_set = load(root / "specs")
+    pipeline.render_tree(spec_set)
+    docs = [spec_set.platform, spec_set.catalogue, *spec_set.dashboards]
+    assert all(doc.source._positions is None for doc in docs)
+    doc = spec_set.dashboards[0]
+    again = pickle.loads(pickle.dumps(doc.source))  # as it comes back from a worker
+    err = doc.source.error(("alerts", 1, "for"), "too short")
+    text = (root / "specs" / Path(doc.path).name).read_text().splitlines()
+    name = doc.model.alerts[1].name
+    assert text[err.line - 1].strip().startswith("for:")
+    assert name in "\n".join(text[:err.line]) and err.path == "alerts[1].for"
+    assert again.positions == doc.source.positions
+
+
 def test_duplicate_key_is_refused_with_both_lines(tmp_path):
     err = _err("apiVersion: mlops-dash/v1\nkind: Dashboard\nkind: Platform\n", tmp_path)
     assert err.line == 3 and "duplicate key 'kind'" in err.message and "line 2" in err.message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -17,12 +16,30 @@ MAX_NODES = 200_000  # bounds alias expansion ("billion laughs") in time and mem
 MAX_BYTES = 5 * 1024 * 1024
 
 
-@dataclass
 class SourceMap:
-    """Where each value of a YAML document stands: field path → (line, column), 1-based."""
+    """Where each value of a YAML document stands: field path → (line, column), 1-based.
 
-    file: str
-    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    Given the document's ``text`` instead of ``positions``, the places are worked out on first
+    use, by reading the text again: most builds never need them (they place problems), and
+    kept for every value of every file they would take half the memory of a loaded spec set.
+    """
+
+    def __init__(self, file: str, positions: dict[Path, tuple[int, int]] | None = None, *,
+                 text: str | None = None) -> None:
+        self.file = file
+        self._positions = positions if positions is not None or text is not None else {}
+        self._text = text
+
+    @property
+    def positions(self) -> dict[Path, tuple[int, int]]:
+        if self._positions is None:
+            assert self._text is not None
+            self._positions = _positions_of(self._text, self.file)
+            self._text = None
+        return self._positions
+
+    def __repr__(self) -> str:
+        return f"SourceMap({self.file!r})"
 
     def locate(self, path: Path) -> tuple[int | None, int | None]:
         """The place of ``path``, or of its nearest ancestor that exists."""
@@ -108,27 +125,51 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
                 line=i,
                 column=len(raw) - len(stripped) + 1,
             )
-    smap = SourceMap(file)
+    node = _compose_or_raise(text, file)
+    if node is None:
+        raise SpecError(file, "file is empty; expected a mapping with apiVersion and kind",
+                        line=1, column=1)
+    try:
+        data = _construct(node, (), None, [0], loader_for_scalars=_Loader(""))
+    except (_NeedsPlaces, yaml.MarkedYAMLError):
+        # a problem in the document: read it again, keeping places, to say where it is
+        smap = SourceMap(file, {})
+        _construct_placed(_compose_or_raise(text, file), smap)
+        raise AssertionError("the placed reading found no problem") from None  # pragma: no cover
+    return data, SourceMap(file, text=text)
+
+
+def _compose_or_raise(text: str, file: str) -> Node | None:
     try:
         try:
-            node = _compose(text, _FastLoader)
+            return _compose(text, _FastLoader)
         except yaml.YAMLError:
-            node = _compose(text, _Loader)  # the pure-Python parser's message and place
+            return _compose(text, _Loader)  # the pure-Python parser's message and place
     except yaml.MarkedYAMLError as exc:
         raise _marked_error(file, exc, "invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise SpecError(file, f"invalid YAML: {exc}") from None
-    if node is None:
-        raise SpecError(file, "file is empty; expected a mapping with apiVersion and kind",
-                        line=1, column=1)
-    counter = [0]
+
+
+def _construct_placed(node: Node | None, smap: SourceMap) -> Any:
+    """The document's data, recording every value's place in ``smap`` (or raising a placed
+    SpecError for a problem)."""
     try:
-        data = _construct(node, (), smap, counter, loader_for_scalars=_Loader(""))
+        return _construct(node, (), smap, [0], loader_for_scalars=_Loader(""))
     except yaml.MarkedYAMLError as exc:  # unknown tags (!!python/object, !custom), bad merges
         raise _marked_error(
-            file, exc, "unsupported YAML: {problem}; specs hold plain strings, numbers, lists "
-            "and mappings", first_line_only=True) from None
-    return data, smap
+            smap.file, exc, "unsupported YAML: {problem}; specs hold plain strings, numbers, "
+            "lists and mappings", first_line_only=True) from None
+
+
+def _positions_of(text: str, file: str) -> dict[Path, tuple[int, int]]:
+    smap = SourceMap(file, {})
+    _construct_placed(_compose_or_raise(text, file), smap)
+    return smap.positions
+
+
+class _NeedsPlaces(Exception):
+    """Raised by _construct reading without places: there is a problem to place."""
 
 
 def _marked_error(file: str, exc: yaml.MarkedYAMLError, template: str, *,
@@ -158,10 +199,16 @@ _PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:
 
 
 def _construct(
-    node: Node, path: Path, smap: SourceMap, counter: list[int], loader_for_scalars: _Loader
+    node: Node, path: Path, smap: SourceMap | None, counter: list[int],
+    loader_for_scalars: _Loader,
 ) -> Any:
+    """Plain data from a node tree, refusing what specs must not hold. With ``smap``, every
+    value's place is recorded there and a problem is a placed SpecError; without, nothing is
+    recorded and a problem raises _NeedsPlaces (the caller reads again with places)."""
     counter[0] += 1
     if counter[0] > MAX_NODES:
+        if smap is None:
+            raise _NeedsPlaces
         raise SpecError(
             smap.file,
             f"document expands to more than {MAX_NODES} values (alias bomb?); "
@@ -169,8 +216,11 @@ def _construct(
             line=node.start_mark.line + 1,
             column=node.start_mark.column + 1,
         )
-    smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if smap is not None:
+        smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+        if smap is None:
+            raise _NeedsPlaces
         raise SpecError(
             smap.file,
             f"unsupported YAML tag {node.tag!r}; specs hold plain strings, numbers, lists and "
@@ -184,6 +234,8 @@ def _construct(
         loader_for_scalars.flatten_mapping(node)
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
+                if smap is None:
+                    raise _NeedsPlaces
                 raise SpecError(
                     smap.file,
                     "mapping keys must be plain strings",
@@ -195,6 +247,8 @@ def _construct(
             if not isinstance(key, str):
                 key = str(key)
             if key in out:
+                if smap is None:
+                    raise _NeedsPlaces
                 first = smap.positions.get(path + (key,), (None, None))[0]
                 raise SpecError(
                     smap.file,
@@ -204,6 +258,9 @@ def _construct(
                     column=key_node.start_mark.column + 1,
                     path=format_path(path + (key,)),
                 )
+            if smap is None:
+                out[key] = _construct(value_node, path, None, counter, loader_for_scalars)
+                continue
             smap.positions[path + (key,)] = (
                 key_node.start_mark.line + 1,
                 key_node.start_mark.column + 1,
@@ -211,6 +268,9 @@ def _construct(
             out[key] = _construct(value_node, path + (key,), smap, counter, loader_for_scalars)
         return out
     if isinstance(node, SequenceNode):
+        if smap is None:
+            return [_construct(item, path, None, counter, loader_for_scalars)
+                    for item in node.value]
         return [
             _construct(item, path + (i,), smap, counter, loader_for_scalars)
             for i, item in enumerate(node.value)
