@@ -217,6 +217,9 @@ def run_bench(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(src) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("MLOPS_DASH_DEBUG", None)
+    # Let the warm-up run cache bytecode, as `pip install` does for an installed tool (some
+    # images set PYTHONDONTWRITEBYTECODE, and then every run would compile our modules again).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     py = sys.executable
     tool = [py, "-m", "mlops_dash"]
     work = Path(tempfile.mkdtemp(prefix="mlops-dash-bench-"))
