@@ -27,8 +27,8 @@ OUT_OPTION = click.option(
 
 RENDER_JOBS_OPTION = click.option(
     "--jobs", "-j", "jobs", type=click.IntRange(1, 64), default=None,
-    help="Processes rendering dashboards on large spec sets (default: the CPUs available; "
-         "1: render in this process). The output does not depend on it.",
+    help="Processes reading and rendering large spec sets (default: the CPUs available, at "
+         "most 8; 1: all in this process). The output does not depend on it.",
 )
 
 

@@ -30,6 +30,13 @@ MANIFEST = ".mlops-dash-files"
 Tree = dict[str, str]  # relative path → file content
 
 
+def merge_tree(tree: Tree, part: Tree) -> None:
+    """Add ``part`` to ``tree``; two renderers producing one path is a bug of ours."""
+    clash = sorted(set(part) & set(tree))
+    assert not clash, f"two renderers produce {clash}"
+    tree.update(part)
+
+
 class _Dumper(yaml.SafeDumper):
     """Block style, no aliases, multi-line strings as literal blocks."""
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlops_dash.errors import BuildError, EnvironmentProblem, SpecError, SpecErrors
+from mlops_dash.output import merge_tree
 
 if TYPE_CHECKING:
     from mlops_dash.output import Tree
@@ -148,7 +149,7 @@ def render_dashboards(spec_set: SpecSet, jobs: int) -> Tree:
     build_error: BuildError | None = None
     for part, part_errors, part_build_error in run_chunks(
             render_range, spec_set, len(spec_set.dashboards), jobs):
-        _merge(tree, part)
+        merge_tree(tree, part)
         errors += part_errors
         build_error = build_error or part_build_error
     if errors:
@@ -175,11 +176,5 @@ def render_range(spec_set: SpecSet, start: int, stop: int) -> Result:
         except BuildError as exc:
             build_error = build_error or exc
         else:
-            _merge(tree, files)
+            merge_tree(tree, files)
     return tree, errors, build_error
-
-
-def _merge(tree: Tree, part: Tree) -> None:
-    clash = sorted(set(part) & set(tree))
-    assert not clash, f"two dashboards produce {clash}"
-    tree.update(part)

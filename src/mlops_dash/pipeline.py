@@ -32,23 +32,17 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1) -> output.Tree:
     """
     tree = parallel.render_dashboards(spec_set, jobs)
     for stage in STAGES:
-        _merge(tree, stage(spec_set))
+        output.merge_tree(tree, stage(spec_set))
     for finish in FINISHING_STAGES:
-        _merge(tree, finish(spec_set, tree))
+        output.merge_tree(tree, finish(spec_set, tree))
     return tree
-
-
-def _merge(tree: output.Tree, part: output.Tree) -> None:
-    clash = sorted(set(part) & set(tree))
-    assert not clash, f"two renderers produce {clash}"
-    tree.update(part)
 
 
 def render_dashboard_files(spec_set: SpecSet, doc: Document) -> output.Tree:
     """The files of one dashboard: each DASHBOARD_STAGE sees what the earlier ones made."""
     files: output.Tree = {}
     for stage in DASHBOARD_STAGES:
-        _merge(files, stage(spec_set, doc, files))
+        output.merge_tree(files, stage(spec_set, doc, files))
     return files
 
 

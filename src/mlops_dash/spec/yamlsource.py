@@ -198,69 +198,52 @@ def _scalar(loader: _Loader, node: Node) -> Any:
 _PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
+def _problem(smap: SourceMap | None, message: str, mark: Any, path: Path | None = None
+             ) -> Exception:
+    """What _construct raises for a problem at ``mark``: a placed SpecError when it records
+    places, else _NeedsPlaces (its caller then reads again, with places)."""
+    if smap is None:
+        return _NeedsPlaces()
+    return SpecError(smap.file, message, line=mark.line + 1, column=mark.column + 1,
+                     path=format_path(path) if path is not None else "")
+
+
 def _construct(
     node: Node, path: Path, smap: SourceMap | None, counter: list[int],
     loader_for_scalars: _Loader,
 ) -> Any:
     """Plain data from a node tree, refusing what specs must not hold. With ``smap``, every
     value's place is recorded there and a problem is a placed SpecError; without, nothing is
-    recorded and a problem raises _NeedsPlaces (the caller reads again with places)."""
+    recorded (``path`` stays empty) and a problem raises _NeedsPlaces."""
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        if smap is None:
-            raise _NeedsPlaces
-        raise SpecError(
-            smap.file,
-            f"document expands to more than {MAX_NODES} values (alias bomb?); "
-            "write the values out instead of nesting aliases",
-            line=node.start_mark.line + 1,
-            column=node.start_mark.column + 1,
-        )
+        raise _problem(smap, f"document expands to more than {MAX_NODES} values (alias bomb?); "
+                             "write the values out instead of nesting aliases", node.start_mark)
     if smap is not None:
         smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
-        if smap is None:
-            raise _NeedsPlaces
-        raise SpecError(
-            smap.file,
-            f"unsupported YAML tag {node.tag!r}; specs hold plain strings, numbers, lists and "
-            "mappings",
-            line=node.start_mark.line + 1,
-            column=node.start_mark.column + 1,
-            path=format_path(path),
-        )
+        raise _problem(smap, f"unsupported YAML tag {node.tag!r}; specs hold plain strings, "
+                             "numbers, lists and mappings", node.start_mark, path)
     if isinstance(node, MappingNode):
         out: dict[Any, Any] = {}
         loader_for_scalars.flatten_mapping(node)
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                if smap is None:
-                    raise _NeedsPlaces
-                raise SpecError(
-                    smap.file,
-                    "mapping keys must be plain strings",
-                    line=key_node.start_mark.line + 1,
-                    column=key_node.start_mark.column + 1,
-                    path=format_path(path),
-                )
+                raise _problem(smap, "mapping keys must be plain strings", key_node.start_mark,
+                               path)
             key = _scalar(loader_for_scalars, key_node)
             if not isinstance(key, str):
                 key = str(key)
-            if key in out:
-                if smap is None:
-                    raise _NeedsPlaces
-                first = smap.positions.get(path + (key,), (None, None))[0]
-                raise SpecError(
-                    smap.file,
-                    f"duplicate key {key!r} (first defined on line {first}); "
-                    "YAML would silently keep only the last one",
-                    line=key_node.start_mark.line + 1,
-                    column=key_node.start_mark.column + 1,
-                    path=format_path(path + (key,)),
-                )
             if smap is None:
+                if key in out:
+                    raise _NeedsPlaces
                 out[key] = _construct(value_node, path, None, counter, loader_for_scalars)
                 continue
+            if key in out:
+                first = smap.positions.get(path + (key,), (None, None))[0]
+                raise _problem(smap, f"duplicate key {key!r} (first defined on line {first}); "
+                                     "YAML would silently keep only the last one",
+                               key_node.start_mark, path + (key,))
             smap.positions[path + (key,)] = (
                 key_node.start_mark.line + 1,
                 key_node.start_mark.column + 1,
