@@ -51,6 +51,9 @@ def rule_group_name(dashboard_uid: str, interval: str, default_interval: str = "
     return base if interval == default_interval else f"{base}-every-{interval}"
 
 
+KUBERNETES_DIR = "kubernetes"  # the bundle `kubectl apply -k` reads
+
+
 def rule_file_path(dashboard_uid: str) -> str:
     """Plain Prometheus rule file of a dashboard, relative to the output folder."""
     return f"prometheus/{dashboard_uid}.rules.yaml"
@@ -58,12 +61,12 @@ def rule_file_path(dashboard_uid: str) -> str:
 
 def prometheus_rule_manifest_path(dashboard_uid: str) -> str:
     """PrometheusRule manifest of a dashboard, relative to the output folder."""
-    return f"kubernetes/prometheusrule-{dashboard_uid}.yaml"
+    return f"{KUBERNETES_DIR}/prometheusrule-{dashboard_uid}.yaml"
 
 
 def alertmanager_config_manifest_path(platform_name: str) -> str:
     """AlertmanagerConfig manifest of the platform, relative to the output folder."""
-    return f"kubernetes/alertmanagerconfig-{platform_name}.yaml"
+    return f"{KUBERNETES_DIR}/alertmanagerconfig-{platform_name}.yaml"
 
 
 def terraform_name(text: str) -> str:
@@ -72,7 +75,6 @@ def terraform_name(text: str) -> str:
     return name if name and not name[0].isdigit() else f"r_{name}"
 
 
-KUBERNETES_DIR = "kubernetes"
 KUSTOMIZATION_PATH = f"{KUBERNETES_DIR}/kustomization.yaml"
 # Kubernetes rejects a ConfigMap whose data exceeds 1 MiB; we keep the whole object under it.
 KUBERNETES_OBJECT_LIMIT = 1024 * 1024
