@@ -12,15 +12,19 @@ help: ## List the targets
 install: ## Install mlops-dash (editable) with its test dependencies
 	$(PIP) install -q -e '.[test]'
 
-tools: ## Install promtool, amtool, prometheus, alertmanager and kubectl (Debian packages; root or sudo)
-	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
-	  echo "promtool and amtool present"; \
-	else \
+tools: ## Install prometheus, promtool, alertmanager, amtool, the Pushgateway, PostgreSQL and kubectl (Debian packages; root or sudo)
+	@missing=""; \
+	for pair in prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
+	            amtool:prometheus-alertmanager prometheus-pushgateway:prometheus-pushgateway \
+	            kubectl:kubernetes-client; do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then echo "tools present"; else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	  echo "installing:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$(echo $$missing | tr ' ' '\n' | sort -u) >/dev/null; \
 	fi
-	@command -v kubectl >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
 
 build: ## Render the shipped specs into generated/
 	mlops-dash build --specs $(SPECS) --out $(OUT)

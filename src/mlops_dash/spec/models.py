@@ -8,11 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_dash import conventions as cv
+from mlops_dash.spec.base import DURATION_RE, Duration, Strict, duration_seconds
+from mlops_dash.spec.collectors import Collectors
 
-DURATION_RE = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
-Duration = Annotated[
-    str, Field(pattern=DURATION_RE, description="Prometheus duration, e.g. 30s, 5m, 1h, 7d")
-]
 Uid = Annotated[
     str,
     Field(
@@ -28,20 +26,6 @@ LabelName = Annotated[str, Field(pattern=cv.LABEL_NAME_RE.pattern)]
 MetricName = Annotated[str, Field(pattern=cv.METRIC_NAME_RE.pattern)]
 Severity = Literal["critical", "warning", "info"]
 Comparison = Literal[">", ">=", "<", "<="]
-
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def duration_seconds(value: str) -> float:
-    """Seconds in a Prometheus duration string."""
-    return sum(float(n) * _SECONDS[u] for n, u in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", value))
-
-
-class Strict(BaseModel):
-    """Base of every spec model: unknown fields are errors, models are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
 
 class Header(Strict):
     """What every spec file starts with."""
@@ -331,6 +315,10 @@ class Platform(Strict):
     channels: list[Channel] = Field(default_factory=list)
     routing: Routing
     escalation: list[EscalationLevel] = Field(default_factory=list)
+    collectors: Collectors | None = Field(
+        default=None,
+        description="the exporter and the jobs that produce the mlops_* series (METRICS.md)",
+    )
 
     def channel(self, name: str) -> Channel:
         return next(c for c in self.channels if c.name == name)
