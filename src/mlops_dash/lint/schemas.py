@@ -20,6 +20,9 @@ PANEL_SCHEMAS = {
     "state-timeline": "statetimeline",
     "text": "text",
     "histogram": "histogram",
+    "gauge": "gauge",
+    "annolist": "annotationslist",
+    "logs": "logs",
 }
 
 
@@ -155,6 +158,14 @@ def manifest_errors(manifest: dict[str, Any]) -> list[str]:
         "PrometheusRule": "prometheusrule_v1.strict.json",
         "AlertmanagerConfig": "alertmanagerconfig_v1alpha1.strict.json",
         "GrafanaDashboard": "grafanadashboard_v1beta1.strict.json",
+        "ServiceMonitor": "servicemonitor_v1.strict.json",
+        "PodMonitor": "podmonitor_v1.strict.json",
+        # Kubernetes 1.35 objects, strict (kubectl-validate's builtins, yannh-style derivation)
+        "Deployment": "kubernetes/deployment-apps-v1.json",
+        "Service": "kubernetes/service-v1.json",
+        "CronJob": "kubernetes/cronjob-batch-v1.json",
+        "NetworkPolicy": "kubernetes/networkpolicy-networking-v1.json",
+        "ServiceAccount": "kubernetes/serviceaccount-v1.json",
     }
     kind = manifest.get("kind", "")
     if kind == "Kustomization":
