@@ -260,6 +260,22 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
 
 
 @cli.command()
+@click.option("--config", "config", type=click.Path(path_type=Path),
+              default=Path("specs/platform.yaml"), show_default=True,
+              help="Platform spec whose collectors.exporter section configures the sources.")
+@click.option("--listen", "listen", default=None,
+              help="HOST:PORT or :PORT to serve /metrics on (default: collectors.exporter."
+                   "listen, :9210).")
+@reports_errors
+def exporter(config: Path, listen: str | None) -> None:
+    """Poll Kubeflow Pipelines, MLflow, object storage and Cost Explorer; serve the mlops_*
+    series on /metrics (needs the exporter extra: pip install 'mlops-dash[exporter]')."""
+    from mlops_dash.collect.run import run
+
+    run(config, listen)
+
+
+@cli.command()
 @SPECS_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text: file:line:col: check-id: message; json: a list; "
