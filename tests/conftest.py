@@ -39,3 +39,13 @@ def require_tool(name: str) -> str:
     found = shutil.which(name)
     assert found, f"{name} is not installed; run `make tools` (Debian packages)"
     return found
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One real `mlflow server` on loopback for the whole session (it starts slowly)."""
+    from mlflow_support import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
+    yield server
+    server.stop()
