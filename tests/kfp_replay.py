@@ -132,6 +132,7 @@ class KfpReplay:
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.validate_responses = True
+        self.connections: set[socket.socket] = set()
 
     # ------------------------------------------------------------------ fixtures
 
@@ -186,7 +187,7 @@ class KfpReplay:
 
     # ------------------------------------------------------------------ serving
 
-    def start(self) -> KfpReplay:
+    def start(self, port: int = 0) -> KfpReplay:
         replay = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -195,6 +196,7 @@ class KfpReplay:
             def setup(self) -> None:
                 super().setup()
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                replay.connections.add(self.connection)
 
             def do_GET(self) -> None:  # noqa: N802
                 replay.handle(self)
@@ -202,7 +204,7 @@ class KfpReplay:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
@@ -217,6 +219,12 @@ class KfpReplay:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        for conn in list(self.connections):  # a stopped server's kept-alive connections die
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.connections.clear()
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         parts = urllib.parse.urlsplit(h.path)
