@@ -76,6 +76,11 @@ def terraform_name(text: str) -> str:
 
 
 KUSTOMIZATION_PATH = f"{KUBERNETES_DIR}/kustomization.yaml"
+
+
+def exporter_manifest_path(kind: str) -> str:
+    """One of the exporter's objects (``Deployment`` → kubernetes/exporter-deployment.yaml)."""
+    return f"{KUBERNETES_DIR}/exporter-{kind.lower()}.yaml"
 # Kubernetes rejects a ConfigMap whose data exceeds 1 MiB; we keep the whole object under it.
 KUBERNETES_OBJECT_LIMIT = 1024 * 1024
 

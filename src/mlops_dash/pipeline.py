@@ -12,6 +12,7 @@ from mlops_dash.errors import BuildError
 from mlops_dash.render import (
     alert_tests,
     alertmanager,
+    exporter_manifests,
     grafana,
     kubernetes,
     pagerduty,
@@ -179,9 +180,30 @@ DASHBOARD_STAGES: list[Callable[[SpecSet, Document, output.Tree], output.Tree]] 
     dashboard_manifest,
 ]
 
+def exporter_bundle(spec_set: SpecSet) -> output.Tree:
+    """The exporter's Kubernetes objects, when the platform spec configures one."""
+    import hashlib
+
+    platform = spec_set.platform_model
+    collectors = platform.collectors
+    if collectors is None or collectors.exporter is None:
+        return {}
+    spec = collectors.exporter
+    config = output.dump_yaml(platform.model_dump(mode="json", by_alias=True,
+                                                  exclude_defaults=True))
+    digest = hashlib.sha256(config.encode()).hexdigest()[:16]
+    em = exporter_manifests
+    objects = [em.service_account(platform, spec), em.config_map(platform, config),
+               em.deployment(platform, spec, collectors.image, digest),
+               em.service(platform, spec), em.service_monitor(platform),
+               em.network_policy(platform, spec)]
+    return {cv.exporter_manifest_path(o["kind"]): output.dump_yaml(o) for o in objects}
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     alert_routing,
+    exporter_bundle,
 ]
 
 
