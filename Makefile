@@ -52,8 +52,11 @@ simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or 
 bench: ## Benchmark build/check/--help (whole processes) vs grafanalib; writes benchmarks/RESULTS.md
 	$(PYTHON) benchmarks/bench.py $(BENCH_ARGS)
 
+bench-exporter: ## Benchmark the exporter (/metrics, KFP polls of 100,000 replayed runs, idle CPU)
+	$(PYTHON) benchmarks/bench.py --exporter
+
 update-golden: ## Accept the current output as the new golden files (review the diff!)
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check lint test e2e simulate bench update-golden
+.PHONY: help install tools build schema check lint test e2e simulate bench bench-exporter update-golden

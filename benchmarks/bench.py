@@ -15,6 +15,9 @@ child's peak RSS. Cases:
 * grafanalib alone rendering the same number of five-panel dashboards
   (``grafanalib_only.py``): the reference the ratios are quoted against.
 
+``--exporter`` runs the exporter's cases instead (``exporter_bench.py``: /metrics latency, full
+and incremental KFP polls, idle CPU), which keep their own section of the results.
+
 mlops-dash runs as ``python3 -m mlops_dash`` with ``PYTHONPATH`` set to this checkout's ``src``
 (``--src`` points it at another checkout, to measure a before/after pair). The results replace
 the top of ``benchmarks/RESULTS.md``; anything below the ``<!-- notes -->`` line is kept.
@@ -360,7 +363,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the informational case that deletes the output before each run")
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md",
                     help="Markdown file to write ('-' for standard output)")
+    ap.add_argument("--exporter", action="store_true",
+                    help="run only the exporter cases (benchmarks/exporter_bench.py) and "
+                    "update their section of the results")
     args = ap.parse_args(argv)
+    if args.exporter:
+        import exporter_bench
+
+        return exporter_bench.main(["--results", str(args.results)])
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -374,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         old = args.results.read_text(encoding="utf-8")
         if NOTES_MARK in old:
             notes = old[old.index(NOTES_MARK):]
+        start, end = "<!-- exporter -->", "<!-- /exporter -->"
+        if start in old and end in old:  # the exporter cases' section stays
+            text += "\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
     args.results.write_text(text + ("\n" + notes if notes else ""), encoding="utf-8")
     print(f"wrote {args.results}", file=sys.stderr)
     return 0

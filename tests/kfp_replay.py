@@ -296,7 +296,7 @@ class KfpReplay:
         if token:
             start = tuple(json.loads(base64.b64decode(token)))
             rows = [r for r in rows if (key(r) <= start if desc else key(r) >= start)]
-        size = int(params.get("page_size") or 20)
+        size = min(int(params.get("page_size") or 20), 200)  # list.go: default 20, max 200
         page, rest = rows[:size], rows[size:]
         doc: dict[str, Any] = {"runs": page, "total_size": len(rows)}
         if rest:

@@ -265,3 +265,56 @@ def test_the_command_serves_and_stops_cleanly(tmp_path, kfp):
         os.environ.clear()
         os.environ.update(env_before)
         proc.stop()
+
+
+class SameName(Fake):
+    def families(self):
+        g = GaugeMetricFamily("mlops_dataset_size_bytes", "bytes", labels=["dataset"])
+        g.add_metric([self.name], 1.0)
+        return [g]
+
+
+def test_sources_sharing_a_family_are_merged_into_one_valid_family():
+    a, b = SameName("s3"), SameName("gcs")
+    exp = Exporter([a, b])
+    exp.poll_once(a)
+    exp.poll_once(b)
+    text = exp.body.decode()
+    assert text.count("# TYPE mlops_dataset_size_bytes gauge") == 1
+    vals = parse_exposition(exp.body)
+    assert v(vals, "mlops_dataset_size_bytes", dataset="s3") == 1
+    assert v(vals, "mlops_dataset_size_bytes", dataset="gcs") == 1
+
+
+def test_a_poll_with_nothing_new_does_not_render_the_source_again(kfp, tmp_path):
+    src = kfp_source(kfp, tmp_path)
+    exp = Exporter([src])
+    exp.poll_once(src)
+    kfp.add_run("n1", "SUCCEEDED", NOW, NOW + 5, pipeline_id="p-1")
+    exp.poll_once(src)
+    version = exp.status["kfp"].version
+    exp.poll_once(src)
+    exp.poll_once(src)
+    assert exp.status["kfp"].version == version
+    kfp.add_run("n2", "SUCCEEDED", NOW, NOW + 6, pipeline_id="p-1")
+    exp.poll_once(src)
+    assert exp.status["kfp"].version == version + 1
+    assert v(parse_exposition(exp.body), "mlops_pipeline_runs_total",
+             pipeline="demand-forecast", status="succeeded") == 2
+
+
+def test_finished_runs_reach_the_training_cost_source(kfp, tmp_path):
+    from mlops_dash.collect.run import build_sources
+    from mlops_dash.spec.collectors_exporter import ExporterSpec
+
+    (tmp_path / "token").write_text("good")
+    spec = ExporterSpec(kfp={"url": kfp.url, "token_file": str(tmp_path / "token")},
+                        training_cost={"prometheus_url": "http://127.0.0.1:9",
+                                       "pipelines": ["demand-forecast"]})
+    kfp_src, cost = build_sources(spec, StateFile(tmp_path / "s.json"))
+    assert (kfp_src.name, cost.name) == ("kfp", "training-cost")
+    kfp_src.poll()
+    kfp.add_run("c1", "SUCCEEDED", NOW, NOW + 600, pipeline_id="p-1")
+    kfp.add_run("c2", "CANCELED", NOW, NOW + 60, pipeline_id="p-1")
+    kfp_src.poll()
+    assert list(cost.pending) == [("demand-forecast", "c1", NOW, NOW + 600)]

@@ -38,6 +38,7 @@ class CostExplorerCollector:
         self.timeout_s = spec.timeout_s
         self.client = aws.client("ce", spec.timeout_s, spec.region, spec.endpoint_url)
         self.costs: dict[tuple[str, str], float] = {}
+        self.dirty = True
         self.day = ""
 
     def poll(self) -> None:
@@ -61,6 +62,7 @@ class CostExplorerCollector:
                 break
         else:
             raise SourceError(src.MALFORMED, f"Cost Explorer: more than {MAX_PAGES} pages")
+        self.dirty = costs != self.costs
         self.costs, self.day = costs, start
 
     def _add(self, resp: dict, costs: dict[tuple[str, str], float]) -> None:

@@ -41,6 +41,7 @@ class SourceStatus:
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
     last_error: dict[str, Any] = field(default_factory=dict)
     families: list[Metric] = field(default_factory=list)
+    version: int = 0  # bumped whenever ``families`` is replaced
 
 
 class Exporter:
@@ -53,10 +54,8 @@ class Exporter:
         self._render_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Families(self))
+        self._blocks: dict[tuple[str, ...], tuple[tuple[int, ...], bytes]] = {}
         self.body = self.render()
-        self.renders = 0
 
     # ------------------------------------------------------------------ polling
 
@@ -79,10 +78,14 @@ class Exporter:
             if not st.up and st.failures:
                 log.info("source %s is up again", source.name)
             st.up, st.failures, st.last_success = True, 0, time.time()
-        try:
-            st.families = list(source.families())
-        except Exception:
-            log.exception("source %s: cannot list its metrics", source.name)
+        if getattr(source, "dirty", True) or not st.version:
+            try:
+                st.families = list(source.families())
+                st.version += 1
+                if hasattr(source, "dirty"):  # sources without the flag: every poll
+                    source.dirty = False
+            except Exception:
+                log.exception("source %s: cannot list its metrics", source.name)
         self.body = self.render()
         return ok
 
@@ -128,10 +131,35 @@ class Exporter:
     # ------------------------------------------------------------------ exposition
 
     def render(self) -> bytes:
+        """The exposition: each group of sources rendered again only when its families
+        changed (a KFP poll with nothing new costs no re-rendering), then the self-monitoring.
+        Sources sharing a family name (s3 and gcs) are one group, their families merged."""
         with self._render_lock:
-            body = generate_latest(self.registry)
+            parts = []
+            for group in self._groups():
+                version = tuple(self.status[n].version for n in group)
+                cached = self._blocks.get(group)
+                if cached is None or cached[0] != version:
+                    fams = [f for n in group for f in self.status[n].families]
+                    cached = (version, exposition(fams))
+                    self._blocks[group] = cached
+                parts.append(cached[1])
+            parts.append(exposition(self.self_families()))
             self.renders = getattr(self, "renders", 0) + 1
-            return body
+            return b"".join(parts)
+
+    def _groups(self) -> list[tuple[str, ...]]:
+        names = {n: {f.name for f in st.families} for n, st in self.status.items()}
+        groups: list[tuple[set[str], list[str]]] = []
+        for n in sorted(names):
+            joined = [g for g in groups if g[0] & names[n]]
+            fams, members = set(names[n]), [n]
+            for g in joined:
+                groups.remove(g)
+                fams |= g[0]
+                members += g[1]
+            groups.append((fams, sorted(members)))
+        return [tuple(m) for _, m in groups]
 
     def self_families(self) -> list[Metric]:
         up = GaugeMetricFamily("mlops_exporter_source_up",
@@ -203,13 +231,26 @@ class Exporter:
         return server
 
 
-class _Families:
-    """The registry's one collector: every source's last families and the self-monitoring."""
+class _Fixed:
+    """A registry collector answering with given families (same-named ones merged)."""
 
-    def __init__(self, exporter: Exporter) -> None:
-        self.exporter = exporter
+    def __init__(self, families: Iterable[Metric]) -> None:
+        merged: dict[str, Metric] = {}
+        for f in families:
+            if f.name in merged:
+                merged[f.name].samples.extend(f.samples)
+            else:
+                copy = Metric(f.name, f.documentation, f.type, f.unit)
+                copy.samples = list(f.samples)
+                merged[f.name] = copy
+        self.families = list(merged.values())
 
     def collect(self) -> Iterable[Metric]:
-        for st in self.exporter.status.values():
-            yield from st.families
-        yield from self.exporter.self_families()
+        return self.families
+
+
+def exposition(families: Iterable[Metric]) -> bytes:
+    """Prometheus text exposition of the families (prometheus_client's generate_latest)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(families))
+    return generate_latest(registry)

@@ -25,7 +25,7 @@ import bisect
 import fnmatch
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -101,6 +101,9 @@ class KfpCollector:
         self.started: dict[tuple[str, str], float] = {}  # (pipeline, run_id) → start
         self.wanted = set(spec.pipelines)
         self.globs = [(c, g) for c in COMPONENTS for g in spec.components.get(c, [])]
+        self.dirty = True  # families changed since the exporter last took them
+        # called with (pipeline, run_id, created, finished) for each finish counted
+        self.on_finished: Callable[[str, str, float, float], None] | None = None
 
     # ------------------------------------------------------------------ polling
 
@@ -110,7 +113,9 @@ class KfpCollector:
         started: dict[tuple[str, str], float] = {}
         for ns in self.spec.namespaces or [""]:
             self._poll_namespace(ns, started)
-        self.started = started
+        if started != self.started:
+            self.started = started
+            self.dirty = True
 
     def _poll_namespace(self, ns: str, started: dict[tuple[str, str], float]) -> None:
         nst = self.st["namespaces"].setdefault(ns, {})
@@ -231,6 +236,7 @@ class KfpCollector:
         if status is None:
             return
         self.runs[(pipeline, status)] += 1
+        self.dirty = True
         if state != "SKIPPED":
             duration = finished - parse_time(run.get("created_at"))
             if duration >= 0:
@@ -240,6 +246,8 @@ class KfpCollector:
             else:
                 log.warning("KFP run %s finished before it was created (clock skew?): "
                             "duration not observed", run_id)
+        if self.on_finished is not None:
+            self.on_finished(pipeline, run_id, parse_time(run.get("created_at")), finished)
         if status == "failed":
             for component in self._failed_components(run):
                 self.failures[(pipeline, component)] += 1
@@ -299,6 +307,7 @@ class KfpCollector:
         """Every label value of a pipeline exists (at 0) from the first time it is seen."""
         if pipeline in self.hist:
             return
+        self.dirty = True
         self.hist[pipeline] = [0.0] * (len(self.buckets) + 2)
         for s in STATUSES:
             self.runs[(pipeline, s)] = 0

@@ -88,6 +88,7 @@ class MlflowCollector:
 
         self.client = MlflowClient(tracking_uri=spec.url, registry_uri=spec.url)
         self.values: dict[str, dict[tuple[str, str], float]] = {}
+        self.dirty = True
 
     def poll(self) -> None:
         token = read_token(self.spec.token_file)
@@ -102,6 +103,7 @@ class MlflowCollector:
                     or "requests" in exc.__class__.__module__:
                 raise classify(exc) from None
             raise
+        self.dirty = values != self.values
         self.values = values
 
     def _fetch(self) -> dict[str, dict[tuple[str, str], float]]:

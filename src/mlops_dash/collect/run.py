@@ -38,7 +38,13 @@ def build_sources(spec: ExporterSpec, state: StateFile) -> list[Source]:
     sources: list[Source] = []
     if spec.kfp:
         from mlops_dash.collect.kfp import KfpCollector
-        sources.append(KfpCollector(spec.kfp, state))
+        kfp = KfpCollector(spec.kfp, state)
+        sources.append(kfp)
+        if spec.training_cost:
+            from mlops_dash.collect.cost import TrainingCostCollector
+            cost = TrainingCostCollector(spec.training_cost)
+            kfp.on_finished = cost.run_finished
+            sources.append(cost)
     if spec.mlflow:
         from mlops_dash.collect.mlflow import MlflowCollector
         sources.append(MlflowCollector(spec.mlflow))

@@ -8,7 +8,6 @@ and a reason; ``families()`` answers from what the last polls left, without any 
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import ssl
 import time
@@ -16,6 +15,7 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+import orjson
 from prometheus_client.core import Metric
 
 # Error kinds: the ``kind`` label of mlops_exporter_source_errors_total.
@@ -148,13 +148,12 @@ def _read_bounded(resp: http.client.HTTPResponse, deadline: float) -> bytes:
 
 def _parse(body: bytes, what: str, strict: bool = True) -> Any:
     try:
-        return json.loads(body) if body.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as exc:
         if not strict:
             return {}
-        raise SourceError(MALFORMED, f"{what}: response is not JSON ({exc.msg} at "
-                          f"{exc.pos if hasattr(exc, 'pos') else '?'}): {_excerpt(body)}"
-                          ) from None
+        raise SourceError(MALFORMED, f"{what}: response is not JSON ({exc}): "
+                          f"{_excerpt(body)}") from None
 
 
 def _excerpt(body: bytes, n: int = 200) -> str:

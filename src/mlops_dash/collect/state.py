@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 log = logging.getLogger("mlops_dash.exporter")
 
 VERSION = 1
@@ -62,8 +64,8 @@ class StateFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.data, f, separators=(",", ":"), sort_keys=True)
+            with os.fdopen(fd, "wb") as f:
+                f.write(orjson.dumps(self.data, option=orjson.OPT_SORT_KEYS))
             os.replace(tmp, self.path)
         except BaseException:
             try:

@@ -35,11 +35,13 @@ class _PrefixSizes:
         self.interval_s = spec.interval_s
         self.timeout_s = spec.timeout_s
         self.sizes: dict[tuple[str, str], float] = {}
+        self.dirty = True
 
     def poll(self) -> None:
         sizes = {}
         for p in self.prefixes:
             sizes[(p.kind, p.name)] = float(self.size(p))
+        self.dirty = sizes != self.sizes
         self.sizes = sizes
 
     def size(self, p: StoragePrefix) -> int:

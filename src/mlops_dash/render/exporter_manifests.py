@@ -77,6 +77,8 @@ def _credential_files(spec: ExporterSpec) -> dict[str, list[dict[str, Any]]]:
         secret(spec.mlflow.token_file, spec.mlflow.token_secret_ref)
     if spec.storage:
         secret(spec.storage.gcs_credentials_file, spec.storage.gcs_credentials_secret_ref)
+    if spec.training_cost:
+        secret(spec.training_cost.token_file, spec.training_cost.token_secret_ref)
     return dict(sorted(out.items()))
 
 
@@ -163,7 +165,8 @@ def _egress_ports(spec: ExporterSpec) -> list[int]:
     for url in [spec.kfp.url if spec.kfp else None, spec.mlflow.url if spec.mlflow else None,
                 spec.storage.s3_endpoint_url if spec.storage else None,
                 spec.storage.gcs_endpoint_url if spec.storage else None,
-                spec.aws_cost_explorer.endpoint_url if spec.aws_cost_explorer else None]:
+                spec.aws_cost_explorer.endpoint_url if spec.aws_cost_explorer else None,
+                spec.training_cost.prometheus_url if spec.training_cost else None]:
         if url:
             u = urllib.parse.urlsplit(url)
             ports.add(u.port or (443 if u.scheme == "https" else 80))

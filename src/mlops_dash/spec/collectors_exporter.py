@@ -82,7 +82,9 @@ class KfpSource(SourceBase):
     duration_buckets: list[float] = Field(
         default_factory=lambda: list(DEFAULT_DURATION_BUCKETS), min_length=1,
         description="upper bounds (seconds) of mlops_pipeline_run_duration_seconds")
-    page_size: int = Field(default=100, ge=1, le=1000)
+    page_size: int = Field(default=200, ge=1, le=200,
+                           description="runs per ListRuns page (the API server serves at most "
+                           "200: kubeflow/pipelines backend/src/apiserver/list/list.go)")
     finish_overlap: Duration = Field(
         default="10m",
         description="runs whose finished_at is up to this much before the high-water mark are "
@@ -233,6 +235,28 @@ class CostExplorerSource(SourceBase):
         return v
 
 
+class TrainingCostSource(SourceBase):
+    """mlops_training_run_cost_dollars: OpenCost's allocation × price series, summed over a
+    finished run's pods (joined on kube-state-metrics' kube_pod_labels), from Prometheus."""
+
+    interval: Duration = "1m"
+    timeout: Duration = "30s"
+    prometheus_url: str = Field(pattern=r"^https?://",
+                                description="the Prometheus that scrapes OpenCost and "
+                                "kube-state-metrics")
+    run_id_label: str = Field(
+        default="label_pipeline_runid", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        description="kube_pod_labels label holding the KFP run id (pod label pipeline/runid, "
+        "exposed by kube-state-metrics --metric-labels-allowlist=pods=[pipeline/runid])")
+    pipelines: list[str] = Field(
+        default_factory=list, description="pipelines whose runs are costed (empty: all)")
+    keep_runs: int = Field(default=20, ge=1, le=1000,
+                           description="latest costed runs kept per pipeline (bounded series)")
+    step: Duration = Field(default="1m", description="resolution of the cost integral")
+    token_file: str | None = Field(default=None, pattern=ABS_PATH)
+    token_secret_ref: SecretKeyRef | None = None
+
+
 class ExporterSpec(Strict):
     """The exporter: its sources, how often each is polled, where it keeps its state."""
 
@@ -259,9 +283,12 @@ class ExporterSpec(Strict):
     mlflow: MlflowSource | None = None
     storage: StorageSource | None = None
     aws_cost_explorer: CostExplorerSource | None = None
+    training_cost: TrainingCostSource | None = None
 
     @model_validator(mode="after")
     def _some_source(self) -> ExporterSpec:
+        if self.training_cost and not self.kfp:
+            raise ValueError("training_cost needs kfp (the runs it costs)")
         if not (self.kfp or self.mlflow or self.storage or self.aws_cost_explorer):
             raise ValueError("the exporter needs at least one source "
                              "(kfp, mlflow, storage, aws_cost_explorer)")
