@@ -85,6 +85,7 @@ class S3Sizes(_PrefixSizes):
 
 class GcsSizes(_PrefixSizes):
     name = "gcs"
+    page_size = 1000
 
     def __init__(self, spec: StorageSource, prefixes: list[StoragePrefix]) -> None:
         super().__init__(spec, prefixes)
@@ -114,9 +115,11 @@ class GcsSizes(_PrefixSizes):
         try:
             client = self._gcs()
             total = 0
-            for blob in client.list_blobs(p.bucket, prefix=p.prefix or None, page_size=1000,
+            for blob in client.list_blobs(p.bucket, prefix=p.prefix or None,
+                                          page_size=self.page_size,
                                           timeout=max(1, math.ceil(self.timeout_s)),
-                                          fields="items(size),nextPageToken"):
+                                          fields="items(size),nextPageToken",
+                                          retry=None):  # one attempt: the exporter backs off
                 total += int(blob.size or 0)
             return total
         except SourceError:
