@@ -75,3 +75,28 @@ def test_unreachable_mlflow_is_a_source_error():
     with pytest.raises(SourceError) as info:
         c.poll()
     assert info.value.kind == "unreachable", info.value.reason
+
+
+@pytest.mark.parametrize("fault,kind", [
+    ({"status": 503}, "http_5xx"),
+    ({"status": 200, "body": b"<html>not json"}, "malformed"),
+    ({"status": 200, "body": b"{}", "delay_s": 4}, "timeout"),
+    ({"status": 401, "body": b'{"error_code": "UNAUTHENTICATED", "message": "bad token"}'},
+     "auth"),
+])
+def test_mlflow_faults_are_source_errors_of_their_kind(fault, kind):
+    import time
+
+    from fault_server import FaultServer
+
+    server = FaultServer(**fault)
+    try:
+        c = collector(server.url, timeout="2s")
+        t0 = time.monotonic()
+        with pytest.raises(SourceError) as info:
+            c.poll()
+        assert info.value.kind == kind, info.value.reason
+        assert time.monotonic() - t0 < 10
+        assert server.hits <= 2, "no retry loop of the client's own"
+    finally:
+        server.stop()

@@ -110,3 +110,29 @@ def test_cost_explorer_unreachable():
     with pytest.raises(SourceError) as info:
         c.poll()
     assert info.value.kind == "unreachable"
+
+
+@pytest.mark.parametrize("fault,kind", [
+    ({"status": 503, "body": b"<Error><Code>ServiceUnavailable</Code></Error>",
+      "content_type": "application/xml"}, "http_5xx"),
+    ({"status": 200, "body": b"{}", "delay_s": 4}, "timeout"),
+])
+def test_s3_and_cost_explorer_faults(fault, kind):
+    import time
+
+    from fault_server import FaultServer
+
+    server = FaultServer(**fault)
+    try:
+        [s3] = storage_collectors(StorageSource(s3_endpoint_url=server.url, timeout="2s",
+                                                prefixes=[{"name": "d", "url": "s3://bkt/d/"}]))
+        ce = CostExplorerCollector(CostExplorerSource(cost_tag="team", endpoint_url=server.url,
+                                                      timeout="2s"))
+        for c in (s3, ce):
+            t0 = time.monotonic()
+            with pytest.raises(SourceError) as info:
+                c.poll()
+            assert info.value.kind == kind, (c.name, info.value.reason)
+            assert time.monotonic() - t0 < 10
+    finally:
+        server.stop()

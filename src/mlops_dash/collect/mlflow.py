@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,20 +39,26 @@ def classify(exc: Exception) -> SourceError:
     status = getattr(exc, "get_http_status_code", lambda: None)()
     code = getattr(exc, "error_code", "")
     low = text.lower()
+    statuses = {int(m) for m in re.findall(r"\b([45]\d\d) (?:error|client error|server "
+                                           r"error)|status code:? ?([45]\d\d)", low)
+                for m in m if m}
+    if status:
+        statuses.add(int(status))
     if "timed out" in low or "timeout" in low:
         kind = src.TIMEOUT
-    elif code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in (401, 403) \
-            or " 401" in text or " 403" in text:
+    elif "json" in low and ("valid json" in low or "decode" in low or "expecting" in low):
+        kind = src.MALFORMED
+    elif code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or statuses & {401, 403}:
         kind = src.AUTH
+    elif any(s >= 500 for s in statuses):
+        kind = src.HTTP_5XX
     elif "connection refused" in low or "max retries exceeded" in low \
             or "failed to establish" in low or "connectionerror" in low:
         kind = src.UNREACHABLE
-    elif "json" in low and ("decode" in low or "expecting" in low or "parse" in low):
-        kind = src.MALFORMED
-    elif (status and status >= 500) or " 50" in text:
-        kind = src.HTTP_5XX
     elif code == "RESOURCE_DOES_NOT_EXIST":
         kind = src.NOT_FOUND
+    elif statuses:
+        kind = src.HTTP_4XX
     else:
         kind = src.OTHER
     return SourceError(kind, f"MLflow: {text[:300]}")
