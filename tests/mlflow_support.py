@@ -30,7 +30,7 @@ class MlflowServer:
             "--artifacts-destination", str(workdir / "artifacts"),
         ], workdir)
 
-    def start(self, timeout: float = 120) -> MlflowServer:
+    def start(self, timeout: float = 300) -> MlflowServer:  # slow on a loaded machine
         self.process.start()
 
         def ready() -> bool:

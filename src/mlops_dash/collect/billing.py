@@ -1,7 +1,7 @@
 """AWS Cost Explorer → mlops_cloud_cost_dollars{provider="aws",service,cost_tag}.
 
 One ``get_cost_and_usage`` (DAILY, grouped by SERVICE and the cost allocation tag) for the last
-complete UTC day, a few times a day: each request is billed, and a day's figures settle slowly.
+complete UTC day, hourly at most: each request is billed, and a day's figures settle slowly.
 GCP is not polled here: its billing data lives in the BigQuery billing export, which Grafana
 queries directly as a warehouse panel (README, "Cloud billing").
 """

@@ -217,7 +217,8 @@ class CostExplorerSource(SourceBase):
     """AWS Cost Explorer → mlops_cloud_cost_dollars for the last complete day."""
 
     interval: Duration = Field(
-        default="6h", description="each get_cost_and_usage request is billed: a few a day")
+        default="1h", description="each get_cost_and_usage request is billed ($0.01): hourly "
+        "keeps ExporterSourceStale (> 3h since the last success) meaningful")
     timeout: Duration = "30s"
     cost_tag: str = Field(min_length=1, max_length=128,
                           description="the cost allocation tag key grouped by (e.g. team)")
