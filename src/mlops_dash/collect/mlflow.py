@@ -36,7 +36,10 @@ MAX_ARTIFACT_FILES = 100_000
 def classify(exc: Exception) -> SourceError:
     """An MlflowException (or a requests error under it) as a SourceError kind."""
     text = str(exc)
-    status = getattr(exc, "get_http_status_code", lambda: None)()
+    # an HTTP status only when the server answered (RestException); a plain MlflowException
+    # reports 500 for any error code, a refused connection included
+    status = (exc.get_http_status_code() if exc.__class__.__name__ == "RestException"
+              else None)  # type: ignore[attr-defined]
     code = getattr(exc, "error_code", "")
     low = text.lower()
     statuses = {int(m) for m in re.findall(r"\b([45]\d\d) (?:error|client error|server "
