@@ -78,6 +78,25 @@ class _MetricNames:
         return found
 
 
+def _names_or_none(metric_names: _MetricNames, expr: str) -> list[str]:
+    """The metric names of ``expr``; none when it does not parse (reported with its place by
+    the query check)."""
+    try:
+        return metric_names(expr)
+    except promql.PromQLSyntaxError:
+        return []
+
+
+def _written(d: m.Dashboard, path: tuple[str | int, ...]) -> str | None:
+    """The text the user wrote at a query's path (None for generated expressions)."""
+    if path[-1] not in ("expr", "query") and path[-2:-1] != ("first_queries",):
+        return None
+    node: object = d
+    for part in path:
+        node = node[part] if isinstance(part, int) else getattr(node, part)  # type: ignore[index]
+    return node if isinstance(node, str) else None
+
+
 def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
     """Raise SpecErrors with every cross-file problem found."""
     errors: list[SpecError] = []
@@ -157,7 +176,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                 errors.append(src.error(
                     ("alerts", ai, "panel"),
                     "an alert must point at the panel showing its signal, not an alert history"))
-            for name in metric_names(promql.alert_expr(a)):
+            for name in _names_or_none(metric_names, promql.alert_expr(a)):
                 if name in records and records[name][1].interval != a.interval:
                     errors.append(src.error(
                         ("alerts", ai, "interval"),
@@ -208,7 +227,10 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
             try:
                 names = metric_names(expr)
             except promql.PromQLSyntaxError as exc:
-                errors.append(src.error(path, f"invalid PromQL: {exc}"))
+                written = _written(d, path)
+                offset = promql.error_offset(written, str(exc)) if written else None
+                errors.append(src.error_in_value(path, f"invalid PromQL: {exc}", written or "",
+                                                 offset))
                 continue
             for name in names if check_metrics else ():
                 if name not in known:

@@ -114,7 +114,8 @@ PATTERN_WORDS = {
                               "with a digit",
     cv.METRIC_NAME_RE.pattern: "a Prometheus metric name: letters, digits, '_' and ':', not "
                                "starting with a digit",
-    m.DURATION_RE: "a Prometheus duration such as 30s, 5m, 1h or 7d",
+    m.DURATION_RE: "a Prometheus duration such as 30s, 5m, 1h or 7d (units from the largest "
+                   "to the smallest, each at most once: 1h30m, not 30m1h)",
     cv.K8S_NAMESPACE_RE.pattern: "a Kubernetes namespace: lowercase letters, digits and '-', at "
                                  "most 63 characters",
     r"^https?://": "an http:// or https:// URL",
@@ -153,6 +154,25 @@ def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     return f"a {type(value).__name__}"
+
+
+def _number_hint(got: Any) -> str:
+    """How to write a number given as text (``"0.02"``, ``"2%"``)."""
+    if not isinstance(got, str):
+        return ""
+    text = got.strip()
+    if text.endswith("%"):
+        try:
+            ratio = float(text[:-1]) / 100
+        except ValueError:
+            return ""
+        return (f"; write a ratio without '%': {ratio:g} with unit percentunit (or "
+                f"{text[:-1].strip()} with unit percent)")
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    return f"; write it without quotes: {text}"
 
 
 def _strip(t: Any) -> Any:
@@ -251,7 +271,10 @@ def _message(err: Any, path: tuple[str | int, ...],
         return f"expected a string, found {_kind(got)}{hint}", path
     if etype in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
         what = "a whole number" if etype.startswith("int") else "a number"
-        return f"expected {what}, found {_kind(got)}", path
+        return f"expected {what}, found {_kind(got)}{_number_hint(got)}", path
+    if etype == "finite_number":
+        return (f"expected a finite number, found {_kind(got)}; JSON, Grafana and promtool "
+                "cannot take NaN or infinity"), path
     if etype in ("bool_type", "bool_parsing"):
         return f"expected true or false, found {_kind(got)}", path
     if msg.startswith("Value error, "):

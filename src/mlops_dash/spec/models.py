@@ -5,10 +5,26 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mlops_dash import conventions as cv
-from mlops_dash.spec.base import DURATION_RE, Duration, Strict, duration_seconds
+from mlops_dash.gotemplate import template_error
+from mlops_dash.spec.base import (
+    DURATION_RE,
+    Duration,
+    PositiveDuration,
+    Strict,
+    duration_error,
+    duration_seconds,
+)
 from mlops_dash.spec.collectors import Collectors
 
 Uid = Annotated[
@@ -25,6 +41,28 @@ AlertName = Annotated[
 LabelName = Annotated[str, Field(pattern=cv.LABEL_NAME_RE.pattern)]
 MetricName = Annotated[str, Field(pattern=cv.METRIC_NAME_RE.pattern)]
 Severity = Literal["critical", "warning", "info"]
+
+
+def _whole_seconds(value: str) -> str:
+    if duration_seconds(value) < 1 or not duration_seconds(value).is_integer():
+        raise ValueError(f"{value!r}: an evaluation interval is a whole number of seconds, at "
+                         "least 1s")
+    return value
+
+
+RuleInterval = Annotated[PositiveDuration, AfterValidator(_whole_seconds)]
+
+
+def _valid_template(text: str) -> str:
+    problem = template_error(text)
+    if problem:
+        raise ValueError(f"invalid template: {problem} (at character {problem.offset + 1}); "
+                         "Prometheus reads alert text as a Go template, and promtool refuses "
+                         "this one")
+    return text
+
+
+AlertText = Annotated[str, AfterValidator(_valid_template)]
 Comparison = Literal[">", ">=", "<", "<="]
 
 class Header(Strict):
@@ -179,8 +217,8 @@ class SeverityRoute(Strict):
         default_factory=list, description="empty: no notification (dashboards only)")
     description: str = ""
     group_wait: Duration = "30s"
-    group_interval: Duration = "5m"
-    repeat_interval: Duration = "4h"
+    group_interval: PositiveDuration = "5m"
+    repeat_interval: PositiveDuration = "4h"
 
 
 class Digest(Strict):
@@ -191,8 +229,8 @@ class Digest(Strict):
         default_factory=list,
         description="empty: one digest for all alerts; else one per value of these labels")
     group_wait: Duration = "5m"
-    group_interval: Duration = "24h"
-    repeat_interval: Duration = "24h"
+    group_interval: PositiveDuration = "24h"
+    repeat_interval: PositiveDuration = "24h"
 
 
 class InhibitRule(Strict):
@@ -419,10 +457,40 @@ class Selector(Strict):
     """A metric and its label matchers, e.g. ``{metric: x, matchers: {status: failed}}``."""
 
     metric: MetricName
-    matchers: dict[LabelName, str] = Field(
+    matchers: dict[LabelName, Matcher] = Field(
         default_factory=dict,
         description='label matchers: "value" is =, "=~regex" / "!=v" / "!~regex" as written',
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def matcher_error(raw: str) -> str | None:
+    """Why a Selector matcher value (``v``, ``=~re``, ``!=v``, ``!~re``) cannot be rendered."""
+    if found := _CONTROL.search(raw):
+        return (f"the value holds the control character {found.group()!r} at character "
+                f"{found.start() + 1}; label values are single-line text")
+    if not raw.startswith(("=~", "!~")):
+        return None
+    import promql_parser
+
+    escaped = raw[2:].replace("\\", "\\\\").replace('"', '\\"')
+    try:
+        promql_parser.parse(f'x{{l{raw[:2]}"{escaped}"}}')
+    except Exception as exc:  # the parser raises plain exceptions with a message
+        return f"invalid regular expression {raw[2:]!r} ({str(exc).strip()})"
+    return None
+
+
+def _valid_matcher(raw: str) -> str:
+    problem = matcher_error(raw)
+    if problem:
+        raise ValueError(problem)
+    return raw
+
+
+Matcher = Annotated[str, AfterValidator(_valid_matcher)]
 
 
 class RatioSignal(Strict):
@@ -484,8 +552,8 @@ class BaselineSignal(Strict):
     series: Selector
     aggregate: Literal["max", "min", "avg", "sum"] = "avg"
     by: list[LabelName] = Field(default_factory=list)
-    baseline_window: Duration = "7d"
-    baseline_step: Duration = Field(default="1h", description="subquery resolution")
+    baseline_window: PositiveDuration = "7d"
+    baseline_step: PositiveDuration = Field(default="1h", description="subquery resolution")
 
 
 class AgeSignal(Strict):
@@ -496,6 +564,21 @@ class AgeSignal(Strict):
     baseline: Selector = Field(description="usually a recording rule")
     by: list[LabelName] = Field(min_length=1, description="labels identifying one run")
     match_on: list[LabelName] = Field(min_length=1, description="labels shared with baseline")
+
+    @field_validator("match_on")
+    @classmethod
+    def _match_on_kept(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        import difflib
+
+        by = info.data.get("by", [])
+        for label in v:
+            if by and label not in by:
+                close = difflib.get_close_matches(label, by, n=1, cutoff=0.75)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"match_on label {label!r} is not in `by` {by}{hint}: only the `by` "
+                    "labels are left to match the baseline on")
+        return v
 
 
 Signal = Annotated[
@@ -514,7 +597,7 @@ class AlertTestCase(Strict):
     """An extra promtool case written by hand in the spec."""
 
     name: str
-    interval: Duration = "1m"
+    interval: RuleInterval = "1m"
     input_series: list[SeriesSample] = Field(min_length=1)
     eval_time: Duration
     firing: bool
@@ -526,21 +609,21 @@ class Alert(Strict):
     name: AlertName
     severity: Severity
     panel: PanelId = Field(description="the panel that shows this alert's signal")
-    summary: str = Field(min_length=1)
-    description: str = Field(min_length=1)
+    summary: AlertText = Field(min_length=1)
+    description: AlertText = Field(min_length=1)
     signal: Signal
     comparison: Comparison
     threshold: float
     unit: str = Field(min_length=1, description="Grafana unit id of the signal, e.g. percentunit")
-    window: Duration | None = Field(
+    window: PositiveDuration | None = Field(
         default=None, description="range the signal is computed over (ratio, quantile, growth)"
     )
     for_: Duration = Field(alias="for")
-    interval: Duration = Field(default="1m", description="rule evaluation interval")
+    interval: RuleInterval = Field(default="1m", description="rule evaluation interval")
     action: str = Field(min_length=1, description="what to do, from the design's Action column")
     runbook_steps: list[str] = Field(default_factory=list)
     first_queries: list[str] = Field(default_factory=list)
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    labels: dict[LabelName, AlertText] = Field(default_factory=dict)
     tests: list[AlertTestCase] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -568,7 +651,7 @@ class RecordingRule(Strict):
 
     record: str = Field(pattern=cv.RECORD_NAME_RE.pattern)
     expr: str = Field(min_length=1)
-    interval: Duration = "1m"
+    interval: RuleInterval = "1m"
     description: str = ""
     labels: dict[LabelName, str] = Field(default_factory=dict)
 
@@ -615,11 +698,14 @@ SLI = Annotated[EventsSLI | GaugeRatioSLI | GaugeThresholdSLI, Field(discriminat
 SLOTier = Literal["page", "ticket"]
 
 
+MIN_ERROR_BUDGET = 1e-6
+
+
 class SLO(Strict):
     """A service level objective with multi-window, multi-burn-rate alerts (Google SRE workbook)."""
 
     name: Uid = Field(description="the `slo` label of every generated series and alert")
-    description: str = Field(min_length=1)
+    description: AlertText = Field(min_length=1)
     sli: SLI
     objective: float = Field(default=0.99, gt=0, lt=1, description="e.g. 0.99")
     period: Literal["28d", "30d"] = "30d"
@@ -632,7 +718,17 @@ class SLO(Strict):
         default=None, description="alert name stem (default: CamelCase name + BudgetBurn); "
                                   "the tier is appended: …Page, …Ticket")
     panel: PanelId | None = Field(default=None, description="the panel that shows the burn rate")
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    labels: dict[LabelName, AlertText] = Field(default_factory=dict)
+
+    @field_validator("objective")
+    @classmethod
+    def _budget_left(cls, v: float) -> float:
+        if round(1 - v, 12) < MIN_ERROR_BUDGET:
+            raise ValueError(
+                f"objective {v!r} leaves an error budget of {round(1 - v, 12):g}; the highest "
+                f"objective is 0.999999 (a budget of {MIN_ERROR_BUDGET:g}: 2.6 s of errors in "
+                "30 days)")
+        return v
 
     @field_validator("tiers")
     @classmethod
@@ -688,7 +784,7 @@ class Dashboard(Strict):
     description: str = ""
     team: Uid = Field(description="owning team, the `team` label of every alert")
     tags: list[str] = Field(default_factory=list)
-    refresh: Duration = "1m"
+    refresh: PositiveDuration = "1m"
     time_from: str = "now-24h"
     variables: list[Variable] = Field(default_factory=list)
     annotations: list[Annotation] = Field(default_factory=list)
