@@ -14,7 +14,7 @@ from typing import Any
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, promql
-from mlops_dash.errors import SpecErrors, format_place
+from mlops_dash.errors import BuildError, SpecError, SpecErrors, format_place
 from mlops_dash.spec import models as m
 from mlops_dash.spec.crosscheck import catalogue_names
 from mlops_dash.spec.loader import Document, SpecSet
@@ -225,11 +225,15 @@ def lint_folder(specs_dir: Any, checks: Iterable[Check] | None = None) -> list[F
     """Load a specs folder leniently (unknown metrics become findings) and lint it."""
     from mlops_dash.spec.loader import load_specs
 
-    try:
+    try:  # every problem in the chosen format, also those found while rendering
         spec_set = load_specs(specs_dir, check_metrics=False)
+        return lint_spec_set(spec_set, checks=checks)
     except SpecErrors as exc:
         return spec_error_findings(exc)
-    return lint_spec_set(spec_set, checks=checks)
+    except SpecError as exc:
+        return spec_error_findings(SpecErrors([exc]))
+    except BuildError as exc:
+        return [Finding(str(specs_dir), None, None, "spec/invalid", ERROR, str(exc))]
 
 
 def format_findings(findings: list[Finding], fmt: str) -> str:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mlops_dash.gotemplate import template_error
+
 # Prometheus' duration grammar (prometheus/common model/time.go, ParseDuration): "0", or
 # numbers with units from the largest to the smallest, each unit at most once ("5m1h" and
 # "1m1m" are refused), the whole at most 2^63-1 nanoseconds. The pattern says the shape (and
@@ -56,6 +58,57 @@ PositiveDuration = Annotated[
 def duration_seconds(value: str) -> float:
     """Seconds in a Prometheus duration string."""
     return sum(int(n) * _NANOS[u] for n, u in _PART.findall(value)) / 1e9
+
+
+def _whole_seconds(value: str) -> str:
+    if duration_seconds(value) < 1 or not duration_seconds(value).is_integer():
+        raise ValueError(f"{value!r}: an evaluation interval is a whole number of seconds, at "
+                         "least 1s")
+    return value
+
+
+RuleInterval = Annotated[PositiveDuration, AfterValidator(_whole_seconds)]
+
+
+def _valid_template(text: str) -> str:
+    problem = template_error(text)
+    if problem:
+        raise ValueError(f"invalid template: {problem} (at character {problem.offset + 1}); "
+                         "Prometheus reads alert text as a Go template, and promtool refuses "
+                         "this one")
+    return text
+
+
+AlertText = Annotated[str, AfterValidator(_valid_template)]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def matcher_error(raw: str) -> str | None:
+    """Why a Selector matcher value (``v``, ``=~re``, ``!=v``, ``!~re``) cannot be rendered."""
+    if found := _CONTROL.search(raw):
+        return (f"the value holds the control character {found.group()!r} at character "
+                f"{found.start() + 1}; label values are single-line text")
+    if not raw.startswith(("=~", "!~")):
+        return None
+    import promql_parser
+
+    escaped = raw[2:].replace("\\", "\\\\").replace('"', '\\"')
+    try:
+        promql_parser.parse(f'x{{l{raw[:2]}"{escaped}"}}')
+    except Exception as exc:  # the parser raises plain exceptions with a message
+        return f"invalid regular expression {raw[2:]!r} ({str(exc).strip()})"
+    return None
+
+
+def _valid_matcher(raw: str) -> str:
+    problem = matcher_error(raw)
+    if problem:
+        raise ValueError(problem)
+    return raw
+
+
+Matcher = Annotated[str, AfterValidator(_valid_matcher)]
 
 
 class Strict(BaseModel):

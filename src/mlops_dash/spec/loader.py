@@ -79,6 +79,18 @@ def suggest(word: str, candidates: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def suggest_ref(word: str, candidates: list[str]) -> str:
+    """For a reference to a name: the nearest name (a near miss, or one containing the word),
+    else the names there are when few."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    containing = [c for c in candidates if word and (word in c or c in word)]
+    if close or len(containing) == 1:
+        return f" (did you mean {(close or containing)[0]!r}?)"
+    if candidates and len(candidates) <= 12:
+        return f" (there are: {', '.join(candidates)})"
+    return ""
+
+
 def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], bool]:
     """Map a pydantic ``loc`` onto the data, dropping union tags; tell if the leaf exists."""
     path: list[str | int] = []
@@ -284,10 +296,27 @@ def _message(err: Any, path: tuple[str | int, ...],
     return msg, path
 
 
+def _one_error_per_typo(errs: list[Any]) -> list[Any]:
+    """A misspelt required field is one mistake: drop "required field X is missing" when an
+    unknown key beside it is a near miss of X (that error then says "did you mean X")."""
+    unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errs
+               if e["type"] == "extra_forbidden" and e["loc"]}
+    out = []
+    for e in errs:
+        if e["type"] == "missing" and e["loc"]:
+            parent, name = tuple(e["loc"][:-1]), str(e["loc"][-1])
+            near = [key for where, key in unknown if where == parent
+                    and difflib.get_close_matches(key, [name], n=1, cutoff=0.75)]
+            if near:
+                continue
+        out.append(e)
+    return out
+
+
 def _convert(exc: ValidationError, data: Any, smap: SourceMap,
              root: type[BaseModel] | None = None) -> list[SpecError]:
     errors = []
-    for err in exc.errors():
+    for err in _one_error_per_typo(exc.errors()):
         path, _ = _data_path(data, tuple(err["loc"]))
         msg, path = _message(err, path, root)
         line, col = smap.locate(path)

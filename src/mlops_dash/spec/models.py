@@ -16,14 +16,17 @@ from pydantic import (
 )
 
 from mlops_dash import conventions as cv
-from mlops_dash.gotemplate import template_error
-from mlops_dash.spec.base import (
+from mlops_dash.spec.base import (  # noqa: F401 - models re-exports the duration helpers
     DURATION_RE,
+    AlertText,
     Duration,
+    Matcher,
     PositiveDuration,
+    RuleInterval,
     Strict,
     duration_error,
     duration_seconds,
+    matcher_error,
 )
 from mlops_dash.spec.collectors import Collectors
 
@@ -41,29 +44,8 @@ AlertName = Annotated[
 LabelName = Annotated[str, Field(pattern=cv.LABEL_NAME_RE.pattern)]
 MetricName = Annotated[str, Field(pattern=cv.METRIC_NAME_RE.pattern)]
 Severity = Literal["critical", "warning", "info"]
-
-
-def _whole_seconds(value: str) -> str:
-    if duration_seconds(value) < 1 or not duration_seconds(value).is_integer():
-        raise ValueError(f"{value!r}: an evaluation interval is a whole number of seconds, at "
-                         "least 1s")
-    return value
-
-
-RuleInterval = Annotated[PositiveDuration, AfterValidator(_whole_seconds)]
-
-
-def _valid_template(text: str) -> str:
-    problem = template_error(text)
-    if problem:
-        raise ValueError(f"invalid template: {problem} (at character {problem.offset + 1}); "
-                         "Prometheus reads alert text as a Go template, and promtool refuses "
-                         "this one")
-    return text
-
-
-AlertText = Annotated[str, AfterValidator(_valid_template)]
 Comparison = Literal[">", ">=", "<", "<="]
+
 
 class Header(Strict):
     """What every spec file starts with."""
@@ -463,36 +445,6 @@ class Selector(Strict):
     )
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def matcher_error(raw: str) -> str | None:
-    """Why a Selector matcher value (``v``, ``=~re``, ``!=v``, ``!~re``) cannot be rendered."""
-    if found := _CONTROL.search(raw):
-        return (f"the value holds the control character {found.group()!r} at character "
-                f"{found.start() + 1}; label values are single-line text")
-    if not raw.startswith(("=~", "!~")):
-        return None
-    import promql_parser
-
-    escaped = raw[2:].replace("\\", "\\\\").replace('"', '\\"')
-    try:
-        promql_parser.parse(f'x{{l{raw[:2]}"{escaped}"}}')
-    except Exception as exc:  # the parser raises plain exceptions with a message
-        return f"invalid regular expression {raw[2:]!r} ({str(exc).strip()})"
-    return None
-
-
-def _valid_matcher(raw: str) -> str:
-    problem = matcher_error(raw)
-    if problem:
-        raise ValueError(problem)
-    return raw
-
-
-Matcher = Annotated[str, AfterValidator(_valid_matcher)]
-
-
 class RatioSignal(Strict):
     """Share of events: increase of a counter over the window / increase of the total."""
 
@@ -509,6 +461,16 @@ class QuantileSignal(Strict):
     histogram: Selector = Field(description="histogram base name (without _bucket)")
     quantile: float = Field(gt=0, lt=1)
     by: list[LabelName] = Field(min_length=1)
+
+    @field_validator("histogram")
+    @classmethod
+    def _base_name(cls, v: Selector) -> Selector:
+        for suffix in ("_bucket", "_count", "_sum"):
+            if v.metric.endswith(suffix):
+                raise ValueError(
+                    f"give the histogram's base name {v.metric.removesuffix(suffix)!r}, "
+                    f"without {suffix}: the quantile reads its _bucket series")
+        return v
 
 
 class GaugeSignal(Strict):

@@ -179,10 +179,22 @@ def _compose_or_raise(text: str, file: str) -> Node | None:
     except yaml.MarkedYAMLError as exc:
         raise _marked_error(file, exc, "invalid YAML: {problem}") from None
     except RecursionError:
+        line, column = _too_deep(text)
         raise SpecError(file, f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
-                        line=1, column=1) from None
+                        line=line, column=column) from None
     except yaml.YAMLError as exc:
         raise SpecError(file, f"invalid YAML: {exc}") from None
+
+
+def _too_deep(text: str) -> tuple[int, int]:
+    """Line and column of the first flow bracket nested deeper than MAX_DEPTH (else 1:1)."""
+    depth = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        for col, c in enumerate(line, start=1):
+            depth += 1 if c in "[{" else -1 if c in "]}" else 0
+            if depth > MAX_DEPTH:
+                return line_no, col
+    return 1, 1
 
 
 def _construct_placed(node: Node | None, smap: SourceMap) -> Any:
