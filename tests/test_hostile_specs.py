@@ -246,3 +246,77 @@ def test_lint_formats_carry_errors_found_while_rendering(specs_copy):
     assert "error:" not in r.stderr
     r = run("lint", "--specs", str(specs_copy), "--format", "github")
     assert "::error file=" in r.stdout and "ScalingIssue" in r.stdout
+
+
+# ------------------------------------------------------------------------- labels in alert text
+
+
+@pytest.mark.parametrize(("expr", "kept"), [
+    ("x", None), ("sum(x)", set()), ("sum by (a, b) (rate(x[5m]))", {"a", "b"}),
+    ("sum without (a) (x)", None), ("max by (a) (x) > 3", {"a"}), ("3 < max by (a) (x)", {"a"}),
+    ("histogram_quantile(0.9, sum by (le, a) (rate(x[5m])))", {"a"}),
+    ("sum by (a, b) (x) / on (a) group_left (c) y", {"a", "b", "c"}),
+    ("sum by (a, b) (x) / on (a) sum by (a) (y)", {"a"}),
+    ("sum by (a, b) (x) / ignoring (b) sum by (a) (y)", {"a"}),
+    ("(time() - max by (p, r) (x)) / on (p) group_left () y > 2", {"p", "r"}),
+    ("sum by (a) (x) or sum by (b) (y)", {"a", "b"}), ("topk(3, sum by (a) (x))", {"a"}),
+    ('label_replace(sum by (a) (x), "d", "$1", "a", "(.*)")', {"a", "d"}),
+    ('count_values("v", sum by (a) (x))', {"v"}), ("vector(1)", set()),
+])
+def test_kept_labels(expr, kept):
+    from mlops_dash.lint.label_checks import kept_labels
+
+    assert kept_labels(promql.parse(expr)) == (None if kept is None else frozenset(kept))
+
+
+def _lint(specs: Path) -> list[str]:
+    from mlops_dash.lint.runner import format_findings, lint_folder
+
+    return format_findings(lint_folder(specs.resolve()), "text").splitlines()
+
+
+def test_template_reading_an_aggregated_away_label_is_a_lint_error(specs_copy):
+    assert not [f for f in _lint(specs_copy) if "alert/template-label" in f]
+    f = specs_copy / "serving-health.yaml"
+    f.write_text(f.read_text().replace(
+        'summary: "HPA {{ $labels.horizontalpodautoscaler }} is',
+        'summary: "HPA {{ $labels.pod }} in {{ $labels.namespace }} is'))
+    found = [x for x in _lint(specs_copy) if "alert/template-label" in x]
+    assert len(found) == 1, found  # namespace is kept (by), pod is not
+    assert "alert ScalingIssue: summary reads $labels.pod, but the expression keeps only " \
+           "['horizontalpodautoscaler', 'namespace']" in found[0]
+    summary_line = next(i for i, ln in enumerate(f.read_text().splitlines(), start=1)
+                        if "{{ $labels.pod }}" in ln)
+    assert f"serving-health.yaml:{summary_line}:5: alert/template-label:" in found[0]
+
+
+def test_group_by_label_no_alert_carries_warns(specs_copy):
+    assert not [f for f in _lint(specs_copy) if "routing/group-by-label" in f]
+    f = specs_copy / "platform.yaml"
+    f.write_text(f.read_text().replace("group_by: [alertname, namespace, model,",
+                                       "group_by: [alertname, namespace, modle, model,"))
+    found = [x for x in _lint(specs_copy) if "routing/group-by-label" in x]
+    assert len(found) == 1 and "'modle' is carried by no alert" in found[0], found
+    assert "platform.yaml:50:" in found[0] and "warning" not in found[0].split(": ")[0]
+
+
+# ------------------------------------------------------------------------- README and --help
+
+
+def test_readme_command_table_lists_every_option():
+    """Each command's row in the README's Commands table names every option `--help` shows
+    (long or short form), so the two cannot drift apart."""
+    import re
+
+    from mlops_dash.cli import cli
+
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("| `mlops-dash "):
+            usage = line.split("`")[1]
+            rows[usage.split()[1]] = set(re.findall(r"-{1,2}[A-Za-z][\w-]*", usage))
+    assert set(rows) == set(cli.commands), sorted(rows)
+    missing = [f"{name} {'/'.join(p.opts)}" for name, command in cli.commands.items()
+               for p in command.params
+               if p.param_type_name == "option" and not rows[name] & set(p.opts)]
+    assert not missing, missing

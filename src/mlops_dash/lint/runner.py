@@ -63,6 +63,9 @@ CHECKS: dict[str, tuple[str, str]] = {
                                                "than its group's evaluation interval"),
     "alert/record-name": (ERROR, "a recording rule name not of the form "
                                  "`level:metric:operations`"),
+    "alert/template-label": (ERROR, "alert text (summary, description, labels) reads a "
+                                    "`$labels.x` the expression's aggregation removes"),
+    "routing/group-by-label": (WARNING, "a routing `group_by` label that no alert carries"),
     "tool/promtool": (ERROR, "`promtool check rules` refuses a generated rule file"),
     "tool/amtool": (ERROR, "`amtool check-config` refuses the generated Alertmanager config "
                            "(only when the build renders one)"),
@@ -203,10 +206,16 @@ def spec_error_findings(exc: SpecErrors) -> list[Finding]:
 
 
 def all_checks() -> list[Check]:
-    from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks, tool_checks
+    from mlops_dash.lint import (
+        alert_checks,
+        dashboard_checks,
+        label_checks,
+        promql_checks,
+        tool_checks,
+    )
 
     return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
-            *tool_checks.CHECKS]
+            *label_checks.CHECKS, *tool_checks.CHECKS]
 
 
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,

@@ -122,6 +122,9 @@ def _duration_text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+Place = tuple[Document, tuple[str | int, ...]]
+
+
 def _where(doc: Document, path: tuple[str | int, ...]) -> str:
     """``file:line:column`` of a value, for messages naming a first definition."""
     line, col = doc.source.locate(path)
@@ -157,8 +160,8 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
 
     dash_uids: dict[str, Document] = {}
     alert_names: dict[str, Document] = {}
-    first_alert: dict[str, str] = {}  # alert name → place of its first definition
-    first_record: dict[str, str] = {}
+    first_alert: dict[str, Place] = {}  # alert name → its first definition (placed lazily)
+    first_record: dict[str, Place] = {}
     records: dict[str, tuple[Document, m.RecordingRule]] = {}
     slo_names: dict[str, Document] = {}
     for doc in spec_set.dashboards:
@@ -171,9 +174,9 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
             if a.name in alert_names:
                 errors.append(doc.source.error(
                     ("alerts", ai, "name"),
-                    f"alert name {a.name!r} is also used in {first_alert[a.name]}"))
+                    f"alert name {a.name!r} is also used in {_where(*first_alert[a.name])}"))
             alert_names.setdefault(a.name, doc)
-            first_alert.setdefault(a.name, _where(doc, ("alerts", ai, "name")))
+            first_alert.setdefault(a.name, (doc, ("alerts", ai, "name")))
         for si, s in enumerate(d.slos):
             if s.name in slo_names:
                 errors.append(doc.source.error(
@@ -189,9 +192,9 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                 if name in alert_names:
                     errors.append(doc.source.error(
                         ("slos", si, "name"),
-                        f"alert name {name!r} is also used in {first_alert[name]}"))
+                        f"alert name {name!r} is also used in {_where(*first_alert[name])}"))
                 alert_names.setdefault(name, doc)
-                first_alert.setdefault(name, _where(doc, ("slos", si, "name")))
+                first_alert.setdefault(name, (doc, ("slos", si, "name")))
         for ri, r in enumerate(d.recording_rules):
             if r.record.startswith("slo:"):
                 errors.append(doc.source.error(
@@ -200,9 +203,10 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
             if r.record in records:
                 errors.append(doc.source.error(
                     ("recording_rules", ri, "record"),
-                    f"recording rule {r.record!r} is also defined in {first_record[r.record]}"))
+                    f"recording rule {r.record!r} is also defined in "
+                    f"{_where(*first_record[r.record])}"))
             records.setdefault(r.record, (doc, r))
-            first_record.setdefault(r.record, _where(doc, ("recording_rules", ri, "record")))
+            first_record.setdefault(r.record, (doc, ("recording_rules", ri, "record")))
 
     link_titles = [link.title for link in platform.links]
     for doc in spec_set.dashboards:
