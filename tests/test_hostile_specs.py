@@ -269,37 +269,6 @@ def test_kept_labels(expr, kept):
     assert kept_labels(promql.parse(expr)) == (None if kept is None else frozenset(kept))
 
 
-def _lint(specs: Path) -> list[str]:
-    from mlops_dash.lint.runner import format_findings, lint_folder
-
-    return format_findings(lint_folder(specs.resolve()), "text").splitlines()
-
-
-def test_template_reading_an_aggregated_away_label_is_a_lint_error(specs_copy):
-    assert not [f for f in _lint(specs_copy) if "alert/template-label" in f]
-    f = specs_copy / "serving-health.yaml"
-    f.write_text(f.read_text().replace(
-        'summary: "HPA {{ $labels.horizontalpodautoscaler }} is',
-        'summary: "HPA {{ $labels.pod }} in {{ $labels.namespace }} is'))
-    found = [x for x in _lint(specs_copy) if "alert/template-label" in x]
-    assert len(found) == 1, found  # namespace is kept (by), pod is not
-    assert "alert ScalingIssue: summary reads $labels.pod, but the expression keeps only " \
-           "['horizontalpodautoscaler', 'namespace']" in found[0]
-    summary_line = next(i for i, ln in enumerate(f.read_text().splitlines(), start=1)
-                        if "{{ $labels.pod }}" in ln)
-    assert f"serving-health.yaml:{summary_line}:5: alert/template-label:" in found[0]
-
-
-def test_group_by_label_no_alert_carries_warns(specs_copy):
-    assert not [f for f in _lint(specs_copy) if "routing/group-by-label" in f]
-    f = specs_copy / "platform.yaml"
-    f.write_text(f.read_text().replace("group_by: [alertname, namespace, model,",
-                                       "group_by: [alertname, namespace, modle, model,"))
-    found = [x for x in _lint(specs_copy) if "routing/group-by-label" in x]
-    assert len(found) == 1 and "'modle' is carried by no alert" in found[0], found
-    assert "platform.yaml:50:" in found[0] and "warning" not in found[0].split(": ")[0]
-
-
 # ------------------------------------------------------------------------- README and --help
 
 

@@ -24,6 +24,7 @@ _LABEL_REF = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)|index\s+\$labels\s+
 _KEEP_ALL = {"topk", "bottomk", "limitk", "limit_ratio"}
 _NO_LABELS = {"time", "vector", "scalar", "pi"}
 _ADD_LABEL = {"label_replace", "label_join"}
+_YAML = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _union(a: LabelSet, b: LabelSet) -> LabelSet:
@@ -124,7 +125,7 @@ def _alert_labels(ctx: Context) -> dict[str, LabelSet]:
                 for s in doc.model.slos for name in slo_render.alert_names(s)}
     for doc in ctx.spec_set.dashboards:
         text = ctx.tree.get(cv.rule_file_path(doc.model.uid))
-        for group in (yaml.safe_load(text) or {}).get("groups", []) if text else []:
+        for group in (yaml.load(text, Loader=_YAML) or {}).get("groups", []) if text else []:
             for rule in group.get("rules", []):
                 if "alert" not in rule:
                     continue
