@@ -289,3 +289,16 @@ def test_readme_command_table_lists_every_option():
                for p in command.params
                if p.param_type_name == "option" and not rows[name] & set(p.opts)]
     assert not missing, missing
+
+
+def test_plain_exponent_numbers_are_numbers(specs_copy, tmp_path):
+    """YAML 1.1 (PyYAML) reads `3e2` and `1.0e3` as text; YAML 1.2 and a reader read numbers:
+    strict numbers still take them (only text such as a quoted "0.02" is refused)."""
+    f = specs_copy / "serving-health.yaml"
+    f.write_text(f.read_text().replace("threshold: 300", "threshold: 3e2")
+                 .replace("threshold: 0.02", "threshold: 2.0e-2"))
+    out = tmp_path / "out"
+    r = run("build", "-q", "--specs", str(specs_copy), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    rules = (out / "prometheus" / "mlops-serving-health.rules.yaml").read_text()
+    assert ") > 300\n" in rules and ") > 0.02\n" in rules

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from mlops_dash.gotemplate import template_error
 
@@ -109,6 +109,20 @@ def _valid_matcher(raw: str) -> str:
 
 
 Matcher = Annotated[str, AfterValidator(_valid_matcher)]
+
+
+# YAML 1.2 reads 1e-3 as a number; PyYAML (YAML 1.1) only with a dot (1.0e-3), so a plain
+# exponent arrives as text. Those are numbers; any other text ("0.02" quoted, "2%") is refused.
+_EXPONENT = re.compile(r"^[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+$")
+
+
+def _yaml12_number(value: object) -> object:
+    if isinstance(value, str) and _EXPONENT.match(value):
+        return float(value)
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_yaml12_number)]
 
 
 class Strict(BaseModel):

@@ -21,6 +21,7 @@ from mlops_dash.spec.base import (  # noqa: F401 - models re-exports the duratio
     AlertText,
     Duration,
     Matcher,
+    Number,
     PositiveDuration,
     RuleInterval,
     Strict,
@@ -376,7 +377,7 @@ class Query(Strict):
 
 
 class PanelThreshold(Strict):
-    value: float
+    value: Number
     color: str = "red"
 
 
@@ -417,8 +418,8 @@ class Panel(Strict):
     )
     width: int = Field(default=12, ge=1, le=24)
     height: int = Field(default=8, ge=2, le=40)
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
     decimals: int | None = Field(default=None, ge=0, le=10)
     stacking: bool = False
     bars: bool = False
@@ -459,7 +460,7 @@ class QuantileSignal(Strict):
 
     shape: Literal["quantile"]
     histogram: Selector = Field(description="histogram base name (without _bucket)")
-    quantile: float = Field(gt=0, lt=1)
+    quantile: Number = Field(gt=0, lt=1)
     by: list[LabelName] = Field(min_length=1)
 
     @field_validator("histogram")
@@ -487,7 +488,7 @@ class ScaleBy(Strict):
     """Divide the gauge by a per-label-value reference (e.g. drift threshold per method)."""
 
     label: LabelName
-    values: dict[str, float] = Field(min_length=1)
+    values: dict[str, Number] = Field(min_length=1)
 
 
 class DifferenceSignal(Strict):
@@ -575,7 +576,7 @@ class Alert(Strict):
     description: AlertText = Field(min_length=1)
     signal: Signal
     comparison: Comparison
-    threshold: float
+    threshold: Number
     unit: str = Field(min_length=1, description="Grafana unit id of the signal, e.g. percentunit")
     window: PositiveDuration | None = Field(
         default=None, description="range the signal is computed over (ratio, quantile, growth)"
@@ -653,7 +654,7 @@ class GaugeThresholdSLI(Strict):
     aggregate: Literal["min", "avg", "max"] = "max"
     comparison: Comparison = Field(
         description="the sample is bad while `gauge <comparison> threshold`")
-    threshold: float
+    threshold: Number
 
 
 SLI = Annotated[EventsSLI | GaugeRatioSLI | GaugeThresholdSLI, Field(discriminator="type")]
@@ -669,7 +670,7 @@ class SLO(Strict):
     name: Uid = Field(description="the `slo` label of every generated series and alert")
     description: AlertText = Field(min_length=1)
     sli: SLI
-    objective: float = Field(default=0.99, gt=0, lt=1, description="e.g. 0.99")
+    objective: Number = Field(default=0.99, gt=0, lt=1, description="e.g. 0.99")
     period: Literal["28d", "30d"] = "30d"
     by: list[LabelName] = Field(
         default_factory=list, description="labels identifying one instance, e.g. [model]")
