@@ -302,3 +302,31 @@ def test_plain_exponent_numbers_are_numbers(specs_copy, tmp_path):
     assert r.returncode == 0, r.stderr
     rules = (out / "prometheus" / "mlops-serving-health.rules.yaml").read_text()
     assert ") > 300\n" in rules and ") > 0.02\n" in rules
+
+
+SERIES_OK = ["1 2 3", "0+1x10", "10-2x3", "1x5", "_ _x3 stale 1", "1e3+1.5e1x2", "-1 +2",
+             "Inf -Inf NaN", ".5+.5x2"]
+SERIES_BAD = ["1 bogus", "1+x3", "0+1x", "a+1x2", "1,2"]
+
+
+def test_series_notation_agrees_with_promtool(tmp_path):
+    """Hand-written input_series values are refused at load exactly when promtool refuses."""
+    from pydantic import ValidationError
+
+    from mlops_dash.spec.models import SeriesSample
+
+    promtool = require_tool("promtool")
+    (tmp_path / "rules.yaml").write_text("groups: []\n")
+    for values in SERIES_OK + SERIES_BAD:
+        test = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [{
+            "interval": "1m", "input_series": [{"series": 'up{job="x"}', "values": values}],
+            "promql_expr_test": []}]}
+        (tmp_path / "t.yaml").write_text(yaml.safe_dump(test))
+        r = subprocess.run([promtool, "test", "rules", "t.yaml"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60, check=False)
+        try:
+            SeriesSample(series='up{job="x"}', values=values)
+            ours = True
+        except ValidationError:
+            ours = False
+        assert ours == (r.returncode == 0) == (values in SERIES_OK), (values, r.stdout)

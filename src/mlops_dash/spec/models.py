@@ -551,9 +551,49 @@ Signal = Annotated[
 ]
 
 
+_NUM = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:Inf|inf|NaN)"
+# promtool's series notation (prometheus promql/parser: series_item): _, _xN, stale, a, axN,
+# a+bxN, a-bxN
+_SERIES_ITEM = re.compile(
+    rf"^(?:_(?:x([0-9]+))?|stale|(?:{_NUM})(?:[-+](?:{_NUM}))?(?:x([0-9]+))?)$")
+MAX_TEST_SAMPLES = 100_000
+
+
 class SeriesSample(Strict):
+    """One input series of a hand-written promtool case."""
+
     series: str
     values: str
+
+    @field_validator("series")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        import promql_parser
+
+        try:
+            parsed = promql_parser.parse(v)
+        except Exception as exc:  # the parser raises plain exceptions with a message
+            raise ValueError(f"not a series selector: {str(exc).strip()}") from None
+        if not isinstance(parsed, promql_parser.VectorSelector):
+            raise ValueError("a series is a metric name with labels, e.g. up{job=\"x\"}")
+        return v
+
+    @field_validator("values")
+    @classmethod
+    def _notation(cls, v: str) -> str:
+        if v.lstrip().startswith("{{"):
+            return v  # native histogram samples: left to promtool
+        total = 0
+        for item in v.split():
+            found = _SERIES_ITEM.match(item)
+            if not found:
+                raise ValueError(f"{item!r} is not promtool series notation (a number, a+bxN, "
+                                 "a-bxN, axN, _, _xN or stale)")
+            total += 1 + int(found.group(1) or found.group(2) or 0)
+        if total > MAX_TEST_SAMPLES:
+            raise ValueError(f"expands to {total:,} samples; at most {MAX_TEST_SAMPLES:,}, so "
+                             "the promtool test runs in seconds")
+        return v
 
 
 class AlertTestCase(Strict):
