@@ -70,6 +70,7 @@ TEMPLATES_OK = [
     "{{- $value -}}", "{{ with $labels.model }}{{ . }}{{ end }}", "{{ $x := 1 }}{{ $x }}",
     '{{ query "up" | first | value }}', "{{ $externalURL }}", "{{ `raw` }}", "{{ nil }}",
     "{{ (humanize $value) }}", "{{ range $labels }}{{ break }}{{ end }}",
+    '{{- $value | printf "%.1f" -}}', "{{ $labels.a | toUpper }}{{ $value|humanize }}",
 ]
 TEMPLATES_BAD = [
     ("value {{ $value ", "unclosed action"), ("{{ humanizePercentag $value }}", "not defined"),
@@ -80,6 +81,8 @@ TEMPLATES_BAD = [
     ("{{ humanize $value) }}", "unexpected right paren"), ("{{ break }}", "outside"),
     ("{{ $value & 1 }}", "unrecognized character"), ("{{ toDuration 1 }}", "before 3.6"),
     ("{{ with $x := 1 }}{{ end }}{{ $x }}", "undefined variable"),
+    ("{{-$value}}", "bad number syntax"), ("{{ $value-}}", "bad number syntax"),
+    ("{{ $value }}{{ $labels.x | humanizePercentag }}", "not defined"),
 ]
 
 

@@ -33,10 +33,32 @@ PREDEFINED = frozenset({"$", "$labels", "$externalLabels", "$externalURL", "$val
 _SPACE = " \t\r\n"
 _KEYWORDS = {"block", "break", "continue", "define", "else", "end", "if", "nil", "range",
              "template", "with"}
-_NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|"
-                     r"([0-9][0-9_]*)?\.?[0-9_]*([eE][+-]?[0-9]+)?)i?")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FIELDS = re.compile(r"(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+_TOKEN = re.compile(r"""
+    (?P<close>[ \t\r\n]+-\}\}|\}\})
+  | (?P<space>[ \t\r\n]+)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<raw>`[^`]*`)
+  | (?P<char>'(?:[^'\\\n]|\\.)+')
+  | (?P<variable>\$[A-Za-z0-9_]*)
+  | (?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+)
+  | (?P<number>[-+]?(?:0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+
+        |(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9_]+)?)i?)
+  | (?P<dot>\.)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<declare>:=)
+  | (?P<punct>[=|,()])
+""", re.VERBOSE)
+
+
+def _lex_problem(text: str, i: int) -> str:
+    """text/template's message for what cannot start a token at ``i``."""
+    c = text[i]
+    return {'"': "unterminated quoted string", "`": "unterminated raw quoted string",
+            "'": "unterminated character constant", ":": "expected :=",
+            "+": "bad number syntax: '+'", "-": "bad number syntax: '-'"}.get(
+        c, f"unrecognized character in action: {c!r}")
 
 
 class TemplateError(ValueError):
@@ -47,9 +69,19 @@ class TemplateError(ValueError):
         self.offset = offset
 
 
+# The actions alert text mostly holds ({{ $labels.x }}, {{ $value | humanizePercentage }},
+# {{ $value | printf "%.1f" }}): valid as they stand, so a text made only of them needs no parse.
+_SIMPLE_ACTION = re.compile(
+    r"\{\{(?:-[ \t\r\n])?[ \t\r\n]*\$(?:labels|value|externalLabels|externalURL)"
+    r"(?:\.[A-Za-z_][A-Za-z0-9_]*)?"
+    r"(?:[ \t\r\n]*\|[ \t\r\n]*(?:humanize(?:1024|Duration|Percentage|Timestamp)?|toUpper"
+    r"|toLower|title|printf[ \t\r\n]+\"[^\"\\\n]*\"))*"
+    r"[ \t\r\n]*(?:[ \t\r\n]-)?\}\}")
+
+
 def template_error(text: str) -> TemplateError | None:
     """Why promtool refuses ``text`` as an alert template, or None when it parses."""
-    if "{{" not in text:
+    if "{{" not in text or "{{" not in _SIMPLE_ACTION.sub("", text):
         return None
     try:
         _Parser(text).parse()
@@ -102,94 +134,32 @@ class _Parser:
         tokens: list[tuple[str, str, int]] = []
         parens = 0
         while True:
-            if i >= len(text):
-                raise TemplateError("unclosed action", start)
-            c = text[i]
-            if text.startswith("}}", i) or (text.startswith(" -}}", i)):
+            found = _TOKEN.match(text, i)
+            if found is None:
+                if i >= len(text):
+                    raise TemplateError("unclosed action", start)
+                raise TemplateError(_lex_problem(text, i), i)
+            kind = found.lastgroup or ""
+            word = found.group()
+            if kind == "close":
                 if parens:
                     raise TemplateError("unclosed left paren", start)
-                return tokens, i + (2 if c == "}" else 4)
-            if c in _SPACE:
-                i += 1
-                continue
-            if c == '"':
-                j = i + 1
-                while j < len(text) and text[j] not in '"\n':
-                    j += 2 if text[j] == "\\" else 1
-                if j >= len(text) or text[j] != '"':
-                    raise TemplateError("unterminated quoted string", i)
-                tokens.append(("string", text[i:j + 1], i))
-                i = j + 1
-            elif c == "`":
-                j = text.find("`", i + 1)
-                if j < 0:
-                    raise TemplateError("unterminated raw quoted string", i)
-                tokens.append(("string", text[i:j + 1], i))
-                i = j + 1
-            elif c == "'":
-                j = i + 1
-                while j < len(text) and text[j] not in "'\n":
-                    j += 2 if text[j] == "\\" else 1
-                if j >= len(text) or text[j] != "'":
-                    raise TemplateError("unterminated character constant", i)
-                tokens.append(("number", text[i:j + 1], i))
-                i = j + 1
-            elif c == "$":
-                word = _WORD.match(text, i + 1)
-                name = "$" + (word.group() if word else "")
-                tokens.append(("variable", name, i))
-                i += len(name)
-                i = self._fields(tokens, i)
-            elif c == "." and not text[i + 1:i + 2].isdigit():
-                fields = _FIELDS.match(text, i)
-                if fields:
-                    tokens.append(("field", fields.group(), i))
-                    i = fields.end()
-                else:
-                    tokens.append(("dot", ".", i))
-                    i += 1
-            elif c.isdigit() or (c in "+-." and text[i + 1:i + 2].isdigit()) or c in "+-.":
-                number = _NUMBER.match(text, i)
-                size = number.end() - i if number else 0
-                if size == 0 or (number and not any(ch.isdigit() for ch in number.group())):
-                    raise TemplateError(f"bad number syntax: {text[i:i + 1]!r}", i)
-                tokens.append(("number", text[i:i + size], i))
-                i += size
-            elif c == "_" or c.isalpha():
-                word = _WORD.match(text, i)
-                assert word is not None
-                kind = "keyword" if word.group() in _KEYWORDS else "identifier"
-                if word.group() in ("true", "false"):
-                    kind = "bool"
-                tokens.append((kind, word.group(), i))
-                i = self._fields(tokens, word.end())
-            elif c == ":":
-                if not text.startswith(":=", i):
-                    raise TemplateError("expected :=", i)
-                tokens.append(("declare", ":=", i))
-                i += 2
-            elif c in "=|,":
-                tokens.append((c, c, i))
-                i += 1
-            elif c == "(":
-                parens += 1
-                tokens.append(("(", c, i))
-                i += 1
-            elif c == ")":
-                parens -= 1
+                return tokens, found.end()
+            if kind == "number" and text[found.end():found.end() + 1].isalnum():
+                raise TemplateError(f"bad number syntax: {word + text[found.end()]!r}", i)
+            if kind == "punct":
+                kind = word
+                parens += {"(": 1, ")": -1}.get(word, 0)
                 if parens < 0:
                     raise TemplateError("unexpected right paren", i)
-                tokens.append((")", c, i))
-                i = self._fields(tokens, i + 1)
-            else:
-                raise TemplateError(f"unrecognized character in action: {c!r}", i)
-
-    def _fields(self, tokens: list[tuple[str, str, int]], i: int) -> int:
-        fields = _FIELDS.match(self.text, i)
-        if fields:
-            tokens.append(("chain", fields.group(), i))
-            return fields.end()
-        return i
+            elif kind == "word":
+                kind = "bool" if word in ("true", "false") else \
+                    "keyword" if word in _KEYWORDS else "identifier"
+            elif kind in ("raw", "char"):
+                kind = "string" if kind == "raw" else "number"
+            if kind != "space":
+                tokens.append((kind, word, i))
+            i = found.end()
 
     def _statement(self, tokens: list[tuple[str, str, int]], start: int) -> None:
         if not tokens:
