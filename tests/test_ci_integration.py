@@ -104,7 +104,7 @@ def test_workflow_steps_pass_on_a_good_pull_request_and_post_the_diff(pr_checkou
         assert r.returncode == 0, (name, r.stdout, r.stderr)
     runner = Path(env["RUNNER_TEMP"])
     diff = (runner / "diff.md").read_text()
-    assert "**HighLatency**" in diff and "threshold: `300` → `250`" in diff
+    assert "**HighLatency**" in diff and "threshold: `300 ms` → `250 ms`" in diff
     assert "`origin/main:generated` → `generated`" in diff
     assert Path(env["GITHUB_STEP_SUMMARY"]).read_text() == diff
     assert "kind: ConfigMap" in (runner / "bundle.yaml").read_text()

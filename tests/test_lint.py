@@ -563,3 +563,33 @@ def test_unknown_label_in_group_left(specs_copy):
     hits = only(lint_folder(specs_copy), "promql/unknown-label")
     assert any("group_left label 'zone'" in h.message and "node_ram_hourly_cost" in h.message
                and h.line == line for h in hits)
+
+
+# ------------------------------------------------------------------------------ labels (issue 13)
+
+
+def test_template_label_removed_by_aggregation(specs_copy):
+    """pint's alerts/template: $labels.pod on `max by (namespace, horizontalpodautoscaler)`."""
+    from mlops_dash.lint import label_checks
+
+    assert not runner.lint_folder(specs_copy, checks=label_checks.CHECKS)
+    line = replace_once(specs_copy, SERVING,
+                        '    summary: "HPA {{ $labels.horizontalpodautoscaler }} is {{ $value }} '
+                        'replicas short"',
+                        '    summary: "HPA {{ $labels.pod }} in {{ $labels.namespace }} is short"')
+    hits = only(runner.lint_folder(specs_copy, checks=label_checks.CHECKS),
+                "alert/template-label")
+    assert len(hits) == 1 and hits[0].line == line and hits[0].level == "error"
+    assert "summary reads $labels.pod, but the expression keeps only " \
+           "['horizontalpodautoscaler', 'namespace']" in hits[0].message
+
+
+def test_group_by_label_no_alert_carries(specs_copy):
+    from mlops_dash.lint import label_checks
+
+    line = replace_once(specs_copy, "platform.yaml", "group_by: [alertname, namespace, model,",
+                        "group_by: [alertname, namespace, modle, model,")
+    hits = only(runner.lint_folder(specs_copy, checks=label_checks.CHECKS),
+                "routing/group-by-label")
+    assert len(hits) == 1 and hits[0].line == line and hits[0].level == "warning"
+    assert "'modle' is carried by no alert" in hits[0].message

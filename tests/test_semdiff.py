@@ -47,7 +47,7 @@ def test_threshold_change_reports_the_alert_with_both_values(tmp_path, specs_cop
     r = run("diff", "generated", str(other))
     assert r.returncode == 0, r.stderr
     assert "**HighLatency**" in r.stdout
-    assert "threshold: `300` → `250`" in r.stdout
+    assert "threshold: `300 ms` → `250 ms`" in r.stdout  # in the unit of the alert's panel
     # derived files are named, not dumped value by value
     assert "- **runbooks/HighLatency.md** changed" in r.stdout
     assert "input_series" not in r.stdout
@@ -58,7 +58,7 @@ def test_threshold_change_reports_the_alert_with_both_values(tmp_path, specs_cop
     threshold = [c for c in doc["changes"] if c["field"] == "threshold"]
     assert threshold == [{"area": "alert", "subject": "HighLatency", "action": "changed",
                           "field": "threshold", "before": 300, "after": 250,
-                          "context": "mlops-serving-health"}]
+                          "context": "mlops-serving-health", "unit": "ms"}]
     # nothing else about the alert changed in substance; its panel's threshold line did
     alert_fields = {c["field"] for c in doc["changes"] if c["area"] == "alert"}
     assert alert_fields == {"threshold", "annotation description"}
@@ -115,13 +115,13 @@ def test_git_ref_base(tmp_path, specs_copy):
     r = run("diff", "main", cwd=repo)  # HEAD defaults to ./generated
     assert r.returncode == 0, r.stderr
     assert "`main:generated` → `generated`" in r.stdout
-    assert "threshold: `300` → `250`" in r.stdout
+    assert "threshold: `300 ms` → `250 ms`" in r.stdout  # in the unit of the alert's panel
     # after committing, two refs; from a subfolder; REF:PATH
     _git(repo, "commit", "-qam", "lower HighLatency threshold")
     (repo / "docs").mkdir()
     r = run("diff", "main~1", "main", "--generated", "../generated", cwd=repo / "docs")
     assert r.returncode == 0, r.stderr
-    assert "threshold: `300` → `250`" in r.stdout
+    assert "threshold: `300 ms` → `250 ms`" in r.stdout  # in the unit of the alert's panel
     r = run("diff", "main~1:generated", "main:generated", "--format", "json", cwd=repo)
     assert [c["after"] for c in json.loads(r.stdout)["changes"]
             if c["field"] == "threshold"] == [250]
@@ -342,3 +342,42 @@ def test_route_walk_agrees_with_amtool_for_every_shipped_alert():
         assert r.returncode == 0, r.stderr
         expected = sorted(r.stdout.strip().split(","))
         assert sorted(semdiff.route_receivers(route, labels)) == expected, name
+
+
+# ------------------------------------------------------------------ issue 13: units, ids, panels
+
+
+def test_threshold_shows_the_unit_of_its_panel(tmp_path, specs_copy):
+    edit(specs_copy, "serving-health.yaml", "threshold: 0.02", "threshold: 0.05")
+    other = build(specs_copy, tmp_path / "other")
+    r = run("diff", "generated", str(other))
+    assert "threshold: `2%` → `5%`" in r.stdout, r.stdout  # percentunit, as the panel shows it
+
+
+def test_panel_retitled_and_requeried_in_place_is_one_changed_panel(tmp_path, specs_copy):
+    """Title and queries both changed: matched by its panel id, so its changes (here the
+    threshold line of the alert it shows) are not hidden behind removed + added."""
+    edit(specs_copy, "serving-health.yaml", "    title: Error Rate (%)",
+         "    title: Failure Share (%)")
+    text = (specs_copy / "serving-health.yaml").read_text()
+    (specs_copy / "serving-health.yaml").write_text(
+        text.replace('response_code=~"4.."}', 'response_code=~"4..|3.."}'))
+    edit(specs_copy, "serving-health.yaml", "threshold: 0.02", "threshold: 0.05")
+    other = build(specs_copy, tmp_path / "other")
+    changes = changes_of(GENERATED, other)
+    panels = [c for c in changes if c.area == "panel"]
+    assert not [c for c in panels if c.action in ("added", "removed")], panels
+    fields = {c.field for c in panels if c.subject == "Failure Share (%)"}
+    assert {"title", "thresholds"} <= fields, panels
+
+
+def test_added_dashboard_lists_its_panels(tmp_path, specs_copy):
+    (specs_copy / "cost-optimization.yaml").unlink()
+    for f in specs_copy.glob("*.yaml"):
+        f.write_text(f.read_text().replace("  - {dashboard: mlops-cost-optimization}\n", ""))
+    other = build(specs_copy, tmp_path / "other")
+    md = semdiff.to_markdown(changes_of(other, GENERATED), "a", "b")
+    added = md.split("(`mlops-cost-optimization`) added", 1)[1]
+    shipped = json.loads((GENERATED / "grafana" / "mlops-cost-optimization.json").read_text())
+    for p in shipped["panels"]:
+        assert f"  - panel **{p['title']}** (" in added, p["title"]

@@ -34,6 +34,12 @@ ODD_VALUES = st.one_of(
                      "rate(", "NaN", "yes", "~", "a" * 300]),
     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
                                                          max_size=2),
+    st.sampled_from(HOSTILE := [
+        "5m1h", "1m1m", "30s5m", "999999999999d", "99999d", "0", "500ms", "1y", "0.02", "2%",
+        float("nan"), float("inf"), -0.0, 1e308, 0.9999999999999999, "value {{ $value ",
+        "{{ nosuchfunc }}", "{{ $labels.x }", "a\nb", "=~(", "!~[", "=~a|b", "\x00", "\x07",
+        [[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]],
+    ]),
 )
 
 
@@ -123,3 +129,55 @@ def test_truncated_and_garbled_files_end_in_spec_errors(name, data):
             [b"\t", b": ", b"- ", b"&a ", b"*a", b"!!python/name:os.system ", b"{", b"'", b"\n  x: 1",
              b"\xff", b"\x00"])) + raw[cut:]
     check_load(name, text)
+
+
+def build_exit(name: str, text: bytes) -> tuple[int, str]:
+    """Exit code and stderr of the real `build` command (in process) on one mutated file."""
+    from click.testing import CliRunner
+
+    from mlops_dash.cli import cli
+
+    (WORK / name).write_bytes(text)
+    try:
+        out = WORK.parent / "generated"
+        r = CliRunner().invoke(cli, ["build", "-q", "-j", "1", "--specs", str(WORK),
+                                     "--out", str(out)])
+    finally:
+        (WORK / name).write_bytes((SPECS / name).read_bytes())
+    return r.exit_code, r.stderr if hasattr(r, "stderr") else r.output
+
+
+HOSTILE_FIELDS = ("for", "window", "interval", "baseline_step", "baseline_window", "refresh",
+                  "repeat_interval", "group_interval", "group_wait", "threshold", "objective",
+                  "min", "max", "quantile", "summary", "description", "match_on", "value",
+                  "reporter", "response_code", "status", "expr", "eval_time", "values")
+
+
+def hostile_mutation(data: Any, draw: Any) -> Any:
+    import copy
+
+    data = copy.deepcopy(data)
+    targets = [p for p in paths(data) if isinstance(p[-1], str) and p[-1] in HOSTILE_FIELDS
+               or len(p) > 1 and p[-2] in ("matchers", "labels")]
+    if not targets:
+        return data
+    path = draw(st.sampled_from(targets))
+    get(data, path[:-1])[path[-1]] = draw(st.sampled_from(HOSTILE))
+    return data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_hostile_values_end_in_success_or_placed_spec_errors(data):
+    """Every hostile value in a field where it hurts (durations out of order or range, NaN,
+    quoted numbers, broken templates, bad matchers, control characters, deep nesting) ends in
+    exit 0 or exit 1 with placed errors; exit 2 is for the environment, never spec content."""
+    name = data.draw(st.sampled_from(FILES))
+    mutated = hostile_mutation(DATA[name], data.draw)
+    code, err = build_exit(name, yaml.safe_dump(mutated, sort_keys=False,
+                                                allow_unicode=True).encode())
+    assert code in (0, 1), err
+    if code == 1:
+        lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+        assert lines, err
+        assert all(ln.split(": ", 1)[1].split(":")[1].isdigit() for ln in lines), err

@@ -16,9 +16,41 @@ from mlops_dash.errors import EnvironmentProblem, MlopsDashError, SpecErrors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+def _os_error(exc: OSError) -> str:
+    """``cannot use PATH: reason``, a very long path shortened."""
+    name = "" if exc.filename is None else str(exc.filename)
+    if len(name) > 120:
+        name = f"{name[:60]}…({len(name)} characters)"
+    reason = exc.strerror or str(exc)
+    return f"cannot use {name}: {reason}" if name else reason
+
+
+def _one_folder(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> Path:
+    """``--specs`` given at most once (click would silently keep the last of several)."""
+    if len(value) > 1:
+        raise click.BadParameter(
+            f"given {len(value)} times ({', '.join(map(str, value))}); give one folder: put "
+            "the spec files to build together into one folder", ctx=ctx, param=param)
+    return value[0] if value else Path("specs")
+
+
+def _history(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--history`` as a Prometheus duration above 0."""
+    if value is None:
+        return None
+    from mlops_dash.spec.base import duration_error, duration_seconds
+
+    problem = duration_error(value)
+    if problem is None and duration_seconds(value) == 0:
+        problem = f"{value!r}: the history must be longer than 0"
+    if problem:
+        raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
 SPECS_OPTION = click.option(
-    "--specs", "specs_dir", type=click.Path(path_type=Path), default=Path("specs"),
-    show_default=True, help="Folder of spec YAML files.",
+    "--specs", "specs_dir", type=click.Path(path_type=Path), multiple=True,
+    callback=_one_folder, help="Folder of spec YAML files, given once.  [default: specs]",
 )
 OUT_OPTION = click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("generated"),
@@ -57,6 +89,9 @@ def reports_errors(func: F) -> F:
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except OSError as exc:  # the environment (a missing folder, a full disk), not a bug
+            click.echo(f"error: {_os_error(exc)}", err=True)
+            sys.exit(EnvironmentProblem.exit_code)
         except Exception as exc:  # a bug of ours, not the user's: say so, briefly
             if os.environ.get("MLOPS_DASH_DEBUG"):
                 raise
@@ -208,7 +243,7 @@ def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: b
 @click.option("--openmetrics-out", "history_file", type=click.Path(path_type=Path),
               default=None, help="Also write the scenario's history (OpenMetrics with "
               "timestamps) for `promtool tsdb create-blocks-from openmetrics`.")
-@click.option("--history", "history", default=None,
+@click.option("--history", "history", default=None, callback=_history,
               help="Span of the written history, e.g. 8d (default: what the alerts' windows "
               "need).")
 @click.option("--job", default="mlops-dash-simulator", show_default=True,
@@ -233,9 +268,11 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
             click.echo(f"{name}: {sc.description}")
         return
     if scenario != sim.HEALTHY and scenario not in world.scenarios:
+        from mlops_dash.spec.loader import suggest
+
         raise click.UsageError(
-            f"unknown scenario {scenario!r}; choose healthy or one of: "
-            + ", ".join(world.scenarios))
+            f"unknown scenario {scenario!r}{suggest(scenario, [sim.HEALTHY, *world.scenarios])}"
+            "; choose healthy or one of: " + ", ".join(world.scenarios))
     anchor = time.time()
     if history_file is not None:
         span = duration_seconds(history) if history else None

@@ -250,9 +250,19 @@ def _locked(directory: Path) -> Iterator[None]:
 
 def _owned(out: Path) -> set[str]:
     try:
-        return {line for line in (out / MANIFEST).read_text().splitlines() if line}
+        return {line for line in _manifest_text(out).splitlines() if line}
     except FileNotFoundError:
         return set()
+
+
+def _manifest_text(out: Path) -> str:
+    """The manifest of owned files; not UTF-8 text is an environment problem, not a bug."""
+    try:
+        return (out / MANIFEST).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EnvironmentProblem(
+            f"{out / MANIFEST} is not UTF-8 text (byte {exc.start}); it lists the files "
+            "mlops-dash wrote: restore it from git, or delete it to rebuild the list") from None
 
 
 def _atomic_write(path: Path, content: str, made_dirs: set[Path] | None = None,
@@ -388,7 +398,7 @@ def compare_tree(tree: Tree, out: Path) -> TreeDiff:
     diff.extra = sorted(rel for rel in owned - set(tree) if (out / rel).exists())
     manifest = "".join(f"{rel}\n" for rel in sorted(tree))
     try:
-        if (out / MANIFEST).read_text() != manifest and not (diff.missing or diff.extra):
+        if _manifest_text(out) != manifest and not (diff.missing or diff.extra):
             diff.stale.append(MANIFEST)
     except FileNotFoundError:
         diff.missing.append(MANIFEST)

@@ -61,6 +61,54 @@ def parse(expr: str) -> pp.Expr:
         raise PromQLSyntaxError(str(exc).strip()) from None
 
 
+_QUOTED_TOKEN = re.compile(r"(?:not a valid duration string|illegal regex for|unknown unit)"
+                           r":? (.+)$")
+
+
+def error_offset(expr: str, message: str) -> int | None:
+    """Where in ``expr`` (0-based) the parser's ``message`` points, when it can be told: the
+    parser names no position, so find the unmatched bracket or quote, or the quoted token."""
+    if "parenthesis" in message or "braces" in message or "bracket" in message \
+            or "unterminated quoted string" in message:
+        return _unbalanced(expr)
+    found = _QUOTED_TOKEN.search(message)
+    if found:
+        token = found.group(1).strip().strip("\"'")
+        at = expr.find(f'"{token}')
+        return at + 1 if at >= 0 else (expr.find(token) if token in expr else None)
+    if message.startswith("duration must be greater than 0"):
+        zero = re.search(r"\[\s*0+[a-z]*\s*[]:]|:\s*0+[a-z]*\s*\]", expr)
+        return zero.start() if zero else None
+    return None
+
+
+def _unbalanced(expr: str) -> int | None:
+    """Offset of the first unmatched bracket or unterminated string of ``expr``."""
+    stack: list[int] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    i = 0
+    while i < len(expr):
+        c = expr[i]
+        if c in "\"'`":
+            end = i + 1
+            while end < len(expr) and expr[end] != c:
+                end += 2 if expr[end] == "\\" and c != "`" else 1
+            if end >= len(expr):
+                return i
+            i = end
+        elif c == "#":
+            nl = expr.find("\n", i)
+            i = len(expr) if nl < 0 else nl
+        elif c in "([{":
+            stack.append(i)
+        elif c in ")]}":
+            if not stack or expr[stack[-1]] != pairs[c]:
+                return i
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
+
+
 def children(node: object) -> Iterator[object]:
     """Direct sub-expressions of an AST node."""
     for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):

@@ -42,6 +42,7 @@ class Change:
     before: Any = None
     after: Any = None
     context: str = ""  # where the subject lives: dashboard uid, rule file, config file
+    unit: str = ""  # Grafana unit of a threshold (of the alert's panel), for display
 
 
 # ------------------------------------------------------------------------------ generic helpers
@@ -191,10 +192,38 @@ def rules_of(tree: Tree) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str,
     return alerts, records
 
 
-def _alert_facts(rule: dict[str, Any]) -> dict[str, Any]:
+_VIEW_PANEL = re.compile(r"/d/([^/?]+)/[^?]*\?(?:[^#]*&)?viewPanel=panel-([0-9]+)")
+
+
+def alert_units(tree: Tree) -> dict[str, str]:
+    """Alert name → the Grafana unit of the panel its ``dashboard_url`` opens (the unit of
+    its threshold)."""
+    panels = {uid: {p.get("id"): _unit(p) for p in _flat_panels(d.get("panels") or [])}
+              for uid, d in dashboards_of(tree).items()}
+    out = {}
+    for name, rule in rules_of(tree)[0].items():
+        link = _VIEW_PANEL.search(str((rule.get("annotations") or {}).get("dashboard_url", "")))
+        if link:
+            unit = panels.get(link.group(1), {}).get(int(link.group(2)))
+            if isinstance(unit, str):
+                out[name] = unit
+    return out
+
+
+def with_unit(value: Any, unit: str) -> str:
+    """A threshold as its panel shows it (``0.02`` percentunit → ``2%``), the number kept."""
+    if not unit or not isinstance(value, int | float):
+        return str(value)
+    from mlops_dash.render.rules import humanize_threshold
+
+    return humanize_threshold(float(value), unit)
+
+
+def _alert_facts(rule: dict[str, Any], unit: str = "") -> dict[str, Any]:
     labels = {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
     facts = analyse_expr(str(rule.get("expr", "")))
     return {
+        "unit": unit,
         "file": rule["file"],
         "dashboard": labels.get(cv.LABEL_DASHBOARD) or rule["file"],
         "severity": labels.pop(cv.LABEL_SEVERITY, None),
@@ -211,29 +240,37 @@ def _alert_facts(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 def _alert_summary(facts: dict[str, Any]) -> dict[str, Any]:
-    keys = ("file", "severity", "comparison", "threshold", "window", "for", "expression")
+    keys = ("file", "severity", "comparison", "threshold", "unit", "window", "for",
+            "expression")
     return {k: facts[k] for k in keys}
 
 
 def diff_alerts(base: Tree, head: Tree) -> list[Change]:
     (a_alerts, a_records), (b_alerts, b_records) = rules_of(base), rules_of(head)
+    a_units, b_units = alert_units(base), alert_units(head)
     changes: list[Change] = []
     for name in sorted(set(a_alerts) | set(b_alerts)):
         if name not in b_alerts:
-            f = _alert_facts(a_alerts[name])
+            f = _alert_facts(a_alerts[name], a_units.get(name, ""))
             changes.append(Change("alert", name, "removed", before=_alert_summary(f),
                                   context=f["dashboard"]))
             continue
         if name not in a_alerts:
-            f = _alert_facts(b_alerts[name])
+            f = _alert_facts(b_alerts[name], b_units.get(name, ""))
             changes.append(Change("alert", name, "added", after=_alert_summary(f),
                                   context=f["dashboard"]))
             continue
-        x, y = _alert_facts(a_alerts[name]), _alert_facts(b_alerts[name])
+        x = _alert_facts(a_alerts[name], a_units.get(name, ""))
+        y = _alert_facts(b_alerts[name], b_units.get(name, ""))
         ctx = y["dashboard"]
         for key in ("file", "severity", "comparison", "threshold", "window", "for", "interval"):
             if x[key] != y[key]:
-                changes.append(Change("alert", name, "changed", key, x[key], y[key], ctx))
+                unit = y["unit"] if key == "threshold" and x["unit"] == y["unit"] else ""
+                changes.append(Change("alert", name, "changed", key, x[key], y[key], ctx,
+                                      unit=unit))
+        if x["unit"] != y["unit"]:
+            changes.append(Change("alert", name, "changed", "unit", x["unit"] or None,
+                                  y["unit"] or None, ctx))
         if x["signal"] != y["signal"]:
             changes.append(Change("alert", name, "changed", "expression", x["expression"],
                                   y["expression"], ctx))
@@ -407,7 +444,8 @@ def _queries(panel: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def match_panels(a: list[dict[str, Any]], b: list[dict[str, Any]]
                  ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[Any], list[Any]]:
-    """Pairs of the same panel (by title, then by identical queries), removed, added."""
+    """Pairs of the same panel (by title, then by identical queries, then by panel id and
+    type: the spec's panel at the same place, edited in title and queries), removed, added."""
     pairs = []
     left, right = list(a), list(b)
     for p in list(left):
@@ -419,6 +457,13 @@ def match_panels(a: list[dict[str, Any]], b: list[dict[str, Any]]
     for p in list(left):
         texts = [t for _, t, _ in _queries(p)]
         q = next((x for x in right if texts and [t for _, t, _ in _queries(x)] == texts), None)
+        if q is not None:
+            pairs.append((p, q))
+            left.remove(p)
+            right.remove(q)
+    for p in list(left):
+        q = next((x for x in right if p.get("id") is not None and x.get("id") == p.get("id")
+                  and x.get("type") == p.get("type")), None)
         if q is not None:
             pairs.append((p, q))
             left.remove(p)
@@ -566,7 +611,9 @@ def diff_dashboards(base: Tree, head: Tree) -> list[Change]:
         elif uid not in a:
             panels = _flat_panels(b[uid].get("panels") or [])
             out.append(Change("dashboard", uid, "added",
-                              after={"title": b[uid].get("title"), "panels": len(panels)},
+                              after={"title": b[uid].get("title"), "panels": len(panels),
+                                     "panel_list": [{"title": p.get("title"), **_panel_summary(p)}
+                                                    for p in panels]},
                               context=uid))
         else:
             out += diff_dashboard(uid, a[uid], b[uid])
@@ -744,6 +791,8 @@ def _change_line(c: Change) -> str:
         if c.after is None:
             return f"{c.field}: removed (was {_code(c.before)})"
         before, after = c.before, c.after
+        if c.unit:
+            before, after = with_unit(before, c.unit), with_unit(after, c.unit)
         if isinstance(before, str) and isinstance(after, str) and len(before) > 100:
             before, after = trim_common(before, after)
         return f"{c.field}: {_code(before)} → {_code(after)}"
@@ -753,7 +802,8 @@ def _change_line(c: Change) -> str:
 def _added_alert(facts: dict[str, Any]) -> str:
     bits = [f"severity {facts['severity']}"] if facts.get("severity") else []
     if facts.get("threshold") is not None:
-        bits.append(f"threshold {facts['comparison']} {facts['threshold']}")
+        bits.append(f"threshold {facts['comparison']} "
+                    f"{with_unit(facts['threshold'], facts.get('unit', ''))}")
     if facts.get("window"):
         bits.append(f"window {facts['window']}")
     bits.append(f"for {facts['for']}")
@@ -857,6 +907,10 @@ def _dashboard_lines(changes: list[Change]) -> list[str]:
             title = (dash[0].after or {}).get("title") if dash[0].action == "added" \
                 else dash[0].before
             lines.append(f"- **{title}** ({_code(uid)}) {dash[0].action}")
+            for s in (dash[0].after or {}).get("panel_list", []) if dash[0].action == "added" \
+                    else []:
+                lines.append(f"  - panel **{s['title']}** ({s['type']}, {s['unit']}, at "
+                             f"{s['position']})")
             continue
         lines.append(f"- dashboard {_code(uid)}")
         lines += [f"  - {_change_line(c)}" for c in dash]

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, promql
-from mlops_dash.errors import SpecErrors, format_place
+from mlops_dash.errors import BuildError, SpecError, SpecErrors, format_place
 from mlops_dash.spec import models as m
 from mlops_dash.spec.crosscheck import catalogue_names
 from mlops_dash.spec.loader import Document, SpecSet
@@ -63,6 +63,9 @@ CHECKS: dict[str, tuple[str, str]] = {
                                                "than its group's evaluation interval"),
     "alert/record-name": (ERROR, "a recording rule name not of the form "
                                  "`level:metric:operations`"),
+    "alert/template-label": (ERROR, "alert text (summary, description, labels) reads a "
+                                    "`$labels.x` the expression's aggregation removes"),
+    "routing/group-by-label": (WARNING, "a routing `group_by` label that no alert carries"),
     "tool/promtool": (ERROR, "`promtool check rules` refuses a generated rule file"),
     "tool/amtool": (ERROR, "`amtool check-config` refuses the generated Alertmanager config "
                            "(only when the build renders one)"),
@@ -203,10 +206,16 @@ def spec_error_findings(exc: SpecErrors) -> list[Finding]:
 
 
 def all_checks() -> list[Check]:
-    from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks, tool_checks
+    from mlops_dash.lint import (
+        alert_checks,
+        dashboard_checks,
+        label_checks,
+        promql_checks,
+        tool_checks,
+    )
 
     return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
-            *tool_checks.CHECKS]
+            *label_checks.CHECKS, *tool_checks.CHECKS]
 
 
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,
@@ -225,11 +234,15 @@ def lint_folder(specs_dir: Any, checks: Iterable[Check] | None = None) -> list[F
     """Load a specs folder leniently (unknown metrics become findings) and lint it."""
     from mlops_dash.spec.loader import load_specs
 
-    try:
+    try:  # every problem in the chosen format, also those found while rendering
         spec_set = load_specs(specs_dir, check_metrics=False)
+        return lint_spec_set(spec_set, checks=checks)
     except SpecErrors as exc:
         return spec_error_findings(exc)
-    return lint_spec_set(spec_set, checks=checks)
+    except SpecError as exc:
+        return spec_error_findings(SpecErrors([exc]))
+    except BuildError as exc:
+        return [Finding(str(specs_dir), None, None, "spec/invalid", ERROR, str(exc))]
 
 
 def format_findings(findings: list[Finding], fmt: str) -> str:

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 from mlops_dash import conventions as cv
 from mlops_dash import promql
-from mlops_dash.errors import SpecError, SpecErrors
+from mlops_dash.errors import SpecError, SpecErrors, format_place
 from mlops_dash.spec import models as m
 from mlops_dash.render import slo as slo_render
-from mlops_dash.spec.loader import Document, SpecSet, suggest
+from mlops_dash.spec.loader import Document, SpecSet, suggest, suggest_ref
 
 
 def catalogue_names(spec_set: SpecSet) -> dict[str, m.MetricDef | None]:
@@ -78,6 +78,78 @@ class _MetricNames:
         return found
 
 
+# The generated promtool test of an alert evaluates every rule of its file at the test's
+# evaluation interval across `for` and the window: 1d of `for` at 1m costs promtool ~10 s, so
+# the longest is 3 days of 1m evaluations (the shipped specs reach 2 days).
+MAX_TEST_EVALUATIONS = 4320
+
+
+def _test_length_errors(doc: Document) -> list[SpecError]:
+    """`for` + `window` bounded in evaluations of the test file's interval."""
+    from mlops_dash.render.alert_tests import evaluation_interval
+
+    d: m.Dashboard = doc.model
+    if not d.alerts:
+        return []
+    every = m.duration_seconds(evaluation_interval(d))
+    out = []
+    for ai, a in enumerate(d.alerts):
+        span = m.duration_seconds(a.for_) + m.duration_seconds(a.window or "0")
+        if span / every > MAX_TEST_EVALUATIONS:
+            field = "for" if m.duration_seconds(a.for_) >= m.duration_seconds(a.window or "0") \
+                else "window"
+            longest = _duration_text(MAX_TEST_EVALUATIONS * every)
+            out.append(doc.source.error(
+                ("alerts", ai, field),
+                f"`for` {a.for_} plus `window` {a.window or '0'} is {span / every:,.0f} "
+                f"evaluations at {evaluation_interval(d)}, the interval of this dashboard's "
+                f"generated promtool test; at most {MAX_TEST_EVALUATIONS} ({longest} together), "
+                "so the test runs in seconds (longer holds belong in a ticket or an SLO)"))
+        for ti, case in enumerate(a.tests):
+            steps = m.duration_seconds(case.eval_time) / m.duration_seconds(case.interval)
+            if steps > MAX_TEST_EVALUATIONS:
+                out.append(doc.source.error(
+                    ("alerts", ai, "tests", ti, "eval_time"),
+                    f"eval_time {case.eval_time} is {steps:,.0f} samples at {case.interval}; "
+                    f"at most {MAX_TEST_EVALUATIONS}, so the promtool test runs in seconds"))
+    return out
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+Place = tuple[Document, tuple[str | int, ...]]
+
+
+def _where(doc: Document, path: tuple[str | int, ...]) -> str:
+    """``file:line:column`` of a value, for messages naming a first definition."""
+    line, col = doc.source.locate(path)
+    return format_place(doc.path, line, col)
+
+
+def _names_or_none(metric_names: _MetricNames, expr: str) -> list[str]:
+    """The metric names of ``expr``; none when it does not parse (reported with its place by
+    the query check)."""
+    try:
+        return metric_names(expr)
+    except promql.PromQLSyntaxError:
+        return []
+
+
+def _written(d: m.Dashboard, path: tuple[str | int, ...]) -> str | None:
+    """The text the user wrote at a query's path (None for generated expressions)."""
+    if path[-1] not in ("expr", "query") and path[-2:-1] != ("first_queries",):
+        return None
+    node: object = d
+    for part in path:
+        node = node[part] if isinstance(part, int) else getattr(node, part)  # type: ignore[index]
+    return node if isinstance(node, str) else None
+
+
 def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
     """Raise SpecErrors with every cross-file problem found."""
     errors: list[SpecError] = []
@@ -88,6 +160,8 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
 
     dash_uids: dict[str, Document] = {}
     alert_names: dict[str, Document] = {}
+    first_alert: dict[str, Place] = {}  # alert name → its first definition (placed lazily)
+    first_record: dict[str, Place] = {}
     records: dict[str, tuple[Document, m.RecordingRule]] = {}
     slo_names: dict[str, Document] = {}
     for doc in spec_set.dashboards:
@@ -100,8 +174,9 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
             if a.name in alert_names:
                 errors.append(doc.source.error(
                     ("alerts", ai, "name"),
-                    f"alert name {a.name!r} is also used in {alert_names[a.name].path}"))
+                    f"alert name {a.name!r} is also used in {_where(*first_alert[a.name])}"))
             alert_names.setdefault(a.name, doc)
+            first_alert.setdefault(a.name, (doc, ("alerts", ai, "name")))
         for si, s in enumerate(d.slos):
             if s.name in slo_names:
                 errors.append(doc.source.error(
@@ -117,8 +192,9 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                 if name in alert_names:
                     errors.append(doc.source.error(
                         ("slos", si, "name"),
-                        f"alert name {name!r} is also used in {alert_names[name].path}"))
+                        f"alert name {name!r} is also used in {_where(*first_alert[name])}"))
                 alert_names.setdefault(name, doc)
+                first_alert.setdefault(name, (doc, ("slos", si, "name")))
         for ri, r in enumerate(d.recording_rules):
             if r.record.startswith("slo:"):
                 errors.append(doc.source.error(
@@ -127,8 +203,10 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
             if r.record in records:
                 errors.append(doc.source.error(
                     ("recording_rules", ri, "record"),
-                    f"recording rule {r.record!r} is also defined in {records[r.record][0].path}"))
+                    f"recording rule {r.record!r} is also defined in "
+                    f"{_where(*first_record[r.record])}"))
             records.setdefault(r.record, (doc, r))
+            first_record.setdefault(r.record, (doc, ("recording_rules", ri, "record")))
 
     link_titles = [link.title for link in platform.links]
     for doc in spec_set.dashboards:
@@ -137,14 +215,16 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
         panel_ids: dict[str, int] = {}
         for pi, p in enumerate(d.panels):
             if p.id in panel_ids:
+                first = _where(doc, ("panels", panel_ids[p.id], "id"))
                 errors.append(src.error(("panels", pi, "id"),
-                                        f"panel id {p.id!r} is used twice in this dashboard"))
+                                        f"panel id {p.id!r} is used twice in this dashboard "
+                                        f"(first at {first})"))
             panel_ids.setdefault(p.id, pi)
             for ai, name in enumerate(p.alerts):
                 if name not in alert_names:
                     errors.append(src.error(
                         ("panels", pi, "alerts", ai),
-                        f"no alert named {name!r}{suggest(name, sorted(alert_names))}"))
+                        f"no alert named {name!r}{suggest_ref(name, sorted(alert_names))}"))
         var_names = [v.name for v in d.variables]
         if len(set(var_names)) != len(var_names):
             errors.append(src.error(("variables",), "variable names must be unique"))
@@ -152,23 +232,26 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
             if a.panel not in panel_ids:
                 errors.append(src.error(
                     ("alerts", ai, "panel"),
-                    f"no panel {a.panel!r} in this dashboard{suggest(a.panel, sorted(panel_ids))}"))
+                    f"no panel {a.panel!r} in this dashboard"
+                    f"{suggest_ref(a.panel, sorted(panel_ids))}"))
             elif d.panels[panel_ids[a.panel]].type == "alert-history":
                 errors.append(src.error(
                     ("alerts", ai, "panel"),
                     "an alert must point at the panel showing its signal, not an alert history"))
-            for name in metric_names(promql.alert_expr(a)):
+            for name in _names_or_none(metric_names, promql.alert_expr(a)):
                 if name in records and records[name][1].interval != a.interval:
                     errors.append(src.error(
                         ("alerts", ai, "interval"),
                         f"alert reads recording rule {name} evaluated every "
                         f"{records[name][1].interval}; evaluate the alert at the same interval "
                         f"(now {a.interval}) so the recorded series is never stale"))
+        errors += _test_length_errors(doc)
         for si, s in enumerate(d.slos):
             if s.panel is not None and s.panel not in panel_ids:
                 errors.append(src.error(
                     ("slos", si, "panel"),
-                    f"no panel {s.panel!r} in this dashboard{suggest(s.panel, sorted(panel_ids))}"))
+                    f"no panel {s.panel!r} in this dashboard"
+                    f"{suggest_ref(s.panel, sorted(panel_ids))}"))
             want = "counter" if isinstance(s.sli, m.EventsSLI) else "gauge"
             for sel in slo_render.sli_selectors(s):
                 metric = known.get(sel.metric)
@@ -198,17 +281,20 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                 errors.append(src.error(
                     ("links", li, "dashboard"),
                     f"no dashboard with uid {link.dashboard!r}"
-                    f"{suggest(link.dashboard, sorted(dash_uids))}"))
+                    f"{suggest_ref(link.dashboard, sorted(dash_uids))}"))
             if link.platform_link is not None and link.platform_link not in link_titles:
                 errors.append(src.error(
                     ("links", li, "platform_link"),
                     f"no link titled {link.platform_link!r} in the platform spec"
-                    f"{suggest(link.platform_link, link_titles)}"))
+                    f"{suggest_ref(link.platform_link, link_titles)}"))
         for path, expr in queries(doc):
             try:
                 names = metric_names(expr)
             except promql.PromQLSyntaxError as exc:
-                errors.append(src.error(path, f"invalid PromQL: {exc}"))
+                written = _written(d, path)
+                offset = promql.error_offset(written, str(exc)) if written else None
+                errors.append(src.error_in_value(path, f"invalid PromQL: {exc}", written or "",
+                                                 offset))
                 continue
             for name in names if check_metrics else ():
                 if name not in known:
@@ -228,7 +314,8 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
         for ci, ch in enumerate(route.channels):
             if ch not in channel_names:
                 errors.append(psrc.error(("routing", "routes", ri, "channels", ci),
-                                         f"no channel named {ch!r}{suggest(ch, channel_names)}"))
+                                         f"no channel named {ch!r}"
+                                         f"{suggest_ref(ch, channel_names)}"))
     if platform.routing.digest and platform.routing.digest.channel not in channel_names:
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  f"no channel named {platform.routing.digest.channel!r}"))

@@ -80,6 +80,18 @@ def suggest(word: str, candidates: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def suggest_ref(word: str, candidates: list[str]) -> str:
+    """For a reference to a name: the nearest name (a near miss, or one containing the word),
+    else the names there are when few."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    containing = [c for c in candidates if word and (word in c or c in word)]
+    if close or len(containing) == 1:
+        return f" (did you mean {(close or containing)[0]!r}?)"
+    if candidates and len(candidates) <= 12:
+        return f" (there are: {', '.join(candidates)})"
+    return ""
+
+
 def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], bool]:
     """Map a pydantic ``loc`` onto the data, dropping union tags; tell if the leaf exists."""
     path: list[str | int] = []
@@ -115,7 +127,8 @@ PATTERN_WORDS = {
                               "with a digit",
     cv.METRIC_NAME_RE.pattern: "a Prometheus metric name: letters, digits, '_' and ':', not "
                                "starting with a digit",
-    m.DURATION_RE: "a Prometheus duration such as 30s, 5m, 1h or 7d",
+    m.DURATION_RE: "a Prometheus duration such as 30s, 5m, 1h or 7d (units from the largest "
+                   "to the smallest, each at most once: 1h30m, not 30m1h)",
     cv.K8S_NAMESPACE_RE.pattern: "a Kubernetes namespace: lowercase letters, digits and '-', at "
                                  "most 63 characters",
     r"^https?://": "an http:// or https:// URL",
@@ -154,6 +167,25 @@ def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     return f"a {type(value).__name__}"
+
+
+def _number_hint(got: Any) -> str:
+    """How to write a number given as text (``"0.02"``, ``"2%"``)."""
+    if not isinstance(got, str):
+        return ""
+    text = got.strip()
+    if text.endswith("%"):
+        try:
+            ratio = float(text[:-1]) / 100
+        except ValueError:
+            return ""
+        return (f"; write a ratio without '%': {ratio:g} with unit percentunit (or "
+                f"{text[:-1].strip()} with unit percent)")
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    return f"; write it without quotes: {text}"
 
 
 def _strip(t: Any) -> Any:
@@ -252,7 +284,10 @@ def _message(err: Any, path: tuple[str | int, ...],
         return f"expected a string, found {_kind(got)}{hint}", path
     if etype in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
         what = "a whole number" if etype.startswith("int") else "a number"
-        return f"expected {what}, found {_kind(got)}", path
+        return f"expected {what}, found {_kind(got)}{_number_hint(got)}", path
+    if etype == "finite_number":
+        return (f"expected a finite number, found {_kind(got)}; JSON, Grafana and promtool "
+                "cannot take NaN or infinity"), path
     if etype in ("bool_type", "bool_parsing"):
         return f"expected true or false, found {_kind(got)}", path
     if msg.startswith("Value error, "):
@@ -262,10 +297,27 @@ def _message(err: Any, path: tuple[str | int, ...],
     return msg, path
 
 
+def _one_error_per_typo(errs: list[Any]) -> list[Any]:
+    """A misspelt required field is one mistake: drop "required field X is missing" when an
+    unknown key beside it is a near miss of X (that error then says "did you mean X")."""
+    unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errs
+               if e["type"] == "extra_forbidden" and e["loc"]}
+    out = []
+    for e in errs:
+        if e["type"] == "missing" and e["loc"]:
+            parent, name = tuple(e["loc"][:-1]), str(e["loc"][-1])
+            near = [key for where, key in unknown if where == parent
+                    and difflib.get_close_matches(key, [name], n=1, cutoff=0.75)]
+            if near:
+                continue
+        out.append(e)
+    return out
+
+
 def _convert(exc: ValidationError, data: Any, smap: SourceMap,
              root: type[BaseModel] | None = None) -> list[SpecError]:
     errors = []
-    for err in exc.errors():
+    for err in _one_error_per_typo(exc.errors()):
         path, _ = _data_path(data, tuple(err["loc"]))
         msg, path = _message(err, path, root)
         line, col = smap.locate(path)

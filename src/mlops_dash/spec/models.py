@@ -5,10 +5,30 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mlops_dash import conventions as cv
-from mlops_dash.spec.base import DURATION_RE, Duration, Strict, duration_seconds
+from mlops_dash.spec.base import (  # noqa: F401 - models re-exports the duration helpers
+    DURATION_RE,
+    AlertText,
+    Duration,
+    Matcher,
+    Number,
+    PositiveDuration,
+    RuleInterval,
+    Strict,
+    duration_error,
+    duration_seconds,
+    matcher_error,
+)
 from mlops_dash.spec.collectors import Collectors
 
 Uid = Annotated[
@@ -26,6 +46,7 @@ LabelName = Annotated[str, Field(pattern=cv.LABEL_NAME_RE.pattern)]
 MetricName = Annotated[str, Field(pattern=cv.METRIC_NAME_RE.pattern)]
 Severity = Literal["critical", "warning", "info"]
 Comparison = Literal[">", ">=", "<", "<="]
+
 
 class Header(Strict):
     """What every spec file starts with."""
@@ -179,8 +200,8 @@ class SeverityRoute(Strict):
         default_factory=list, description="empty: no notification (dashboards only)")
     description: str = ""
     group_wait: Duration = "30s"
-    group_interval: Duration = "5m"
-    repeat_interval: Duration = "4h"
+    group_interval: PositiveDuration = "5m"
+    repeat_interval: PositiveDuration = "4h"
 
 
 class Digest(Strict):
@@ -191,8 +212,8 @@ class Digest(Strict):
         default_factory=list,
         description="empty: one digest for all alerts; else one per value of these labels")
     group_wait: Duration = "5m"
-    group_interval: Duration = "24h"
-    repeat_interval: Duration = "24h"
+    group_interval: PositiveDuration = "24h"
+    repeat_interval: PositiveDuration = "24h"
 
 
 class InhibitRule(Strict):
@@ -371,7 +392,7 @@ class Query(Strict):
 
 
 class PanelThreshold(Strict):
-    value: float
+    value: Number
     color: str = "red"
 
 
@@ -412,8 +433,8 @@ class Panel(Strict):
     )
     width: int = Field(default=12, ge=1, le=24)
     height: int = Field(default=8, ge=2, le=40)
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
     decimals: int | None = Field(default=None, ge=0, le=10)
     stacking: bool = False
     bars: bool = False
@@ -434,7 +455,7 @@ class Selector(Strict):
     """A metric and its label matchers, e.g. ``{metric: x, matchers: {status: failed}}``."""
 
     metric: MetricName
-    matchers: dict[LabelName, str] = Field(
+    matchers: dict[LabelName, Matcher] = Field(
         default_factory=dict,
         description='label matchers: "value" is =, "=~regex" / "!=v" / "!~regex" as written',
     )
@@ -459,8 +480,18 @@ class QuantileSignal(Strict):
 
     shape: Literal["quantile"]
     histogram: Selector = Field(description="histogram base name (without _bucket)")
-    quantile: float = Field(gt=0, lt=1)
+    quantile: Number = Field(gt=0, lt=1)
     by: list[LabelName] = Field(min_length=1)
+
+    @field_validator("histogram")
+    @classmethod
+    def _base_name(cls, v: Selector) -> Selector:
+        for suffix in ("_bucket", "_count", "_sum"):
+            if v.metric.endswith(suffix):
+                raise ValueError(
+                    f"give the histogram's base name {v.metric.removesuffix(suffix)!r}, "
+                    f"without {suffix}: the quantile reads its _bucket series")
+        return v
 
 
 class GaugeSignal(Strict):
@@ -477,7 +508,7 @@ class ScaleBy(Strict):
     """Divide the gauge by a per-label-value reference (e.g. drift threshold per method)."""
 
     label: LabelName
-    values: dict[str, float] = Field(min_length=1)
+    values: dict[str, Number] = Field(min_length=1)
 
 
 class DifferenceSignal(Strict):
@@ -504,8 +535,8 @@ class BaselineSignal(Strict):
     series: Selector
     aggregate: Literal["max", "min", "avg", "sum"] = "avg"
     by: list[LabelName] = Field(default_factory=list)
-    baseline_window: Duration = "7d"
-    baseline_step: Duration = Field(default="1h", description="subquery resolution")
+    baseline_window: PositiveDuration = "7d"
+    baseline_step: PositiveDuration = Field(default="1h", description="subquery resolution")
 
 
 class AgeSignal(Strict):
@@ -528,6 +559,21 @@ class AgeSignal(Strict):
             raise ValueError("`match_on` belongs to a baseline; this age signal has none")
         return self
 
+    @field_validator("match_on")
+    @classmethod
+    def _match_on_kept(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        import difflib
+
+        by = info.data.get("by", [])
+        for label in v:
+            if by and label not in by:
+                close = difflib.get_close_matches(label, by, n=1, cutoff=0.75)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"match_on label {label!r} is not in `by` {by}{hint}: only the `by` "
+                    "labels are left to match the baseline on")
+        return v
+
 
 Signal = Annotated[
     RatioSignal | QuantileSignal | GaugeSignal | DifferenceSignal | GrowthSignal
@@ -536,16 +582,56 @@ Signal = Annotated[
 ]
 
 
+_NUM = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:Inf|inf|NaN)"
+# promtool's series notation (prometheus promql/parser: series_item): _, _xN, stale, a, axN,
+# a+bxN, a-bxN
+_SERIES_ITEM = re.compile(
+    rf"^(?:_(?:x([0-9]+))?|stale|(?:{_NUM})(?:[-+](?:{_NUM}))?(?:x([0-9]+))?)$")
+MAX_TEST_SAMPLES = 100_000
+
+
 class SeriesSample(Strict):
+    """One input series of a hand-written promtool case."""
+
     series: str
     values: str
+
+    @field_validator("series")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        import promql_parser
+
+        try:
+            parsed = promql_parser.parse(v)
+        except Exception as exc:  # the parser raises plain exceptions with a message
+            raise ValueError(f"not a series selector: {str(exc).strip()}") from None
+        if not isinstance(parsed, promql_parser.VectorSelector):
+            raise ValueError("a series is a metric name with labels, e.g. up{job=\"x\"}")
+        return v
+
+    @field_validator("values")
+    @classmethod
+    def _notation(cls, v: str) -> str:
+        if v.lstrip().startswith("{{"):
+            return v  # native histogram samples: left to promtool
+        total = 0
+        for item in v.split():
+            found = _SERIES_ITEM.match(item)
+            if not found:
+                raise ValueError(f"{item!r} is not promtool series notation (a number, a+bxN, "
+                                 "a-bxN, axN, _, _xN or stale)")
+            total += 1 + int(found.group(1) or found.group(2) or 0)
+        if total > MAX_TEST_SAMPLES:
+            raise ValueError(f"expands to {total:,} samples; at most {MAX_TEST_SAMPLES:,}, so "
+                             "the promtool test runs in seconds")
+        return v
 
 
 class AlertTestCase(Strict):
     """An extra promtool case written by hand in the spec."""
 
     name: str
-    interval: Duration = "1m"
+    interval: RuleInterval = "1m"
     input_series: list[SeriesSample] = Field(min_length=1)
     eval_time: Duration
     firing: bool
@@ -557,21 +643,21 @@ class Alert(Strict):
     name: AlertName
     severity: Severity
     panel: PanelId = Field(description="the panel that shows this alert's signal")
-    summary: str = Field(min_length=1)
-    description: str = Field(min_length=1)
+    summary: AlertText = Field(min_length=1)
+    description: AlertText = Field(min_length=1)
     signal: Signal
     comparison: Comparison
-    threshold: float
+    threshold: Number
     unit: str = Field(min_length=1, description="Grafana unit id of the signal, e.g. percentunit")
-    window: Duration | None = Field(
+    window: PositiveDuration | None = Field(
         default=None, description="range the signal is computed over (ratio, quantile, growth)"
     )
     for_: Duration = Field(alias="for")
-    interval: Duration = Field(default="1m", description="rule evaluation interval")
+    interval: RuleInterval = Field(default="1m", description="rule evaluation interval")
     action: str = Field(min_length=1, description="what to do, from the design's Action column")
     runbook_steps: list[str] = Field(default_factory=list)
     first_queries: list[str] = Field(default_factory=list)
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    labels: dict[LabelName, AlertText] = Field(default_factory=dict)
     tests: list[AlertTestCase] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -601,7 +687,7 @@ class RecordingRule(Strict):
 
     record: str = Field(pattern=cv.RECORD_NAME_RE.pattern)
     expr: str = Field(min_length=1)
-    interval: Duration = "1m"
+    interval: RuleInterval = "1m"
     description: str = ""
     labels: dict[LabelName, str] = Field(default_factory=dict)
 
@@ -641,20 +727,23 @@ class GaugeThresholdSLI(Strict):
     aggregate: Literal["min", "avg", "max"] = "max"
     comparison: Comparison = Field(
         description="the sample is bad while `gauge <comparison> threshold`")
-    threshold: float
+    threshold: Number
 
 
 SLI = Annotated[EventsSLI | GaugeRatioSLI | GaugeThresholdSLI, Field(discriminator="type")]
 SLOTier = Literal["page", "ticket"]
 
 
+MIN_ERROR_BUDGET = 1e-6
+
+
 class SLO(Strict):
     """A service level objective with multi-window, multi-burn-rate alerts (Google SRE workbook)."""
 
     name: Uid = Field(description="the `slo` label of every generated series and alert")
-    description: str = Field(min_length=1)
+    description: AlertText = Field(min_length=1)
     sli: SLI
-    objective: float = Field(default=0.99, gt=0, lt=1, description="e.g. 0.99")
+    objective: Number = Field(default=0.99, gt=0, lt=1, description="e.g. 0.99")
     period: Literal["28d", "30d"] = "30d"
     by: list[LabelName] = Field(
         default_factory=list, description="labels identifying one instance, e.g. [model]")
@@ -665,7 +754,17 @@ class SLO(Strict):
         default=None, description="alert name stem (default: CamelCase name + BudgetBurn); "
                                   "the tier is appended: …Page, …Ticket")
     panel: PanelId | None = Field(default=None, description="the panel that shows the burn rate")
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    labels: dict[LabelName, AlertText] = Field(default_factory=dict)
+
+    @field_validator("objective")
+    @classmethod
+    def _budget_left(cls, v: float) -> float:
+        if round(1 - v, 12) < MIN_ERROR_BUDGET:
+            raise ValueError(
+                f"objective {v!r} leaves an error budget of {round(1 - v, 12):g}; the highest "
+                f"objective is 0.999999 (a budget of {MIN_ERROR_BUDGET:g}: 2.6 s of errors in "
+                "30 days)")
+        return v
 
     @field_validator("tiers")
     @classmethod
@@ -721,7 +820,7 @@ class Dashboard(Strict):
     description: str = ""
     team: Uid = Field(description="owning team, the `team` label of every alert")
     tags: list[str] = Field(default_factory=list)
-    refresh: Duration = "1m"
+    refresh: PositiveDuration = "1m"
     time_from: str = "now-24h"
     variables: list[Variable] = Field(default_factory=list)
     annotations: list[Annotation] = Field(default_factory=list)

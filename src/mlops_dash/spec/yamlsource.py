@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -14,6 +15,9 @@ Path = tuple[str | int, ...]
 
 MAX_NODES = 200_000  # bounds alias expansion ("billion laughs") in time and memory
 MAX_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 50  # specs nest a dozen levels; deeper is a mistake (and would exhaust the stack)
+# C0 controls other than tab, newline and carriage return, and DEL: YAML allows none of them
+_CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class SourceMap:
@@ -54,6 +58,26 @@ class SourceMap:
     def error(self, path: Path, message: str) -> SpecError:
         """A SpecError at ``path``."""
         line, col = self.locate(path)
+        return SpecError(self.file, message, line=line, column=col, path=format_path(path))
+
+
+    def error_in_value(self, path: Path, message: str, value: str, offset: int | None
+                       ) -> SpecError:
+        """A SpecError at character ``offset`` of the text ``value`` written at ``path``: at
+        that column when the value is written on one line as it reads (plain or quoted without
+        escapes), else at the value."""
+        line, col = self.locate(path)
+        if offset is not None and line is not None and col is not None and "\n" not in value:
+            try:
+                with open(self.file, encoding="utf-8") as f:
+                    for _ in range(line - 1):
+                        f.readline()
+                    written = f.readline()[col - 1:]
+            except (OSError, UnicodeDecodeError):
+                written = ""
+            at = written.find(value)  # the place is the key's: the value follows it
+            if at >= 0 and written.count(value) == 1:
+                col += at + offset
         return SpecError(self.file, message, line=line, column=col, path=format_path(path))
 
 
@@ -116,6 +140,13 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    if found := _CONTROL_CHAR.search(text):
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        raise SpecError(
+            file, f"control character U+{ord(found.group()):04X} in the file; specs are plain "
+            "text (write it as an escape such as \\t inside a double-quoted string if you "
+            "mean it)", line=line, column=column)
     for i, raw in enumerate(text.splitlines() if "\t" in text else (), start=1):
         stripped = raw.lstrip(" ")
         if stripped.startswith("\t"):
@@ -147,8 +178,23 @@ def _compose_or_raise(text: str, file: str) -> Node | None:
             return _compose(text, _Loader)  # the pure-Python parser's message and place
     except yaml.MarkedYAMLError as exc:
         raise _marked_error(file, exc, "invalid YAML: {problem}") from None
+    except RecursionError:
+        line, column = _too_deep(text)
+        raise SpecError(file, f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
+                        line=line, column=column) from None
     except yaml.YAMLError as exc:
         raise SpecError(file, f"invalid YAML: {exc}") from None
+
+
+def _too_deep(text: str) -> tuple[int, int]:
+    """Line and column of the first flow bracket nested deeper than MAX_DEPTH (else 1:1)."""
+    depth = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        for col, c in enumerate(line, start=1):
+            depth += 1 if c in "[{" else -1 if c in "]}" else 0
+            if depth > MAX_DEPTH:
+                return line_no, col
+    return 1, 1
 
 
 def _construct_placed(node: Node | None, smap: SourceMap) -> Any:
@@ -210,7 +256,7 @@ def _problem(smap: SourceMap | None, message: str, mark: Any, path: Path | None 
 
 def _construct(
     node: Node, path: Path, smap: SourceMap | None, counter: list[int],
-    loader_for_scalars: _Loader,
+    loader_for_scalars: _Loader, depth: int = 0,
 ) -> Any:
     """Plain data from a node tree, refusing what specs must not hold. With ``smap``, every
     value's place is recorded there and a problem is a placed SpecError; without, nothing is
@@ -221,6 +267,11 @@ def _construct(
                              "write the values out instead of nesting aliases", node.start_mark)
     if smap is not None:
         smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, MappingNode | SequenceNode):
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _problem(smap, f"nested deeper than {MAX_DEPTH} levels; specs nest a dozen "
+                                 "at most", node.start_mark, path)
     if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
         raise _problem(smap, f"unsupported YAML tag {node.tag!r}; specs hold plain strings, "
                              "numbers, lists and mappings", node.start_mark, path)
@@ -237,7 +288,8 @@ def _construct(
             if smap is None:
                 if key in out:
                     raise _NeedsPlaces
-                out[key] = _construct(value_node, path, None, counter, loader_for_scalars)
+                out[key] = _construct(value_node, path, None, counter, loader_for_scalars,
+                                      depth)
                 continue
             if key in out:
                 first = smap.positions.get(path + (key,), (None, None))[0]
@@ -248,14 +300,15 @@ def _construct(
                 key_node.start_mark.line + 1,
                 key_node.start_mark.column + 1,
             )
-            out[key] = _construct(value_node, path + (key,), smap, counter, loader_for_scalars)
+            out[key] = _construct(value_node, path + (key,), smap, counter, loader_for_scalars,
+                                  depth)
         return out
     if isinstance(node, SequenceNode):
         if smap is None:
-            return [_construct(item, path, None, counter, loader_for_scalars)
+            return [_construct(item, path, None, counter, loader_for_scalars, depth)
                     for item in node.value]
         return [
-            _construct(item, path + (i,), smap, counter, loader_for_scalars)
+            _construct(item, path + (i,), smap, counter, loader_for_scalars, depth)
             for i, item in enumerate(node.value)
         ]
     value = _scalar(loader_for_scalars, node)
