@@ -63,6 +63,10 @@ CHECKS: dict[str, tuple[str, str]] = {
                                                "than its group's evaluation interval"),
     "alert/record-name": (ERROR, "a recording rule name not of the form "
                                  "`level:metric:operations`"),
+    "alert/inhibit-never-matches": (ERROR, "an Alertmanager inhibit rule no pair of generated "
+                                           "alerts can satisfy: no source alert matches its "
+                                           "source matchers or carries its `equal` labels, or "
+                                           "no target alert does"),
     "tool/promtool": (ERROR, "`promtool check rules` refuses a generated rule file"),
     "tool/amtool": (ERROR, "`amtool check-config` refuses the generated Alertmanager config "
                            "(only when the build renders one)"),
@@ -203,10 +207,16 @@ def spec_error_findings(exc: SpecErrors) -> list[Finding]:
 
 
 def all_checks() -> list[Check]:
-    from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks, tool_checks
+    from mlops_dash.lint import (
+        alert_checks,
+        dashboard_checks,
+        inhibit_checks,
+        promql_checks,
+        tool_checks,
+    )
 
     return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
-            *tool_checks.CHECKS]
+            *inhibit_checks.CHECKS, *tool_checks.CHECKS]
 
 
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,

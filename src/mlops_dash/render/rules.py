@@ -78,7 +78,7 @@ def alert_rule(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str
     """One alerting rule."""
     labels = {
         cv.LABEL_SEVERITY: alert.severity,
-        cv.LABEL_TEAM: d.team,
+        cv.LABEL_TEAM: d.alert_team(alert),
         cv.LABEL_DASHBOARD: d.uid,
         **alert.labels,
     }

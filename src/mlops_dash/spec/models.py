@@ -205,7 +205,18 @@ class InhibitRule(Strict):
     source_severities: list[Severity] = Field(default_factory=lambda: ["critical"], min_length=1)
     target_severities: list[Severity] = Field(
         default_factory=lambda: ["warning", "info"], min_length=1)
+    across_teams: bool = Field(
+        default=False,
+        description="also silence other teams' alerts; by default `team` joins `equal`, so a "
+        "symptom paged to one team never hides a likely cause that another team owns")
     description: str = ""
+
+    @property
+    def effective_equal(self) -> list[str]:
+        """The ``equal`` labels Alertmanager compares: ``team`` added unless across teams."""
+        if self.across_teams or cv.LABEL_TEAM in self.equal:
+            return list(self.equal)
+        return [*self.equal, cv.LABEL_TEAM]
 
     @model_validator(mode="after")
     def _disjoint(self) -> InhibitRule:
@@ -525,6 +536,9 @@ class Alert(Strict):
 
     name: AlertName
     severity: Severity
+    team: Uid | None = Field(
+        default=None, description="owning team (the `team` label) when it is not the "
+        "dashboard's, e.g. a likely cause shown here that another team acts on")
     panel: PanelId = Field(description="the panel that shows this alert's signal")
     summary: str = Field(min_length=1)
     description: str = Field(min_length=1)
@@ -697,6 +711,10 @@ class Dashboard(Strict):
     alerts: list[Alert] = Field(default_factory=list)
     slos: list[SLO] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
+
+    def alert_team(self, alert: Alert) -> str:
+        """The `team` label of an alert: its own team, else the dashboard's."""
+        return alert.team or self.team
 
 
 GaugeSignal.model_rebuild()
