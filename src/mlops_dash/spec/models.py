@@ -353,6 +353,21 @@ class Variable(Strict):
     default: str = "$__all"
     multi: bool = True
     include_all: bool = True
+    regex: str = Field(
+        default="", description="Grafana variable regex: keeps matching values; with a capture "
+        "group, the value becomes the group (maps one source's names onto another's)")
+    hide: bool = Field(default=False, description="hidden (a derived variable, e.g. a mapping)")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        if v:
+            body = v[1:v.rindex("/")] if v.startswith("/") and v.count("/") >= 2 else v
+            try:
+                re.compile(body)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {v!r}: {exc}") from None
+        return v
 
 
 class Query(Strict):
@@ -364,6 +379,9 @@ class Query(Strict):
     format: Literal["time_series", "table", "heatmap"] = "time_series"
     instant: bool = False
     hide: bool = False
+    unit: str | None = Field(
+        default=None, description="Grafana unit of this query's series when it differs from the "
+        "panel's: rendered as a field override with its own (right) axis")
 
 
 class PanelThreshold(Strict):
@@ -423,6 +441,19 @@ class Panel(Strict):
                 raise ValueError("alert-history panels take `alerts`, not `queries`")
         elif not self.queries:
             raise ValueError(f"a {self.type} panel needs at least one query")
+        for i, q in enumerate(self.queries):
+            if q.unit is None or q.unit == self.unit:
+                continue
+            if not q.legend:
+                raise ValueError(f"queries[{i}] has its own unit {q.unit!r}: give it a legend "
+                                 "(the unit override matches its series by display name)")
+            pattern = re.compile(cv.legend_pattern(q.legend))
+            for j, other in enumerate(self.queries):
+                if j != i and pattern.fullmatch(cv.legend_example(other.legend) or "Value"):
+                    raise ValueError(
+                        f"queries[{i}] has its own unit {q.unit!r} but its legend "
+                        f"{q.legend!r} also matches the series of queries[{j}] "
+                        f"({other.legend!r}); make the legends distinct")
         return self
 
 
