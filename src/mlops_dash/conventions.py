@@ -52,6 +52,8 @@ def rule_group_name(dashboard_uid: str, interval: str, default_interval: str = "
 
 
 KUBERNETES_DIR = "kubernetes"  # the bundle `kubectl apply -k` reads
+EXPORTERS_DIR = "exporters"  # configuration of third-party exporters the rules rely on
+CLOUDWATCH_EXPORTER_CONFIG_PATH = f"{EXPORTERS_DIR}/cloudwatch-exporter.yaml"
 
 
 def rule_file_path(dashboard_uid: str) -> str:

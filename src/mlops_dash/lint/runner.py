@@ -74,6 +74,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "schema/prometheus-rules": (ERROR, "a rule file violates the Prometheus rule file schema"),
     "schema/kubernetes-crd": (ERROR, "a manifest violates its strict CRD schema"),
     "schema/alertmanager": (ERROR, "the Alertmanager config violates its schema"),
+    "schema/cloudwatch-exporter": (ERROR, "the generated cloudwatch_exporter config has a key, "
+                                          "type or value the exporter's config loader rejects "
+                                          "or ignores"),
 }
 
 OUTPUT_PREFIX = "generated"

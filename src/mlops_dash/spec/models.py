@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mlops_dash import conventions as cv
 from mlops_dash.spec.base import DURATION_RE, Duration, Strict, duration_seconds
+from mlops_dash.spec.cloudwatch import CloudWatchExporter, CloudWatchMetric, series_name
 from mlops_dash.spec.collectors import Collectors
 
 Uid = Annotated[
@@ -50,6 +51,23 @@ class MetricDef(Strict):
     ] = "none"
     source: str
     help: str = ""
+    cloudwatch: CloudWatchMetric | None = Field(
+        default=None, description="the CloudWatch metric behind this series: the build writes "
+        "the cloudwatch_exporter config that produces it")
+
+    @model_validator(mode="after")
+    def _cloudwatch_name(self) -> MetricDef:
+        cw = self.cloudwatch
+        if cw is not None:
+            produced = series_name(cw.namespace, cw.metric, cw.statistic)
+            if produced != self.name:
+                raise ValueError(f"the exporter names {cw.namespace} {cw.metric} "
+                                 f"{cw.statistic} {produced!r}, not {self.name!r}")
+            missing = [lbl for lbl in cw.labels() if lbl not in self.labels]
+            if missing:
+                raise ValueError(f"the exporter labels it with {missing} (its dimensions in "
+                                 "snake_case); list them in `labels`")
+        return self
 
 
 class MetricCatalogue(Strict):
@@ -298,7 +316,19 @@ class Platform(Strict):
     name: Uid
     grafana_url: str = Field(pattern=r"^https?://")
     runbook_base_url: str = Field(pattern=r"^https?://")
-    grafana_folder: str = "MLOps"
+    grafana_folder: str = Field(
+        default="MLOps", min_length=1,
+        description="Grafana folder of the dashboards; the sidecar joins it to its folder, so "
+        "it is relative and has no `..`")
+
+    @field_validator("grafana_folder")
+    @classmethod
+    def _relative_folder(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/"):
+            raise ValueError(f"{v!r}: the Grafana Helm chart's sidecar joins the folder to its "
+                             "own (an absolute path or `..` would leave it); use a name such as "
+                             "MLOps")
+        return v
     kubernetes_namespace: str = Field(default="monitoring", pattern=cv.K8S_NAMESPACE_RE.pattern)
     prometheus_rule_labels: dict[str, str] = Field(default_factory=dict)
     grafana_delivery: Literal["configmap", "grafana-operator"] = Field(
@@ -326,6 +356,9 @@ class Platform(Strict):
     channels: list[Channel] = Field(default_factory=list)
     routing: Routing
     escalation: list[EscalationLevel] = Field(default_factory=list)
+    cloudwatch: CloudWatchExporter = Field(
+        default_factory=CloudWatchExporter,
+        description="settings of the generated cloudwatch_exporter config")
     collectors: Collectors | None = Field(
         default=None,
         description="the exporter and the jobs that produce the mlops_* series (METRICS.md)",
