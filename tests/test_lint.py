@@ -567,6 +567,16 @@ def test_schema_checks_on_output(spec_set, tree):
     assert only(findings, "schema/alertmanager")[0].file == "generated/alertmanager/alertmanager.yaml"
 
 
+def test_cloudwatch_exporter_config_on_output(spec_set, tree):
+    rel = "exporters/cloudwatch-exporter.yaml"
+    assert not lint_spec_set(spec_set, tree, [tool_checks.check_schemas])
+    t = dict(tree)
+    t[rel] = tree[rel].replace("set_timestamp:", "set_timestamps:")
+    hit = only(lint_spec_set(spec_set, t, [tool_checks.check_schemas]),
+               "schema/cloudwatch-exporter")[0]
+    assert hit.file == f"generated/{rel}" and "unknown key 'set_timestamps'" in hit.message
+
+
 # ------------------------------------------------------------------------------ plumbing
 
 
