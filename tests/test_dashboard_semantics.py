@@ -195,6 +195,14 @@ def test_unit_lint_checks_each_series_against_its_own_unit(specs_copy):
     assert "quality-trend" in hit.message
 
 
+def test_a_per_series_unit_grafana_does_not_know_is_reported(specs_copy):
+    replace_once(specs_copy, "model-performance.yaml",
+                 "        unit: percentunit         # its own (right) axis: MAE/RMSE",
+                 "        unit: percentage         # its own (right) axis: MAE/RMSE")
+    (hit,) = only(lint_folder(specs_copy), "dashboard/panel-unit")
+    assert "'percentage' is not a Grafana unit id" in hit.message
+
+
 def test_legend_pattern_escapes_regex_characters():
     assert cv.legend_pattern("{{model}} p95 (ms) [x]") == r".+ p95 \(ms\) \[x\]"
     assert re.fullmatch(cv.legend_pattern("{{a}}/{{b}} 1.5x"), "m/v 1.5x")
