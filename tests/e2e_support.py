@@ -762,13 +762,16 @@ def routing_case(rule_files: list[Path]) -> RoutingCase:
     """Real generated rules, one per severity, about models (so inhibition applies)."""
     rules = [r for r in rules_in(rule_files) if "alert" in r]
 
-    def pick(severity: str, label: str) -> dict[str, Any]:
+    def pick(severity: str, label: str, team: str | None = None) -> dict[str, Any]:
         for r in rules:
-            if r["labels"]["severity"] == severity and f"$labels.{label}" in json.dumps(r):
+            if r["labels"]["severity"] == severity and f"$labels.{label}" in json.dumps(r) and (
+                    team is None or r["labels"].get("team") == team):
                 return r
         raise LookupError(f"no {severity} alert about {label}")
 
-    crit, warn = pick("critical", "model"), pick("warning", "model")
+    # inhibition mutes only the same team's alerts (a symptom never hides another team's cause)
+    crit = pick("critical", "model")
+    warn = pick("warning", "model", crit["labels"].get("team"))
     info = next(r for r in rules if r["labels"]["severity"] == "info")
     return RoutingCase(
         critical=alert_from_rule(crit, {"model": "fraud-detector"}),

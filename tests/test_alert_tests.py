@@ -428,7 +428,7 @@ def test_firing_cases_expect_the_routing_labels(spec_set, tree):
             labels = {mm.name: mm.value for mm in vs.matchers.matchers}
             assert labels["alertname"] == a.name and labels["alertstate"] == "firing"
             assert (labels["severity"], labels["team"], labels["dashboard"]) == (
-                a.severity, d.team, d.uid)
+                a.severity, d.alert_team(a), d.uid)
             assert set(a.signal.by) <= set(labels)
             checked += 1
     assert checked == 15

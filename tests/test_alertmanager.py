@@ -82,7 +82,7 @@ def test_amtool_check_config_passes_without_the_secret_files(am_dir: Path, spec_
     assert r.ok, r.output
     expected = len(spec_set.platform_model.routing.inhibit) + len(
         slo.inhibit_rules(spec_set.dashboard_models()))
-    assert expected == 4  # three severity rules from the platform spec, one SLO page→ticket
+    assert expected == 3  # two severity rules from the platform spec, one SLO page→ticket
     assert "1 templates" in r.output and f"{expected} inhibit rules" in r.output
 
 
@@ -106,7 +106,7 @@ def test_every_alert_of_the_specs_reaches_exactly_its_receivers(am_dir: Path,
                                                                  spec_set: SpecSet):
     require_tool("amtool")
     instances = alert_instances(spec_set)
-    assert len(instances) == 15
+    assert len(instances) == 21  # 15 seed alerts + 6 liveness alerts
     with ThreadPoolExecutor(max_workers=2) as pool:
         got = list(pool.map(lambda it: routes_test(am_dir / "alertmanager.yaml", it[1]),
                             instances))
@@ -198,11 +198,49 @@ def _labels(spec_set: SpecSet, name: str, **values: str) -> dict[str, str]:
     return labels
 
 
+def _slo_labels(spec_set: SpecSet, tier: str, **values: str) -> dict[str, str]:
+    """An SLO burn-rate alert as Prometheus sends it: rule labels, `slo` from its records, the
+    SLO's `by` labels."""
+    from mlops_dash.render import slo as slo_render
+
+    d = next(d for d in spec_set.dashboard_models() if d.slos)
+    s = d.slos[0]
+    return {"alertname": cv.slo_alert_name(slo_render.alert_stem(s), tier),
+            **slo_render.alert_labels(d, s, tier), cv.LABEL_SLO: s.name, **values}
+
+
 def test_critical_silences_the_warning_about_the_same_model(config, spec_set):
     degraded = _labels(spec_set, "ModelDegradation", model="fraud")
-    assert inhibited(config, _labels(spec_set, "PredictionAnomaly", model="fraud"), [degraded])
-    assert not inhibited(config, _labels(spec_set, "PredictionAnomaly", model="churn"),
-                         [degraded])
+    assert inhibited(config, _slo_labels(spec_set, "ticket", model="fraud"), [degraded])
+    assert not inhibited(config, _slo_labels(spec_set, "ticket", model="churn"), [degraded])
+
+
+def test_a_symptom_never_mutes_a_likely_cause_of_another_team(config, spec_set):
+    """ModelDegradation (team ml-models) is the symptom; drift of the same model's features or
+    predictions (team ml-data) is its likely cause and must still reach the data team."""
+    degraded = _labels(spec_set, "ModelDegradation", model="fraud")
+    budget = _labels(spec_set, "ErrorBudgetExhausted", model="fraud")
+    assert degraded["team"] == "ml-models"
+    for cause in ("FeatureDriftDetected", "PredictionAnomaly"):
+        labels = _labels(spec_set, cause, model="fraud")
+        assert labels["team"] == "ml-data", cause
+        assert not inhibited(config, labels, [degraded, budget]), cause
+    # what `team` in `equal` prevents: the same rule without it mutes the data team's alert
+    naive = {"inhibit_rules": [dict(r, equal=[x for x in r["equal"] if x != "team"])
+                               for r in config["inhibit_rules"]]}
+    assert inhibited(naive, _labels(spec_set, "FeatureDriftDetected", model="fraud"), [degraded])
+
+
+def test_every_platform_inhibit_rule_compares_team_unless_across_teams(spec_set):
+    platform = spec_set.platform_model
+    for rule in alertmanager.inhibit_rules(platform)[:len(platform.routing.inhibit)]:
+        assert "team" in rule["equal"], rule
+    across = platform.model_copy(update={"routing": platform.routing.model_copy(update={
+        "inhibit": [r.model_copy(update={"across_teams": True})
+                    for r in platform.routing.inhibit]})})
+    for rule, spec in zip(alertmanager.inhibit_rules(across), platform.routing.inhibit,
+                          strict=False):
+        assert rule["equal"] == spec.equal
 
 
 def test_serving_critical_silences_latency_of_the_same_service_only(config, spec_set):
@@ -411,8 +449,9 @@ def _free_port() -> int:
 def test_real_alertmanager_inhibits_the_matching_warning_only(am_dir: Path, tmp_path: Path,
                                                               spec_set: SpecSet):
     """The generated config loaded by the real Alertmanager 0.25: a firing critical
-    ErrorRateSpike silences HighLatency of the same service, not of another service, and a
-    critical without identity labels silences nothing. (Secret files are absent, so no
+    ErrorRateSpike silences HighLatency of the same service, not of another service; a
+    critical without identity labels silences nothing; a critical ModelDegradation (ml-models)
+    mutes its own team's ticket about the model, never ml-data's drift and anomaly alerts. (Secret files are absent, so no
     notification can leave the machine.)"""
     import subprocess
     import time
@@ -446,6 +485,10 @@ def test_real_alertmanager_inhibits_the_matching_warning_only(am_dir: Path, tmp_
                                      destination_workload_namespace="ml-serving"),
             "oom": _labels(spec_set, "ResourceExhaustion"),
             "cost": _labels(spec_set, "CostAnomaly"),
+            "degraded": _labels(spec_set, "ModelDegradation", model="fraud"),
+            "drift-same-model": _labels(spec_set, "FeatureDriftDetected", model="fraud"),
+            "anomaly-same-model": _labels(spec_set, "PredictionAnomaly", model="fraud"),
+            "ticket-same-model": _slo_labels(spec_set, "ticket", model="fraud"),
         }
         body = json.dumps([{"labels": lbl} for lbl in alerts.values()]).encode()
         req = urllib.request.Request(f"{base}/alerts", data=body, method="POST",
@@ -457,7 +500,9 @@ def test_real_alertmanager_inhibits_the_matching_warning_only(am_dir: Path, tmp_
             key = next(k for k, lbl in alerts.items() if lbl == a["labels"])
             state[key] = bool(a["status"]["inhibitedBy"])
         assert state == {"spike": False, "latency-same": True, "latency-other": False,
-                         "oom": False, "cost": False}
+                         "oom": False, "cost": False, "degraded": False,
+                         "drift-same-model": False, "anomaly-same-model": False,
+                         "ticket-same-model": True}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -478,7 +523,7 @@ def test_routes_command_prints_every_alert_with_its_receivers_and_escalation(spe
                  if rel.endswith(".rules.yaml")
                  for group in yaml.safe_load(text)["groups"] for rule in group["rules"]
                  if "alert" in rule}
-    assert len(instances) == 17
+    assert len(instances) == 23
     assert sorted(row[0].lstrip("| ") for row in rows) == sorted(instances)
     for row in rows:
         name, severity, receivers, escalation = (c.strip("| ") for c in row)

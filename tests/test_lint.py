@@ -14,7 +14,14 @@ from conftest import ROOT, SPECS
 from test_cli import run
 
 from mlops_dash import output, pipeline
-from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks, runner, tool_checks
+from mlops_dash.lint import (
+    alert_checks,
+    dashboard_checks,
+    inhibit_checks,
+    promql_checks,
+    runner,
+    tool_checks,
+)
 from mlops_dash.lint.runner import CHECKS, Finding, json_positions, lint_spec_set
 from mlops_dash.spec.loader import load_specs
 
@@ -56,7 +63,8 @@ def replace_once(specs: Path, file: str, old: str, new: str) -> int:
 
 
 # Spec-edit tests run every check but the external tools (covered by their own tests below).
-SPEC_CHECKS = [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS]
+SPEC_CHECKS = [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
+               *inhibit_checks.CHECKS]
 
 
 def lint_folder(specs: Path) -> list[Finding]:
@@ -475,6 +483,37 @@ def test_for_zero_is_allowed(specs_copy):
 # ------------------------------------------------------------------------------ tool/*, schema/*
 
 
+def test_inhibit_rule_that_can_never_match(specs_copy):
+    """The old `pipeline` rule: no critical alert carries `pipeline` (only PipelineFailureRate
+    and PipelineStuck, both warnings, do), so Alertmanager could never use it."""
+    line = replace_once(specs_copy, "platform.yaml", "  inhibit:\n",
+                        "  inhibit:\n    - {equal: [pipeline], description: same pipeline}\n") + 1
+    hits = only(lint_folder(specs_copy), "alert/inhibit-never-matches")
+    assert [(Path(h.file).name, h.line) for h in hits] == [("platform.yaml", line)]
+    assert ('no generated alert matches its source matchers severity="critical", '
+            'pipeline=~".+"') in hits[0].message
+
+
+def test_inhibit_rule_whose_source_severity_no_alert_has(specs_copy):
+    replace_once(specs_copy, "platform.yaml", "    - {equal: [model], description: same model}",
+                 "    - {equal: [model], source_severities: [info], target_severities: [warning]}")
+    (hit,) = only(lint_folder(specs_copy), "alert/inhibit-never-matches")
+    assert 'source matchers severity="info", model=~".+"' in hit.message
+
+
+def test_inhibit_rules_that_can_match_are_not_reported(specs_copy):
+    """Quiet side: the shipped rules (model; served model) and a pipeline rule once a critical
+    alert carries `pipeline` match some pair of alerts."""
+    assert not [f for f in lint_folder(specs_copy) if f.check_id == "alert/inhibit-never-matches"]
+    replace_once(specs_copy, "platform.yaml", "  inhibit:\n",
+                 "  inhibit:\n    - {equal: [pipeline], description: same pipeline}\n")
+    replace_once(specs_copy, "pipeline-reliability.yaml",
+                 "  - name: PipelineFailureRate\n    severity: warning\n",
+                 "  - name: PipelineFailureRate\n    severity: critical\n")
+    found = [f for f in lint_folder(specs_copy) if f.check_id == "alert/inhibit-never-matches"]
+    assert not found, [f.text() for f in found]
+
+
 def test_promtool_refuses_a_rule_file(spec_set, tree):
     rel = "prometheus/mlops-serving-health.rules.yaml"
 
@@ -526,6 +565,16 @@ def test_schema_checks_on_output(spec_set, tree):
     assert only(findings, "schema/prometheus-rules")[0].file == f"generated/{rules}"
     assert "colour" in only(findings, "schema/kubernetes-crd")[0].message
     assert only(findings, "schema/alertmanager")[0].file == "generated/alertmanager/alertmanager.yaml"
+
+
+def test_cloudwatch_exporter_config_on_output(spec_set, tree):
+    rel = "exporters/cloudwatch-exporter.yaml"
+    assert not lint_spec_set(spec_set, tree, [tool_checks.check_schemas])
+    t = dict(tree)
+    t[rel] = tree[rel].replace("set_timestamp:", "set_timestamps:")
+    hit = only(lint_spec_set(spec_set, t, [tool_checks.check_schemas]),
+               "schema/cloudwatch-exporter")[0]
+    assert hit.file == f"generated/{rel}" and "unknown key 'set_timestamps'" in hit.message
 
 
 # ------------------------------------------------------------------------------ plumbing

@@ -88,7 +88,7 @@ def test_every_alert_has_labels_and_annotations(spec_set, tree):
         for a in d.alerts:
             _, rule = alerts[a.name]
             assert rule["labels"]["severity"] == a.severity
-            assert rule["labels"]["team"] == d.team
+            assert rule["labels"]["team"] == d.alert_team(a)
             assert rule["labels"]["dashboard"] == d.uid
             ann = rule["annotations"]
             assert set(ann) >= {"summary", "description", "runbook_url", "dashboard_url"}

@@ -182,7 +182,7 @@ def test_every_dashboard_shows_its_alerts_history(spec_set, tree):
         names: set[str] = set()
         for p in history:
             for t in p["targets"]:
-                found = re.search(r'ALERTS\{alertname=~"([^"]+)"\}', t["expr"])
+                found = re.search(r'ALERTS\{alertname=~"([^"]+)"[,}]', t["expr"])
                 if found:
                     names |= set(found.group(1).split("|"))
         assert {a.name for a in d.alerts} <= names, d.uid

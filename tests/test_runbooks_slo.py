@@ -149,7 +149,7 @@ def test_shipped_accuracy_slo_runbooks(tree):
     assert "Slack #ml-ops" in ticket and "Escalation: none; `warning` alerts do not page" in ticket
     assert "Muted while ModelAccuracyBudgetBurnPage fires for the same `slo`, `model`" in ticket
     # the platform's severity rule mutes the ticket too (it carries `model`)
-    assert "muted while a `critical` alert with the same `model` fires" in ticket
+    assert "muted while a `critical` alert with the same `model`, `team` fires" in ticket
 
 
 def test_slo_runbook_follows_the_spec(specs_copy):

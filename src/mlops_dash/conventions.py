@@ -52,6 +52,8 @@ def rule_group_name(dashboard_uid: str, interval: str, default_interval: str = "
 
 
 KUBERNETES_DIR = "kubernetes"  # the bundle `kubectl apply -k` reads
+EXPORTERS_DIR = "exporters"  # configuration of third-party exporters the rules rely on
+CLOUDWATCH_EXPORTER_CONFIG_PATH = f"{EXPORTERS_DIR}/cloudwatch-exporter.yaml"
 
 
 def rule_file_path(dashboard_uid: str) -> str:
@@ -167,3 +169,20 @@ def slo_alert_stem(slo_name: str) -> str:
 def slo_test_path(slo_name: str, tier: str) -> str:
     """Generated promtool burn-rate tests of one SLO tier, relative to the output folder."""
     return f"prometheus/tests/slo-{slo_name}.{tier}.test.yaml"
+
+
+_LEGEND_LABEL_RE = re.compile(r"\{\{\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\}\}")
+_REGEX_SPECIAL = set("\\^$.|?*+()[]{}/")
+
+
+def legend_pattern(legend: str) -> str:
+    """A regex matching every display name a legend format produces (``{{x}}`` → ``.+``), for
+    Grafana's ``byRegexpOrNames`` field matcher, which anchors it (``stringToJsRegex``)."""
+    parts = _LEGEND_LABEL_RE.split(legend)
+    escaped = ["".join("\\" + c if c in _REGEX_SPECIAL else c for c in part) for part in parts]
+    return ".+".join(escaped)
+
+
+def legend_example(legend: str) -> str:
+    """A display name the legend format could produce (labels filled with ``x``)."""
+    return _LEGEND_LABEL_RE.sub("x", legend)

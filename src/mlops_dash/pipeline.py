@@ -13,6 +13,7 @@ from mlops_dash.render import (
     alert_tests,
     alertmanager,
     exporter_manifests,
+    exporters,
     grafana,
     kubernetes,
     pagerduty,
@@ -166,7 +167,21 @@ def dashboard_manifest(spec_set: SpecSet, doc: Document, files: output.Tree) -> 
             f"{manifest['kind']} would be {size:,} bytes, over the 1 MiB limit "
             f"({cv.KUBERNETES_OBJECT_LIMIT:,} bytes); split it into smaller dashboards"
         )
-    return {path(d.uid): output.dump_yaml(manifest)}
+    text = output.dump_yaml(manifest)
+    if platform.grafana_delivery == "configmap":
+        header, body = text.split("\n", 1)
+        text = f"{header}\n{sidecar_note(platform)}{body}"
+    return {path(d.uid): text}
+
+
+def sidecar_note(platform: m.Platform) -> str:
+    """What the Grafana Helm chart must set for the sidecar to honour the folder annotation."""
+    return (
+        "# Grafana Helm chart: its dashboard sidecar reads the folder annotation below only with\n"
+        f"#   sidecar.dashboards.folderAnnotation: {platform.grafana_sidecar.folder_annotation}\n"
+        "#   sidecar.dashboards.provider.foldersFromFilesStructure: true\n"
+        "# (the chart's defaults set neither: every dashboard lands in General). README:\n"
+        "# Kubernetes bundle.\n")
 
 
 # Each dashboard stage renders the files of one dashboard and may read what the stages before
@@ -198,12 +213,19 @@ def exporter_bundle(spec_set: SpecSet) -> output.Tree:
                em.service(platform, spec), em.service_monitor(platform),
                em.network_policy(platform, spec)]
     return {cv.exporter_manifest_path(o["kind"]): output.dump_yaml(o) for o in objects}
+def exporter_configs(spec_set: SpecSet) -> output.Tree:
+    """Configuration of the exporters whose series the rules query (cloudwatch_exporter)."""
+    config = exporters.cloudwatch_config(spec_set.catalogue_model, spec_set.platform_model)
+    if config is None:
+        return {}
+    return {cv.CLOUDWATCH_EXPORTER_CONFIG_PATH: output.dump_yaml(config)}
 
 
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     alert_routing,
     exporter_bundle,
+    exporter_configs,
 ]
 
 

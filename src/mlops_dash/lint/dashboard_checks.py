@@ -85,6 +85,15 @@ def check_panels(ctx: Context) -> None:
                     report("unit", ("fieldConfig", "defaults", "unit"), "dashboard/panel-unit",
                            f"panel {name!r}: {unit!r} is not a Grafana unit id "
                            "(e.g. s, ms, bytes, percentunit, short, reqps, currencyUSD)")
+                for o, override in enumerate(p.get("fieldConfig", {}).get("overrides", [])):
+                    for k, prop in enumerate(override.get("properties", [])):
+                        value = prop.get("value")
+                        if prop.get("id") == "unit" and not (isinstance(value, str)
+                                                             and valid_unit(value)):
+                            report("queries", ("fieldConfig", "overrides", o, "properties", k),
+                                   "dashboard/panel-unit",
+                                   f"panel {name!r}: a series' unit {value!r} is not a Grafana "
+                                   "unit id")
             pid = p.get("id")
             if pid in seen:
                 ctx.at_output(rel, ("panels", i, "id"), "dashboard/duplicate-panel-id",

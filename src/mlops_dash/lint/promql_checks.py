@@ -339,7 +339,10 @@ def check_queries(ctx: Context) -> None:
             analyzer.labels(ast)
             if path[0] == "panels":
                 panel = d.panels[int(path[1])]
-                problem = unit_problem(analyzer.unit(ast), panel.unit)
+                query = panel.queries[int(path[3])] if len(path) > 3 and path[2] == "queries" \
+                    else None
+                shown = (query.unit if query is not None and query.unit else None) or panel.unit
+                problem = unit_problem(analyzer.unit(ast), shown)
                 if problem:
                     analyzer.report("promql/unit-mismatch", f"panel {panel.id!r}: {problem}")
 

@@ -66,6 +66,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "alert/template-label": (ERROR, "alert text (summary, description, labels) reads a "
                                     "`$labels.x` the expression's aggregation removes"),
     "routing/group-by-label": (WARNING, "a routing `group_by` label that no alert carries"),
+    "alert/inhibit-never-matches": (ERROR, "an Alertmanager inhibit rule no pair of generated "
+                                           "alerts can satisfy: no source alert matches its "
+                                           "source matchers or carries its `equal` labels, or "
+                                           "no target alert does"),
     "tool/promtool": (ERROR, "`promtool check rules` refuses a generated rule file"),
     "tool/amtool": (ERROR, "`amtool check-config` refuses the generated Alertmanager config "
                            "(only when the build renders one)"),
@@ -73,6 +77,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "schema/prometheus-rules": (ERROR, "a rule file violates the Prometheus rule file schema"),
     "schema/kubernetes-crd": (ERROR, "a manifest violates its strict CRD schema"),
     "schema/alertmanager": (ERROR, "the Alertmanager config violates its schema"),
+    "schema/cloudwatch-exporter": (ERROR, "the generated cloudwatch_exporter config has a key, "
+                                          "type or value the exporter's config loader rejects "
+                                          "or ignores"),
 }
 
 OUTPUT_PREFIX = "generated"
@@ -209,13 +216,14 @@ def all_checks() -> list[Check]:
     from mlops_dash.lint import (
         alert_checks,
         dashboard_checks,
+        inhibit_checks,
         label_checks,
         promql_checks,
         tool_checks,
     )
 
     return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
-            *label_checks.CHECKS, *tool_checks.CHECKS]
+            *label_checks.CHECKS, *inhibit_checks.CHECKS, *tool_checks.CHECKS]
 
 
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,

@@ -96,6 +96,11 @@ def check_schemas(ctx: Context) -> None:
         elif rel == ALERTMANAGER_CONFIG:
             _report_schema(ctx, rel, "schema/alertmanager",
                            schemas.alertmanager_errors(yaml.safe_load(text) or {}))
+        elif rel == cv.CLOUDWATCH_EXPORTER_CONFIG_PATH:
+            from mlops_dash.lint.exporter_configs import cloudwatch_config_errors
+
+            _report_schema(ctx, rel, "schema/cloudwatch-exporter",
+                           cloudwatch_config_errors(yaml.safe_load(text)))
 
 
 CHECKS = [check_schemas, check_tools]

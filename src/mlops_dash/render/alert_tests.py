@@ -543,7 +543,7 @@ def expected_labels(ctx: Context, instance: dict[str, str], state: str) -> str:
         "alertname": ctx.alert.name,
         "alertstate": state,
         cv.LABEL_SEVERITY: ctx.alert.severity,
-        cv.LABEL_TEAM: ctx.dashboard.team,
+        cv.LABEL_TEAM: ctx.dashboard.alert_team(ctx.alert),
         cv.LABEL_DASHBOARD: ctx.dashboard.uid,
         **ctx.alert.labels,
         **instance,

@@ -13,6 +13,8 @@ Routing tree (plain config; the manifest has the same shape):
 Inhibition: one rule per ``routing.inhibit`` entry; every ``equal`` label is required on the
 source alert (``label=~".+"``), because Alertmanager counts two missing labels as equal and a
 critical alert without a ``model`` label would otherwise silence every warning without one.
+``team`` joins ``equal`` (unless ``across_teams``): a symptom paged to one team never mutes a
+likely cause another team owns (ModelDegradation of ml-models never hides ml-data's drift).
 
 Pure: returns data; the caller serialises.
 """
@@ -123,7 +125,7 @@ def inhibit_rules(platform: m.Platform,
             "source_matchers": [_severity_matcher(rule.source_severities)]
             + [_matcher(label, "=~", ".+") for label in rule.equal],
             "target_matchers": [_severity_matcher(rule.target_severities)],
-            "equal": list(rule.equal),
+            "equal": rule.effective_equal,
         })
     return out + [dict(r) for r in extra]
 
@@ -410,7 +412,7 @@ def routes_markdown(platform: m.Platform, dashboards: list[m.Dashboard]) -> str:
             lines += ["", "Inhibition:", ""]
         lines.append(f"* a firing {'/'.join(rule.source_severities)} alert silences "
                      f"{'/'.join(rule.target_severities)} alerts with the same "
-                     f"{', '.join(rule.equal)}")
+                     f"{', '.join(rule.effective_equal)}")
     if any(len(s.tiers) > 1 for d in dashboards for s in d.slos):
         lines.append("* a firing SLO page alert silences the ticket alert of the same SLO and "
                      "instance")

@@ -61,11 +61,27 @@ def _targets(panel: m.Panel, platform: m.Platform) -> list[G.Target]:
     return targets
 
 
+# Alert history: ALERTS is 1 in both states, so the state is encoded in the value (pending 1,
+# firing 2) and named in the legend; the value mapping colours and names each state.
+ALERT_STATE_VALUES = {"pending": 1, "firing": 2}
+_ALERT_STATE_COLORS = {"pending": "orange", "firing": "red"}
+
+
+def alert_history_expr(alerts: list[str]) -> str:
+    names = "|".join(alerts)
+    terms = []
+    for state, value in ALERT_STATE_VALUES.items():
+        term = (f'max by (alertname, alertstate, severity) '
+                f'(ALERTS{{alertname=~"{names}", alertstate="{state}"}})')
+        terms.append(term if value == 1 else f"{term} * {value}")
+    return " or ".join(reversed(terms))
+
+
 def _alert_history_target(panel: m.Panel) -> G.Target:
-    names = "|".join(panel.alerts)
     return G.Target(
-        expr=f'max by (alertname, alertstate, severity) (ALERTS{{alertname=~"{names}"}})',
-        legendFormat="{{alertname}} ({{severity}})", refId="A", datasource=DS_PROM,
+        expr=alert_history_expr(panel.alerts),
+        legendFormat="{{alertname}} ({{severity}}) {{alertstate}}", refId="A",
+        datasource=DS_PROM,
     )
 
 
@@ -133,7 +149,7 @@ def _variables(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
             "query": v.query,
             "definition": v.query, "refresh": 2, "sort": 1,
             "multi": v.multi, "includeAll": v.include_all,
-            "current": current, "hide": 0, "options": [], "regex": "",
+            "current": current, "hide": 2 if v.hide else 0, "options": [], "regex": v.regex,
         })
     return out
 
@@ -299,14 +315,32 @@ def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert]) -> 
     if panel.type == "alert-history":
         defaults["color"] = {"mode": "fixed", "fixedColor": "red"}
         defaults["mappings"] = [{"type": "value", "options": {
-            "1": {"text": "firing", "color": "red", "index": 0}}}]
+            str(value): {"text": state, "color": _ALERT_STATE_COLORS[state], "index": i}
+            for i, (state, value) in enumerate(ALERT_STATE_VALUES.items())}}]
     for key in ("min", "max", "decimals"):
         value = getattr(panel, key)
         if value is not None:
             defaults[key] = value
-    p["fieldConfig"] = {"defaults": defaults, "overrides": []}
+    p["fieldConfig"] = {"defaults": defaults, "overrides": _unit_overrides(panel)}
     p["options"] = _options(panel)
     return p
+
+
+def _unit_overrides(panel: m.Panel) -> list[dict[str, Any]]:
+    """Per-series units: a query whose unit differs from the panel's gets its own unit and, on
+    time series, the right-hand axis (Grafana draws one axis per unit). Matched by display name
+    (``byRegexpOrNames``, options an object as the Grafana 12 schema requires)."""
+    out = []
+    for q in panel.queries:
+        if q.unit is None or q.unit == panel.unit:
+            continue
+        props: list[dict[str, Any]] = [{"id": "unit", "value": q.unit}]
+        if panel.type == "timeseries":
+            props.append({"id": "custom.axisPlacement", "value": "right"})
+        out.append({"matcher": {"id": "byRegexpOrNames",
+                                "options": {"pattern": cv.legend_pattern(q.legend)}},
+                    "properties": props})
+    return out
 
 
 def render_dashboard(d: m.Dashboard, platform: m.Platform,

@@ -14,6 +14,8 @@ def variable_labels(d: m.Dashboard) -> dict[str, str]:
     """Dashboard variable name → the series label whose values it lists."""
     out = {}
     for v in d.variables:
+        if v.regex:  # a mapped variable's values are not the label's values
+            continue
         parts = promql.label_values_parts(v.query)
         if parts is not None:
             out[v.name] = parts[1]
@@ -78,7 +80,7 @@ def alert_rule(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str
     """One alerting rule."""
     labels = {
         cv.LABEL_SEVERITY: alert.severity,
-        cv.LABEL_TEAM: d.team,
+        cv.LABEL_TEAM: d.alert_team(alert),
         cv.LABEL_DASHBOARD: d.uid,
         **alert.labels,
     }

@@ -29,6 +29,7 @@ from mlops_dash.spec.base import (  # noqa: F401 - models re-exports the duratio
     duration_seconds,
     matcher_error,
 )
+from mlops_dash.spec.cloudwatch import CloudWatchExporter, CloudWatchMetric, series_name
 from mlops_dash.spec.collectors import Collectors
 
 Uid = Annotated[
@@ -71,6 +72,23 @@ class MetricDef(Strict):
     ] = "none"
     source: str
     help: str = ""
+    cloudwatch: CloudWatchMetric | None = Field(
+        default=None, description="the CloudWatch metric behind this series: the build writes "
+        "the cloudwatch_exporter config that produces it")
+
+    @model_validator(mode="after")
+    def _cloudwatch_name(self) -> MetricDef:
+        cw = self.cloudwatch
+        if cw is not None:
+            produced = series_name(cw.namespace, cw.metric, cw.statistic)
+            if produced != self.name:
+                raise ValueError(f"the exporter names {cw.namespace} {cw.metric} "
+                                 f"{cw.statistic} {produced!r}, not {self.name!r}")
+            missing = [lbl for lbl in cw.labels() if lbl not in self.labels]
+            if missing:
+                raise ValueError(f"the exporter labels it with {missing} (its dimensions in "
+                                 "snake_case); list them in `labels`")
+        return self
 
 
 class MetricCatalogue(Strict):
@@ -226,7 +244,18 @@ class InhibitRule(Strict):
     source_severities: list[Severity] = Field(default_factory=lambda: ["critical"], min_length=1)
     target_severities: list[Severity] = Field(
         default_factory=lambda: ["warning", "info"], min_length=1)
+    across_teams: bool = Field(
+        default=False,
+        description="also silence other teams' alerts; by default `team` joins `equal`, so a "
+        "symptom paged to one team never hides a likely cause that another team owns")
     description: str = ""
+
+    @property
+    def effective_equal(self) -> list[str]:
+        """The ``equal`` labels Alertmanager compares: ``team`` added unless across teams."""
+        if self.across_teams or cv.LABEL_TEAM in self.equal:
+            return list(self.equal)
+        return [*self.equal, cv.LABEL_TEAM]
 
     @model_validator(mode="after")
     def _disjoint(self) -> InhibitRule:
@@ -308,7 +337,19 @@ class Platform(Strict):
     name: Uid
     grafana_url: str = Field(pattern=r"^https?://")
     runbook_base_url: str = Field(pattern=r"^https?://")
-    grafana_folder: str = "MLOps"
+    grafana_folder: str = Field(
+        default="MLOps", min_length=1,
+        description="Grafana folder of the dashboards; the sidecar joins it to its folder, so "
+        "it is relative and has no `..`")
+
+    @field_validator("grafana_folder")
+    @classmethod
+    def _relative_folder(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/"):
+            raise ValueError(f"{v!r}: the Grafana Helm chart's sidecar joins the folder to its "
+                             "own (an absolute path or `..` would leave it); use a name such as "
+                             "MLOps")
+        return v
     kubernetes_namespace: str = Field(default="monitoring", pattern=cv.K8S_NAMESPACE_RE.pattern)
     prometheus_rule_labels: dict[str, str] = Field(default_factory=dict)
     grafana_delivery: Literal["configmap", "grafana-operator"] = Field(
@@ -341,6 +382,9 @@ class Platform(Strict):
     channels: list[Channel] = Field(default_factory=list)
     routing: Routing
     escalation: list[EscalationLevel] = Field(default_factory=list)
+    cloudwatch: CloudWatchExporter = Field(
+        default_factory=CloudWatchExporter,
+        description="settings of the generated cloudwatch_exporter config")
     collectors: Collectors | None = Field(
         default=None,
         description="the exporter and the jobs that produce the mlops_* series (METRICS.md)",
@@ -378,6 +422,21 @@ class Variable(Strict):
     default: str = "$__all"
     multi: bool = True
     include_all: bool = True
+    regex: str = Field(
+        default="", description="Grafana variable regex: keeps matching values; with a capture "
+        "group, the value becomes the group (maps one source's names onto another's)")
+    hide: bool = Field(default=False, description="hidden (a derived variable, e.g. a mapping)")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        if v:
+            body = v[1:v.rindex("/")] if v.startswith("/") and v.count("/") >= 2 else v
+            try:
+                re.compile(body)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {v!r}: {exc}") from None
+        return v
 
 
 class Query(Strict):
@@ -389,6 +448,9 @@ class Query(Strict):
     format: Literal["time_series", "table", "heatmap"] = "time_series"
     instant: bool = False
     hide: bool = False
+    unit: str | None = Field(
+        default=None, description="Grafana unit of this query's series when it differs from the "
+        "panel's: rendered as a field override with its own (right) axis")
 
 
 class PanelThreshold(Strict):
@@ -448,6 +510,19 @@ class Panel(Strict):
                 raise ValueError("alert-history panels take `alerts`, not `queries`")
         elif not self.queries:
             raise ValueError(f"a {self.type} panel needs at least one query")
+        for i, q in enumerate(self.queries):
+            if q.unit is None or q.unit == self.unit:
+                continue
+            if not q.legend:
+                raise ValueError(f"queries[{i}] has its own unit {q.unit!r}: give it a legend "
+                                 "(the unit override matches its series by display name)")
+            pattern = re.compile(cv.legend_pattern(q.legend))
+            for j, other in enumerate(self.queries):
+                if j != i and pattern.fullmatch(cv.legend_example(other.legend) or "Value"):
+                    raise ValueError(
+                        f"queries[{i}] has its own unit {q.unit!r} but its legend "
+                        f"{q.legend!r} also matches the series of queries[{j}] "
+                        f"({other.legend!r}); make the legends distinct")
         return self
 
 
@@ -642,6 +717,9 @@ class Alert(Strict):
 
     name: AlertName
     severity: Severity
+    team: Uid | None = Field(
+        default=None, description="owning team (the `team` label) when it is not the "
+        "dashboard's, e.g. a likely cause shown here that another team acts on")
     panel: PanelId = Field(description="the panel that shows this alert's signal")
     summary: AlertText = Field(min_length=1)
     description: AlertText = Field(min_length=1)
@@ -829,6 +907,10 @@ class Dashboard(Strict):
     alerts: list[Alert] = Field(default_factory=list)
     slos: list[SLO] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
+
+    def alert_team(self, alert: Alert) -> str:
+        """The `team` label of an alert: its own team, else the dashboard's."""
+        return alert.team or self.team
 
 
 GaugeSignal.model_rebuild()
