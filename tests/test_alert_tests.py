@@ -97,7 +97,12 @@ def test_input_series_use_contract_metrics_and_grouping_labels(spec_set, tree):
                 assert set(labels) - {"le"} <= set(catalogue[base].labels), (name, labels)
                 # every series carries the labels the expression groups by
                 by = set(alert.signal.by)
-                if not isinstance(alert.signal, m.AgeSignal):
+                sig = alert.signal
+                joined = (isinstance(sig, m.GaugeSignal) and sig.consecutive is not None
+                          and name == sig.consecutive.check_timestamp.metric)
+                if joined:  # the checker's timestamp carries only the push group's labels
+                    assert labels == set(sig.consecutive.join_on), (name, labels)
+                elif not isinstance(alert.signal, m.AgeSignal):
                     assert by <= labels, (group["name"], name, by, labels)
 
 
@@ -200,7 +205,7 @@ def test_changed_threshold_everywhere_still_passes(specs_copy, tmp_path):
             f.unlink()
     results = runner.run_alert_tests(out)
     generated = [r for r in results if r.case in CASES or r.case.startswith("firing via")]
-    assert len(generated) == 38
+    assert len(generated) == 62  # 15 seed alerts and 6 liveness alerts in these dashboards
     failing = [f"{r.alert}: {r.case}\n{r.output}" for r in generated if not r.ok]
     assert not failing, failing
     # the spec's own StaleFeatures case is written for 1800 s and now (rightly) fails
@@ -223,16 +228,22 @@ def test_broken_expression_fails_every_case(tmp_path):
         if f.name.removesuffix(".test.yaml") not in FAST_DASHBOARDS:
             f.unlink()
     inverted = sum(_invert_comparisons(out / cv.rule_file_path(uid)) for uid in FAST_DASHBOARDS)
-    assert inverted == 9
+    assert inverted == 15
     results = runner.run_alert_tests(out)
     generated = [r for r in results if r.case in CASES]
     assert {r.alert for r in generated} == {
         "HighLatency", "ErrorRateSpike", "ScalingIssue", "FeatureDriftDetected",
         "StaleFeatures", "DataQualityFailure", "PipelineFailureRate", "PipelineStuck",
+        "ExporterSourceDown", "ExporterSourceStale", "ScrapeTargetDown", "DriftCheckStale",
+        "DataValidationStale", "PushgatewayGroupStale",
         "ResourceExhaustion"}
-    assert len(generated) == 36
+    assert len(generated) == 60
     passing = [f"{r.alert}: {r.case}" for r in generated if r.ok]
-    assert not passing, passing
+    # Events and consecutive checks filter inside the expression (only newly set states, only
+    # breaching values): with the outer comparison inverted nothing is left, so their quiet
+    # cases stay quiet; their firing, pending and resolve cases fail as they should.
+    assert sorted(passing) == ["FeatureDriftDetected: quiet", "ResourceExhaustion: quiet"], \
+        passing
 
 
 def test_hand_written_tricky_cases_pass():
@@ -240,16 +251,22 @@ def test_hand_written_tricky_cases_pass():
     assert {f.name for f in files} >= {
         "pipeline-stuck-p95.test.yaml", "model-degradation-7d.test.yaml",
         "error-budget-48h.test.yaml", "feature-drift-3-checks.test.yaml",
-        "cost-anomaly-7d.test.yaml"}
+        "cost-anomaly-7d.test.yaml", "resource-exhaustion-events.test.yaml",
+        "pipeline-first-failure-and-sparse.test.yaml"}
     for f, r in _promtool_each(files).items():
         assert r.returncode == 0, f"{f.name}:\n{r.stdout}{r.stderr}"
 
 
 def test_hand_written_cases_catch_a_shorter_for(tmp_path):
-    """The 48h and 3-check cases fail when `for` is shortened: they test `for`, not luck."""
+    """The 48h and 3-check cases fail when their hold is shortened: they test it, not luck.
+    (ErrorBudgetExhausted holds 48h in its expression, ModelDegradation's baseline is offset.)"""
     for name, uid, old, new in (
-        ("error-budget-48h.test.yaml", "mlops-model-performance", "for: 48h", "for: 24h"),
-        ("feature-drift-3-checks.test.yaml", "mlops-drift-data-quality", "for: 2h", "for: 1h"),
+        ("error-budget-48h.test.yaml", "mlops-model-performance", "[48h:5m]", "[24h:5m]"),
+        ("model-degradation-7d.test.yaml", "mlops-model-performance", "[7d:1h] offset 1d",
+         "[7d:1h]"),
+        ("resource-exhaustion-events.test.yaml", "mlops-pipeline-reliability",
+         "[1h] offset 10m) > 0) or (kube_pod_status", "[1h] offset 10m) > 1) or (kube_pod_status"),
+        ("feature-drift-3-checks.test.yaml", "mlops-drift-data-quality", ">= 2)", ">= 1)"),
     ):
         work = tmp_path / name
         (work / "generated" / "prometheus").mkdir(parents=True)
@@ -431,7 +448,7 @@ def test_firing_cases_expect_the_routing_labels(spec_set, tree):
                 a.severity, d.alert_team(a), d.uid)
             assert set(a.signal.by) <= set(labels)
             checked += 1
-    assert checked == 15
+    assert checked == 21  # the seed's 15 and the 6 liveness alerts
 
 
 def test_alert_whose_cases_cannot_be_derived_is_a_spec_error_with_a_place(specs_copy):

@@ -19,8 +19,49 @@ def _alert(signal, **kw):
 def test_ratio_of_counters():
     a = _alert({"shape": "ratio", "numerator": {"metric": "c_total", "matchers": {"s": "f"}},
                 "denominator": {"metric": "c_total"}, "by": ["p"]}, window="6h", threshold=0.1)
+    # increase() of the window, and a series with no sample in the window before counted with
+    # its whole value (a counter first seen above 0)
+    new = ('((c_total{s="f"} unless last_over_time(c_total{s="f"}[6h] offset 6h)) and on '
+           '(job, instance) last_over_time(up[6h] offset 6h))')
+    expr = promql.alert_expr(a)
+    assert expr.startswith(f'(sum by (p) ((increase(c_total{{s="f"}}[6h]) unless {new}) or '
+                           f'{new}) / sum by (p) ((increase(c_total[6h]) unless ')
+    assert expr.endswith(") > 0.1")
+
+
+def test_ratio_of_gauges_has_no_window():
+    a = _alert({"shape": "ratio", "of": "gauges", "numerator": {"metric": "bad"},
+                "denominator": {"metric": "all"}, "by": ["d"]}, threshold=0.05)
+    assert promql.alert_expr(a) == "(sum by (d) (bad) / sum by (d) (all)) > 0.05"
+
+
+def test_gauge_events_count_newly_set_states_and_restarts():
+    a = _alert({"shape": "gauge", "series": [{"metric": "term", "matchers": {"r": "OOM"}}],
+                "aggregate": "sum", "by": ["p"],
+                "events": {"within": "10m", "seen": "1h", "restarted": {
+                    "reason": {"metric": "last", "matchers": {"r": "OOM"}},
+                    "restarts": {"metric": "restarts_total"}, "timestamp": {"metric": "ts"},
+                    "container_labels": ["p", "c"]}}}, threshold=0)
     assert promql.alert_expr(a) == (
-        '(sum by (p) (rate(c_total{s="f"}[6h])) / sum by (p) (rate(c_total[6h]))) > 0.1')
+        '(sum by (p) ((term{r="OOM"} > 0 unless max_over_time(term{r="OOM"}[1h] offset 10m) > 0)'
+        ' or (last{r="OOM"} > 0 and on (p, c) (increase(restarts_total[10m]) > 0 or '
+        'time() - ts < 600)))) > 0')
+
+
+def test_gauge_sustained_holds_over_stored_samples():
+    a = _alert({"shape": "gauge", "series": [{"metric": "acc"}], "aggregate": "min",
+                "by": ["m"], "sustained": "48h"}, threshold=0.99, comparison="<")
+    assert promql.alert_expr(a) == (
+        "(max_over_time((min by (m) (acc))[48h:5m]) and on (m) min by (m) "
+        "(last_over_time(acc[1h] offset 48h))) < 0.99")
+
+
+def test_baseline_median_with_offset():
+    a = _alert({"shape": "baseline", "series": {"metric": "mae"}, "by": ["m"],
+                "baseline_stat": "median", "baseline_offset": "1d"}, threshold=0.15)
+    assert promql.alert_expr(a) == (
+        "(avg by (m) (mae) / quantile_over_time(0.5, (avg by (m) (mae))[7d:1h] offset 1d) - 1)"
+        " > 0.15")
 
 
 def test_quantile_keeps_le():

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import promql_parser as pp
 
+from mlops_dash.spec.base import duration_seconds
 from mlops_dash.spec.models import (
     AgeSignal,
     Alert,
@@ -187,15 +188,15 @@ def signal_expr(alert: Alert) -> str:
     if isinstance(s, RatioSignal) and s.of == "gauges":
         return f"sum{_by(s.by)} ({selector(s.numerator)}) / sum{_by(s.by)} ({selector(s.denominator)})"
     if isinstance(s, RatioSignal):
-        return (
-            f"sum{_by(s.by)} (rate({selector(s.numerator)}[{w}]))"
-            f" / sum{_by(s.by)} (rate({selector(s.denominator)}[{w}]))"
-        )
+        return (f"sum{_by(s.by)} ({counted(selector(s.numerator), str(w))})"
+                f" / sum{_by(s.by)} ({counted(selector(s.denominator), str(w))})")
     if isinstance(s, QuantileSignal):
         return (
             f"histogram_quantile({s.quantile:g}, sum by (le{''.join(', ' + b for b in s.by)})"
             f" (rate({selector(s.histogram, '_bucket')}[{w}])))"
         )
+    if isinstance(s, GaugeSignal) and s.events is not None:
+        return _events_expr(s)
     if isinstance(s, GaugeSignal):
         terms = []
         for sel in s.series:
@@ -205,7 +206,17 @@ def signal_expr(alert: Alert) -> str:
                 for value, scale in s.scale_by.values.items():
                     terms.append(f"{selector(sel, extra={s.scale_by.label: value})} / {scale:g}")
         union = " or ".join(terms)
-        return f"{s.aggregate}{_by(s.by)} ({union})"
+        current = f"{s.aggregate}{_by(s.by)} ({union})"
+        if s.consecutive is not None:
+            return _consecutive_expr(alert, s, union)
+        if s.sustained is None:
+            return current
+        # held at every point of the window: the extreme on the safe side is still violating
+        hold = "max_over_time" if alert.comparison in ("<", "<=") else "min_over_time"
+        existed = " or ".join(f"last_over_time({selector(sel)}[{SUSTAINED_EDGE}] offset "
+                              f"{s.sustained})" for sel in s.series)
+        return (f"{hold}(({current})[{s.sustained}:{SUSTAINED_STEP}])"
+                f" and on ({', '.join(s.by)}) {s.aggregate}{_by(s.by)} ({existed})")
     if isinstance(s, DifferenceSignal):
         return (
             f"max{_by(s.by)} ({selector(s.minuend)}) - max{_by(s.by)} ({selector(s.subtrahend)})"
@@ -217,9 +228,11 @@ def signal_expr(alert: Alert) -> str:
         )
     if isinstance(s, BaselineSignal):
         current = f"{s.aggregate}{_by(s.by)} ({selector(s.series)})"
-        return (
-            f"{current} / avg_over_time(({current})[{s.baseline_window}:{s.baseline_step}]) - 1"
-        )
+        rng = f"({current})[{s.baseline_window}:{s.baseline_step}]"
+        if s.baseline_offset:
+            rng += f" offset {s.baseline_offset}"
+        stat = ("avg_over_time(" if s.baseline_stat == "avg" else "quantile_over_time(0.5, ")
+        return f"{current} / {stat}{rng}) - 1"
     if isinstance(s, AgeSignal) and s.baseline is None:
         return f"time() - max{_by(s.by)} ({selector(s.start_timestamp)})"
     if isinstance(s, AgeSignal):
@@ -229,6 +242,57 @@ def signal_expr(alert: Alert) -> str:
             f" / on ({', '.join(s.match_on)}) group_left () {selector(s.baseline)}"
         )
     raise AssertionError(f"unknown signal shape {s!r}")
+
+
+SUSTAINED_STEP = "5m"  # subquery resolution of a sustained condition
+SUSTAINED_EDGE = "1h"  # the series must have a sample this close to the window's start
+
+
+def counted(sel: str, window: str) -> str:
+    """Events of a counter over ``window``, also for series first seen above 0.
+
+    ``increase()`` needs two samples and counts from the first one, so a series that first
+    appears already at N (a new pipeline whose first run failed, a counter whose producer
+    restarted with new label values, a lazily created Istio series) adds nothing. A series with
+    no sample in the window before, from a target that was scraped then (its ``up``), is new:
+    its whole value counted from 0 (the contract's counters start at 0) is its increase. A
+    Prometheus that has just started (no ``up`` a window ago) counts increases only."""
+    new = (f"(({sel} unless last_over_time({sel}[{window}] offset {window})) and on (job, "
+           f"instance) last_over_time(up[{window}] offset {window}))")
+    return f"(increase({sel}[{window}]) unless {new}) or {new}"
+
+
+def _consecutive_expr(alert: Alert, s: GaugeSignal, union: str) -> str:
+    """Violating at the last N checks: the checks (changes of the check timestamp) since the
+    last moment the value was on the safe side, counted in a subquery; that moment is fixed at
+    the evaluation time with ``@ end()``. However late a check is, the value keeps the previous
+    check's result and the count waits for it."""
+    c = s.consecutive
+    assert c is not None
+    on = ", ".join(c.join_on)
+    value = f"({union})"
+    bad = f"{value} {alert.comparison} {format_number(alert.threshold)}"
+    checked = f"({value} * 0 + on ({on}) group_left () max by ({on}) ({selector(c.check_timestamp)}))"
+    last_ok = f"max_over_time(({checked} unless ({bad}))[{c.window}:{c.step}] @ end())"
+    since = f"({checked} > ({last_ok} or {checked} * 0 - 1))"
+    streak = f"changes({since}[{c.window}:{c.step}]) >= {c.checks - 1}"
+    return f"{s.aggregate}{_by(s.by)} (({bad}) and ({streak}))"
+
+
+def _events_expr(s: GaugeSignal) -> str:
+    """0/1 states counted while newly set, and in-place restarts after a reason."""
+    ev = s.events
+    assert ev is not None
+    terms = [f"({selector(sel)} > 0 unless max_over_time({selector(sel)}[{ev.seen}] offset "
+             f"{ev.within}) > 0)" for sel in s.series]
+    if ev.restarted is not None:
+        r = ev.restarted
+        recent = f"increase({selector(r.restarts)}[{ev.within}]) > 0"
+        if r.timestamp is not None:
+            recent += (f" or time() - {selector(r.timestamp)}"
+                       f" < {format_number(duration_seconds(ev.within))}")
+        terms.append(f"({selector(r.reason)} > 0 and on ({', '.join(r.container_labels)}) ({recent}))")
+    return f"{s.aggregate}{_by(s.by)} ({' or '.join(terms)})"
 
 
 def alert_expr(alert: Alert) -> str:

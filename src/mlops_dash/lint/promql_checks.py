@@ -136,6 +136,10 @@ class Analyzer:
     def call(self, node: pp.Call) -> Labels | None:
         fname = node.func.name
         args = list(node.args)
+        if fname == "last_over_time" and args and isinstance(args[0], pp.MatrixSelector):
+            # a deliberate read of the cumulative counts ("every observation so far"), e.g. a
+            # baseline for pipelines too sparse for any rate window
+            self.rated.add(id(args[0].vector_selector))
         if fname in RATE_FUNCS and args and isinstance(args[0], pp.MatrixSelector):
             vs = args[0].vector_selector
             self.rated.add(id(vs))

@@ -276,6 +276,12 @@ def shape_timing(ctx: Context) -> Timing:
         return Timing(first=baseline_history(s), settle=0)
     if isinstance(s, m.AgeSignal):
         return Timing(first=2 * ctx.eval_interval, settle=ctx.interval)
+    if isinstance(s, m.GaugeSignal) and s.sustained:
+        return Timing(first=m.duration_seconds(s.sustained), settle=0)
+    if isinstance(s, m.GaugeSignal) and s.consecutive:
+        # a check at every sample; the subquery sees one per step: N checks take N steps
+        step = m.duration_seconds(s.consecutive.step)
+        return Timing(first=s.consecutive.checks * step, settle=0)
     return Timing(first=0, settle=0)
 
 
@@ -290,7 +296,8 @@ def baseline_history(s: m.BaselineSignal) -> float:
     average of a series that has existed one day is its one-day average, which exercises the
     same expression. tests/promtool/ holds hand-written cases with the full 7 days.
     """
-    return min(m.duration_seconds(s.baseline_window), BASELINE_HISTORY_S)
+    offset = m.duration_seconds(s.baseline_offset or "0s")
+    return min(m.duration_seconds(s.baseline_window), BASELINE_HISTORY_S) + offset
 
 
 def render_series(ctx: Context, segments: list[Segment], instance: int,
@@ -358,9 +365,18 @@ def _gauge_series(ctx: Context, s: m.GaugeSignal, segments: list[Segment], insta
     chosen = variants if variants is not None else [0]
     share = 1.0 / len(chosen) if s.aggregate == "sum" else 1.0
     out = []
+    join: dict[str, str] = {}
+    if s.consecutive is not None:  # the checker's timestamp: a new check at every sample
+        c = s.consecutive
+        join = {label: f"{label.replace('_', '-')}-1" for label in c.join_on}
+        checks = _series(ctx, c.check_timestamp.metric,
+                         {**join, **_selector_labels(c.check_timestamp)})
+        checks.ramp(1e9, ctx.interval, sum(seg.steps for seg in segments))
+        if instance == 1:
+            out.append(checks)
     for i in chosen:
         sel, extra, scale = all_variants[i]
-        labels = {**instance_labels(ctx, instance), **_selector_labels(sel), **extra}
+        labels = {**instance_labels(ctx, instance), **_selector_labels(sel), **extra, **join}
         series = _series(ctx, sel.metric, labels)
         for seg in segments:
             series.hold((seg.value or 0.0) * scale * share, seg.steps)

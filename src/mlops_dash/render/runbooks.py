@@ -50,6 +50,14 @@ def signal_sentence(alert: m.Alert) -> str:
         if s.scale_by:
             per = ", ".join(f"{k} {v:g}" for k, v in s.scale_by.values.items())
             text += f" as a multiple of its {s.scale_by.label}'s threshold ({per})"
+        if s.events:
+            text = (f"the number of series of {names} newly set in the last {s.events.within} "
+                    f"(not set in the {s.events.seen} before)")
+            if s.events.restarted:
+                text += (f", or containers restarted in place with "
+                         f"{_code(promql.selector(s.events.restarted.reason))}")
+        if s.sustained:
+            text += f", held at every point of the last {s.sustained}"
         return text
     if isinstance(s, m.DifferenceSignal):
         return (f"{_code(promql.selector(s.minuend))} minus "
@@ -57,9 +65,11 @@ def signal_sentence(alert: m.Alert) -> str:
     if isinstance(s, m.GrowthSignal):
         return f"the growth of {_code(promql.selector(s.series))} over the last {w}"
     if isinstance(s, m.BaselineSignal):
+        stat = "median" if s.baseline_stat == "median" else "rolling average"
+        ended = f", ending {s.baseline_offset} ago" if s.baseline_offset else ""
         return (f"the {AGGREGATE_WORDS[s.aggregate]} of {_code(promql.selector(s.series))} "
-                f"relative to its own {s.baseline_window} rolling average (a point every "
-                f"{s.baseline_step}), as a fraction,")
+                f"relative to its own {s.baseline_window} {stat} (a point every "
+                f"{s.baseline_step}{ended}), as a fraction,")
     if isinstance(s, m.AgeSignal) and s.baseline is None:
         return (f"the time since {_code(promql.selector(s.start_timestamp))} (now − its value), "
                 "in seconds")

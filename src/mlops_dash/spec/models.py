@@ -570,13 +570,75 @@ class QuantileSignal(Strict):
 
 
 class GaugeSignal(Strict):
-    """An aggregated gauge (several selectors are a union); optionally scaled per label value."""
+    """An aggregated gauge (several selectors are a union); optionally scaled per label value,
+    counted only as new events (``events``), or held over a window (``sustained``)."""
 
     shape: Literal["gauge"]
     series: list[Selector] = Field(min_length=1)
     aggregate: Literal["max", "min", "avg", "sum"] = "max"
     by: list[LabelName] = Field(min_length=1)
     scale_by: ScaleBy | None = None
+    events: Events | None = Field(
+        default=None, description="0/1 state gauges counted only while newly set (events)")
+    consecutive: Consecutive | None = Field(
+        default=None, description="a gauge refreshed by periodic checks (pushed with a "
+        "last-success timestamp): violating at this many consecutive checks, however late")
+    sustained: Duration | None = Field(
+        default=None, description="the condition must hold at every point of this window, "
+        "computed from stored samples (survives scrape gaps and Prometheus restarts, unlike "
+        "`for`), and the series must have existed that long")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> GaugeSignal:
+        if self.events is not None and (self.sustained is not None or self.scale_by):
+            raise ValueError("`events` takes neither `sustained` nor `scale_by`")
+        if self.consecutive is not None and (self.sustained is not None
+                                             or self.events is not None):
+            raise ValueError("`consecutive` takes neither `sustained` nor `events`")
+        return self
+
+
+class Consecutive(Strict):
+    """Count checks, not time: the gauge must violate at the last ``checks`` checks, each check
+    being a change of ``check_timestamp`` (the checker's last-success time, same push group)."""
+
+    checks: int = Field(ge=2, le=20)
+    check_timestamp: Selector = Field(
+        description="e.g. mlops_drift_check_last_success_timestamp_seconds")
+    join_on: list[LabelName] = Field(
+        min_length=1, description="labels the gauge shares with the timestamp (its push "
+        "group: job)")
+    window: Duration = Field(
+        default="6h", description="checks are looked for this far back: the streak must fit "
+        "(hourly checks: a third check up to ~4h late)")
+    step: Duration = Field(
+        default="5m", description="subquery resolution: a check counts within this long, and "
+        "checks must be further apart")
+
+
+class RestartEvents(Strict):
+    """Containers restarted in place after a given termination reason (kube-state-metrics)."""
+
+    reason: Selector = Field(description="last terminated reason, e.g. "
+                             "kube_pod_container_status_last_terminated_reason{reason=OOMKilled}")
+    restarts: Selector = Field(description="restart counter, "
+                               "kube_pod_container_status_restarts_total")
+    timestamp: Selector | None = Field(
+        default=None, description="last termination time, "
+        "kube_pod_container_status_last_terminated_timestamp")
+    container_labels: list[LabelName] = Field(min_length=1,
+                                              description="labels of one container")
+
+
+class Events(Strict):
+    """A 0/1 state (terminated reason, eviction) counts for ``within`` after it is set; a series
+    already set during ``seen`` before that is an old state, not an event."""
+
+    within: Duration = Field(default="10m", description="how long a new event keeps firing")
+    seen: Duration = Field(
+        default="1h", description="a series set at any point of this range before `within` "
+        "is old (tolerates scrape gaps this long)")
+    restarted: RestartEvents | None = None
 
 
 class ScaleBy(Strict):
@@ -612,6 +674,12 @@ class BaselineSignal(Strict):
     by: list[LabelName] = Field(default_factory=list)
     baseline_window: PositiveDuration = "7d"
     baseline_step: PositiveDuration = Field(default="1h", description="subquery resolution")
+    baseline_stat: Literal["avg", "median"] = Field(
+        default="avg", description="average or median of the baseline window (a median keeps "
+        "the old level until the new one fills half the window)")
+    baseline_offset: PositiveDuration | None = Field(
+        default=None, description="the baseline window ends this long ago, so a recent change "
+        "is not yet part of its own baseline")
 
 
 class AgeSignal(Strict):
@@ -914,3 +982,4 @@ class Dashboard(Strict):
 
 
 GaugeSignal.model_rebuild()
+
