@@ -140,7 +140,7 @@ def schema(out_file: Path | None) -> None:
               show_default=True, help="Markdown (for PR descriptions) or tab-separated values.")
 @reports_errors
 def routes(specs_dir: Path, fmt: str) -> None:
-    """Print where every alert goes: alert → severity → receivers → escalation."""
+    """Print where every alert goes: alert → severity → receivers → escalation → override."""
     from mlops_dash.render import alertmanager
     from mlops_dash.spec.loader import load_specs
 
@@ -149,10 +149,10 @@ def routes(specs_dir: Path, fmt: str) -> None:
     if fmt == "markdown":
         click.echo(alertmanager.routes_markdown(platform, dashboards), nl=False)
         return
-    click.echo("alert\tseverity\treceivers\tescalation")
+    click.echo("alert\tseverity\treceivers\tescalation\toverride")
     for row in alertmanager.routes_table(platform, dashboards):
         click.echo("\t".join((row["alert"], row["severity"], row["receivers"],
-                              row["escalation"])))
+                              row["escalation"], row["override"])))
 
 
 @cli.command("test")

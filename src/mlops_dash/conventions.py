@@ -162,3 +162,15 @@ def slo_alert_stem(slo_name: str) -> str:
 def slo_test_path(slo_name: str, tier: str) -> str:
     """Generated promtool burn-rate tests of one SLO tier, relative to the output folder."""
     return f"prometheus/tests/slo-{slo_name}.{tier}.test.yaml"
+
+
+def off_pager_interval(alert_name: str) -> str:
+    """Alertmanager time interval during which an alert's pager receivers are muted."""
+    return f"{alert_name}-off-pager"
+
+
+# Opsgenie escalation (Terraform) and the daily digest job.
+OPSGENIE_TERRAFORM_PATH = "opsgenie/escalation.tf.json"
+DIGEST_JOB_NAME = "mlops-dash-digest"
+OVERVIEW_UID = "mlops-overview"
+DIGEST_CRONJOB_PATH = f"{KUBERNETES_DIR}/cronjob-{DIGEST_JOB_NAME}.yaml"

@@ -14,6 +14,7 @@ from mlops_dash.render import (
     alertmanager,
     grafana,
     kubernetes,
+    opsgenie,
     pagerduty,
     rules,
     runbooks,
@@ -126,17 +127,20 @@ def alert_routing(spec_set: SpecSet) -> output.Tree:
     templates = notification_templates()
     tree: output.Tree = {
         cv.ALERTMANAGER_CONFIG_PATH: output.dump_yaml(
-            alertmanager.alertmanager_config(platform, slo_inhibit)),
+            alertmanager.alertmanager_config(platform, slo_inhibit, dashboards)),
         cv.ALERTMANAGER_TEMPLATE_PATH: templates,
     }
     if uids:
         header, body = output.dump_yaml(alertmanager.alertmanager_config_manifest(
-            platform, uids, templates, slo_inhibit)).split("\n", 1)
+            platform, uids, templates, slo_inhibit, dashboards)).split("\n", 1)
         tree[cv.alertmanager_config_manifest_path(platform.name)] = (
             f"{header}\n{MATCHER_NOTE}{body}")
     policy = pagerduty.escalation_terraform(platform)
     if policy is not None:
         tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_json(policy)
+    og_policy = opsgenie.escalation_terraform(platform)
+    if og_policy is not None:
+        tree[cv.OPSGENIE_TERRAFORM_PATH] = output.dump_json(og_policy)
     return tree
 
 
