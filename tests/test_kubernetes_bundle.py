@@ -61,8 +61,8 @@ def test_kustomize_renders_rules_and_labelled_dashboard_configmaps():
     rendered = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
     assert rendered == manifests_in(GENERATED / "kubernetes")  # nothing left out
     kinds = [o["kind"] for o in objects]
-    assert kinds.count("ConfigMap") == 5 and kinds.count("PrometheusRule") == 5
-    assert set(kinds) <= {"ConfigMap", "PrometheusRule", "AlertmanagerConfig"}
+    assert kinds.count("ConfigMap") == 6 and kinds.count("PrometheusRule") == 5
+    assert set(kinds) <= {"ConfigMap", "PrometheusRule", "AlertmanagerConfig", "CronJob"}
     if (GENERATED / "alertmanager").exists():  # routing rendered: its CRD is in the bundle
         assert "AlertmanagerConfig" in kinds
     for o in objects:
@@ -143,7 +143,7 @@ def test_grafana_operator_delivery(tmp_path, specs_copy):
     assert not list((out / "kubernetes").glob("configmap-*"))
     objects = kustomize(out / "kubernetes")
     dashboards = [o for o in objects if o["kind"] == "GrafanaDashboard"]
-    assert len(dashboards) == 5
+    assert len(dashboards) == 6  # five areas and the overview
     assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == manifests_in(
         out / "kubernetes")
     for o in objects:

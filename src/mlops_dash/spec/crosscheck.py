@@ -194,15 +194,24 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                         ("alerts", ai, "name"),
                         f"alert {a.name} is in no alert-history panel of this dashboard; "
                         "add it to one so the dashboard shows its history"))
-        for li, link in enumerate(d.links):
+        all_links = [(("links", li), link) for li, link in enumerate(d.links)] + [
+            (("panels", pi, "links", li), link)
+            for pi, p in enumerate(d.panels) for li, link in enumerate(p.links)]
+        panel_ids = [p.id for p in d.panels]
+        for ni, ann in enumerate(d.annotations):
+            for pi, pid in enumerate(ann.panels):
+                if pid not in panel_ids:
+                    errors.append(src.error(("annotations", ni, "panels", pi),
+                                            f"no panel {pid!r}{suggest(pid, panel_ids)}"))
+        for where, link in all_links:
             if link.dashboard is not None and link.dashboard not in dash_uids:
                 errors.append(src.error(
-                    ("links", li, "dashboard"),
+                    (*where, "dashboard"),
                     f"no dashboard with uid {link.dashboard!r}"
                     f"{suggest(link.dashboard, sorted(dash_uids))}"))
             if link.platform_link is not None and link.platform_link not in link_titles:
                 errors.append(src.error(
-                    ("links", li, "platform_link"),
+                    (*where, "platform_link"),
                     f"no link titled {link.platform_link!r} in the platform spec"
                     f"{suggest(link.platform_link, link_titles)}"))
         for path, expr in queries(doc):

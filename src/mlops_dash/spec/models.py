@@ -418,6 +418,8 @@ class Annotation(Strict):
     title: str = ""
     text: str = ""
     color: str = "blue"
+    panels: list[PanelId] = Field(
+        default_factory=list, description="show only on these panels (default: all panels)")
 
     @model_validator(mode="after")
     def _one_source(self) -> Annotation:
@@ -453,6 +455,12 @@ class Panel(Strict):
     bars: bool = False
     log_scale: bool = False
     thresholds: list[PanelThreshold] = Field(default_factory=list)
+    links: list[Link] = Field(
+        default_factory=list, description="panel links: to another dashboard (drill down) or "
+        "a platform link")
+    time_from: str | None = Field(
+        default=None, pattern=r"^[0-9]+[smhdwMy]$",
+        description="relative time of this panel (Grafana timeFrom), e.g. 24h")
 
     @model_validator(mode="after")
     def _queries_or_alerts(self) -> Panel:
@@ -763,3 +771,4 @@ class Dashboard(Strict):
 
 
 GaugeSignal.model_rebuild()
+Panel.model_rebuild()
