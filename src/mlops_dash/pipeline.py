@@ -12,6 +12,7 @@ from mlops_dash.errors import BuildError
 from mlops_dash.render import (
     alert_tests,
     alertmanager,
+    digest_manifests,
     grafana,
     kubernetes,
     opsgenie,
@@ -183,9 +184,16 @@ DASHBOARD_STAGES: list[Callable[[SpecSet, Document, output.Tree], output.Tree]] 
     dashboard_manifest,
 ]
 
+def digest_job(spec_set: SpecSet) -> output.Tree:
+    """The daily digest CronJob (routing.digest with via: job)."""
+    manifest = digest_manifests.digest_cronjob(spec_set.platform_model)
+    return {} if manifest is None else {cv.DIGEST_CRONJOB_PATH: output.dump_yaml(manifest)}
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     alert_routing,
+    digest_job,
 ]
 
 
