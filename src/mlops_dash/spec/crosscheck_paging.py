@@ -29,6 +29,18 @@ def paging_errors(spec_set: SpecSet, channel_names: list[str]) -> list[SpecError
             o = a.routing
             if o is None:
                 continue
+            where = ("alerts", ai, "routing", "page")
+            if o.page and a.severity != "warning":
+                errors.append(doc.source.error(where, (
+                    f"routing.page: true pages a warning alert; a {a.severity} alert "
+                    + ("pages already" if a.severity == "critical"
+                       else "is for the stand-up, not the pager"))))
+                continue
+            if not o.page and a.severity != "critical":
+                errors.append(doc.source.error(where, (
+                    "routing.page: false keeps a critical alert off the pager; a "
+                    f"{a.severity} alert does not page anyway")))
+                continue
             if o.page and not routing.paged_warning_channels:
                 errors.append(doc.source.error(
                     ("alerts", ai, "routing", "page"),

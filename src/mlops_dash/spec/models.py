@@ -340,6 +340,10 @@ class Platform(Strict):
     )
     grafana_sidecar: GrafanaSidecar = Field(default_factory=GrafanaSidecar)
     grafana_operator: GrafanaOperator = Field(default_factory=GrafanaOperator)
+    alertmanager_version: str = Field(
+        default="0.25", pattern=r"^0\.[0-9]+$",
+        description="Alertmanager the plain config is for (Debian ships 0.25); msteams "
+        "channels need 0.26 or later (lint: alert/msteams-unsupported)")
 
     @field_validator("prometheus_rule_labels")
     @classmethod
@@ -610,17 +614,6 @@ class Alert(Strict):
             raise ValueError(f"a {self.signal.shape} signal needs `window`")
         if not needs and self.window is not None:
             raise ValueError(f"a {self.signal.shape} signal takes no `window`")
-        return self
-
-    @model_validator(mode="after")
-    def _override_changes_something(self) -> Alert:
-        if self.routing is not None and self.routing.page and self.severity != "warning":
-            raise ValueError(f"routing.page: true pages a warning alert; a {self.severity} "
-                             "alert " + ("pages already" if self.severity == "critical"
-                                         else "is for the stand-up, not the pager"))
-        if self.routing is not None and not self.routing.page and self.severity != "critical":
-            raise ValueError(f"routing.page: false keeps a critical alert off the pager; a "
-                             f"{self.severity} alert does not page anyway")
         return self
 
     @field_validator("labels")
