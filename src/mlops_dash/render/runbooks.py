@@ -76,7 +76,8 @@ def static_panel_link(link: str) -> str:
 
 def _channel_text(platform: m.Platform, name: str) -> str:
     if name == cv.NULL_RECEIVER:
-        return "no notification (dashboard only)"
+        return ("no notification (dashboard only): the MLOps overview's stand-up panels list "
+                "it for the daily stand-up")
     c = platform.channel(name)
     if c.type == "pagerduty":
         return f"PagerDuty ({c.service or c.name})" + (f": {c.description}" if c.description
@@ -167,6 +168,8 @@ def routing_context(platform: m.Platform, severity: str,
         "receivers": receivers,
         "override": paging.override_text(platform, alert) if alert is not None else "",
         "digest_job": digest if digest is not None and digest.via == "job" else None,
+        "digest_to": (platform.channel(digest.channel).to or digest.channel
+                      if digest is not None and digest.via == "job" else None),
         "pager": "Opsgenie" if pager_types == {"opsgenie"} else (
             "PagerDuty" if pager_types == {"pagerduty"} else "PagerDuty/Opsgenie"),
         "notifies": any(r["name"] != cv.NULL_RECEIVER and not r["digest"] for r in receivers),
