@@ -430,4 +430,9 @@ def routes_markdown(platform: m.Platform, dashboards: list[m.Dashboard]) -> str:
     if any(len(s.tiers) > 1 for d in dashboards for s in d.slos):
         lines.append("* a firing SLO page alert silences the ticket alert of the same SLO and "
                      "instance")
+    digest = platform.routing.digest
+    if digest is not None and digest.via == "job":
+        lines += ["", f"Daily digest: every alert that fired in the last {digest.lookback} is in "
+                  f"one email to {platform.channel(digest.channel).to} (`mlops-dash digest`, "
+                  f"CronJob `{digest.schedule}` {digest.time_zone})."]
     return "\n".join(lines) + "\n"
