@@ -120,7 +120,7 @@ def test_every_alert_of_the_specs_reaches_exactly_its_receivers(am_dir: Path,
                                                                  spec_set: SpecSet):
     require_tool("amtool")
     instances = alert_instances(spec_set)
-    assert len(instances) == 15
+    assert len(instances) == 21
     with ThreadPoolExecutor(max_workers=2) as pool:
         got = list(pool.map(lambda it: routes_test(am_dir / "alertmanager.yaml", it[1]),
                             instances))
@@ -501,7 +501,7 @@ def test_routes_command_prints_every_alert_with_its_receivers_and_escalation(spe
                  if rel.endswith(".rules.yaml")
                  for group in yaml.safe_load(text)["groups"] for rule in group["rules"]
                  if "alert" in rule}
-    assert len(instances) == 17
+    assert len(instances) == 23
     assert sorted(row[0].lstrip("| ") for row in rows) == sorted(instances)
     alerts = spec_alerts(spec_set)
     for row in rows:
