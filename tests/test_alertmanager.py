@@ -49,17 +49,31 @@ def alert_instances(spec_set: SpecSet) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def spec_receivers(spec_set: SpecSet, severity: str) -> list[str]:
+def spec_receivers(spec_set: SpecSet, severity: str, alert: Any = None) -> list[str]:
     """What the platform spec says an alert of ``severity`` reaches (written independently of
     the renderer): the channels of its route (of the fallback's if unrouted), the null receiver
-    when there are none, and the digest."""
-    routing = spec_set.platform_model.routing
+    when there are none, the digest when it is the Alertmanager route; an alert's ``routing``
+    override pages a warning (paged_warning_channels instead of nothing) or drops the pagers
+    of a critical alert (kept, muted, when it has a window)."""
+    platform = spec_set.platform_model
+    routing = platform.routing
     by_sev = {r.severity: r.channels for r in routing.routes}
-    channels = by_sev.get(severity, by_sev[routing.fallback_severity])
-    got = list(channels) or [cv.NULL_RECEIVER]
-    if routing.digest:
+    channels = list(by_sev.get(severity, by_sev[routing.fallback_severity]))
+    pagers = {c.name for c in platform.channels if c.type in ("pagerduty", "opsgenie")}
+    override = getattr(alert, "routing", None)
+    if override is not None and override.page:
+        channels = list(routing.paged_warning_channels) + [c for c in channels
+                                                           if c not in pagers]
+    elif override is not None and override.window is None:
+        channels = [c for c in channels if c not in pagers]
+    got = channels or [cv.NULL_RECEIVER]
+    if routing.digest and routing.digest.via == "alertmanager":
         got.append(routing.digest.channel)
     return sorted(set(got))
+
+
+def spec_alerts(spec_set: SpecSet) -> dict[str, Any]:
+    return {a.name: a for d in spec_set.dashboard_models() for a in d.alerts}
 
 
 def routes_test(config_file: Path, labels: dict[str, str]) -> list[str]:
@@ -110,15 +124,20 @@ def test_every_alert_of_the_specs_reaches_exactly_its_receivers(am_dir: Path,
     with ThreadPoolExecutor(max_workers=2) as pool:
         got = list(pool.map(lambda it: routes_test(am_dir / "alertmanager.yaml", it[1]),
                             instances))
-    wrong = {name: (g, spec_receivers(spec_set, labels["severity"]))
-             for (name, labels), g in zip(instances, got, strict=True)
-             if g != spec_receivers(spec_set, labels["severity"])}
+    alerts = spec_alerts(spec_set)
+    expected = {name: spec_receivers(spec_set, labels["severity"], alerts[name])
+                for name, labels in instances}
+    wrong = {name: (g, expected[name])
+             for (name, _labels), g in zip(instances, got, strict=True) if g != expected[name]}
     assert not wrong, wrong
+    # the override is real: PipelineFailureRate (a warning) pages, other warnings do not
+    assert "pagerduty-ml-warnings" in expected["PipelineFailureRate"]
+    assert not {"pagerduty-ml-warnings", "pagerduty-ml-oncall"} & set(expected["HighLatency"])
 
 
 def test_severity_semantics(am_dir: Path, config: dict[str, Any]):
     """critical → PagerDuty + Slack #ml-ops; warning → Slack only; info → no integration;
-    the digest gets everything, also alerts with a missing or mistyped severity."""
+    a missing or mistyped severity goes where warnings go. (The digest is a job, not a route.)"""
     require_tool("amtool")
     cfg = am_dir / "alertmanager.yaml"
     receivers = {r["name"]: r for r in config["receivers"]}
@@ -127,21 +146,24 @@ def test_severity_semantics(am_dir: Path, config: dict[str, Any]):
         return {k for n in names for k in receivers[n] if k != "name"}
 
     crit = routes_test(cfg, {"alertname": "X", "severity": "critical", "model": "m"})
-    assert kinds([n for n in crit if n != "email-digest"]) == {"pagerduty_configs",
-                                                              "slack_configs"}
+    assert kinds(crit) == {"pagerduty_configs", "slack_configs"}
     slack = [n for n in crit if "slack_configs" in receivers[n]]
     assert [receivers[n]["slack_configs"][0]["channel"] for n in slack] == ["#ml-ops"]
     warn = routes_test(cfg, {"alertname": "X", "severity": "warning"})
-    assert warn == ["email-digest", slack[0]]
+    assert warn == [slack[0]]
     info = routes_test(cfg, {"alertname": "X", "severity": "info"})
-    assert info == ["dashboard-only", "email-digest"]
+    assert info == ["dashboard-only"]
     assert receivers["dashboard-only"] == {"name": "dashboard-only"}  # no integrations
     for labels in ({"alertname": "X"}, {"alertname": "X", "severity": "critcal"}):
-        assert routes_test(cfg, labels) == ["email-digest", slack[0]]  # fallback: warning
-    assert receivers["email-digest"]["email_configs"][0]["send_resolved"] is True
+        assert routes_test(cfg, labels) == [slack[0]]  # fallback: warning
+    assert "email-digest" not in receivers  # the digest job sends it, not Alertmanager
 
 
-def test_digest_is_a_catch_all_continue_route_with_daily_intervals(config: dict[str, Any]):
+def test_digest_is_a_catch_all_continue_route_with_daily_intervals(specs_copy: Path):
+    """Only when asked for (via: alertmanager); by default the digest is a job."""
+    f = specs_copy / "platform.yaml"
+    f.write_text(f.read_text().replace("    via: job\n", "    via: alertmanager\n"))
+    config = yaml.safe_load(pipeline.build_tree(specs_copy)[cv.ALERTMANAGER_CONFIG_PATH])
     first = config["route"]["routes"][0]
     assert first["receiver"] == "email-digest" and first["continue"] is True
     assert "matchers" not in first
@@ -339,8 +361,8 @@ def test_alertmanagerconfig_uses_secret_refs_and_inlined_templates(tree, spec_se
         "name": "alertmanager-pagerduty", "key": "routing-key"}
     assert recv["slack-ml-ops"]["slackConfigs"][0]["apiURL"] == {
         "name": "alertmanager-slack", "key": "webhook-url"}
-    assert recv["email-digest"]["emailConfigs"][0]["authPassword"] == {
-        "name": "alertmanager-smtp", "key": "password"}
+    assert recv["pagerduty-ml-warnings"]["pagerdutyConfigs"][0]["routingKey"] == {
+        "name": "alertmanager-pagerduty-warnings", "key": "routing-key"}
     text = json.dumps(spec)
     assert 'template \\"' not in text  # the operator cannot load our template file
     assert "Runbook" in recv["slack-ml-ops"]["slackConfigs"][0]["text"]
@@ -375,7 +397,8 @@ def test_escalation_policy_is_terraform_for_the_paging_service(tree, spec_set):
     res = tf["resource"]
     platform = spec_set.platform_model
     pd = next(c for c in platform.channels if c.type == "pagerduty")
-    (svc_key, svc), = res["pagerduty_service"].items()
+    (svc_key, svc), = [(k, v) for k, v in res["pagerduty_service"].items()
+                       if v["name"] == pd.service]
     assert svc["name"] == pd.service
     assert svc["escalation_policy"] == f"${{pagerduty_escalation_policy.{svc_key}.id}}"
     rules_ = res["pagerduty_escalation_policy"][svc_key]["rule"]
@@ -408,9 +431,9 @@ def _platform_error(specs: Path, old: str, new: str) -> str:
 
 
 def test_escalating_an_unpaged_severity_is_refused(specs_copy: Path):
-    msg = _platform_error(specs_copy, "delay_minutes: 30}",
-                          "delay_minutes: 30, severities: [critical, warning]}")
-    assert "platform.yaml:" in msg and "warning alerts are not routed to PagerDuty" in msg
+    msg = _platform_error(specs_copy, "delay_minutes: 60, severities: [critical]}",
+                          "delay_minutes: 60, severities: [critical, info]}")
+    assert "platform.yaml:" in msg and "info alerts are not routed to a pager" in msg
 
 
 def test_escalation_delays_must_increase(specs_copy: Path):
@@ -525,15 +548,21 @@ def test_routes_command_prints_every_alert_with_its_receivers_and_escalation(spe
                  if "alert" in rule}
     assert len(instances) == 23
     assert sorted(row[0].lstrip("| ") for row in rows) == sorted(instances)
+    alerts = spec_alerts(spec_set)
     for row in rows:
-        name, severity, receivers, escalation = (c.strip("| ") for c in row)
+        name, severity, receivers, escalation, override = (c.strip("| ") for c in row)
         assert severity == instances[name]["severity"]
-        assert sorted(receivers.split(", ")) == spec_receivers(spec_set, severity)
+        assert sorted(receivers.split(", ")) == spec_receivers(spec_set, severity,
+                                                               alerts.get(name))
         if severity == "critical":
             assert escalation == ("On-call ML engineer → ML platform lead (after 30 min) → "
                                   "Engineering manager (after 60 min)")
+        elif name == "PipelineFailureRate":  # the seed pages it: the first two levels only
+            assert escalation == "On-call ML engineer → ML platform lead (after 30 min)"
+            assert override.startswith("pages although warning")
         else:
             assert escalation == "none (not paged)"
+            assert override == "-"
     assert "silences warning/info alerts with the same model" in r.stdout
     assert "SLO page alert silences the ticket alert" in r.stdout
 
@@ -551,7 +580,7 @@ def test_routes_command_reports_spec_errors(specs_copy: Path):
 def test_channel_without_its_secret_ref_is_refused(specs_copy: Path):
     ref = "    secret_ref: {name: alertmanager-slack, key: webhook-url}\n"
     msg = _platform_error(specs_copy, ref, "")
-    assert "a slack channel needs secret_ref" in msg and "channels[1]" in msg
+    assert "a slack channel needs secret_ref" in msg and "channels[2]" in msg
 
 
 def test_digest_channel_that_does_not_exist_is_a_placed_spec_error(specs_copy: Path):

@@ -28,7 +28,7 @@ def test_build_writes_all_outputs(tmp_path):
     out = tmp_path / "x"
     r = run("build", "--specs", str(SPECS), "--out", str(out))
     assert r.returncode == 0, r.stderr
-    assert len(list((out / "grafana").glob("*.json"))) == 5
+    assert len(list((out / "grafana").glob("*.json"))) == 6  # five areas and the overview
     assert len(list((out / "prometheus").glob("*.rules.yaml"))) == 5
     assert len(list((out / "kubernetes").glob("prometheusrule-*.yaml"))) == 5
 
@@ -72,6 +72,7 @@ def test_removed_dashboard_output_is_deleted_but_foreign_files_stay(tmp_path, sp
     (out / "README.md").write_text("mine\n")
     cost = specs_copy / "cost-optimization.yaml"
     cost.unlink()
+    (specs_copy / "overview.yaml").unlink()  # it summarises the cost dashboard too
     for f in specs_copy.glob("*.yaml"):
         f.write_text(f.read_text().replace("  - {dashboard: mlops-cost-optimization}\n", ""))
     r = run("build", "--specs", str(specs_copy), "--out", str(out))

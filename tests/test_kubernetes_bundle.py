@@ -64,9 +64,9 @@ def test_kustomize_renders_rules_and_labelled_dashboard_configmaps():
     dashboards = [o for o in objects if o["kind"] == "ConfigMap"
                   and o["metadata"]["name"].startswith("grafana-dashboard-")]
     assert len(dashboards) == 5 and kinds.count("PrometheusRule") == 5
-    # the rest: the exporter's objects (tests/test_exporter_manifests.py)
+    # the rest: the exporter's objects (tests/test_exporter_manifests.py) and the digest CronJob
     assert set(kinds) <= {"ConfigMap", "PrometheusRule", "AlertmanagerConfig", "Deployment",
-                          "Service", "ServiceMonitor", "NetworkPolicy", "ServiceAccount"}
+                          "Service", "ServiceMonitor", "NetworkPolicy", "ServiceAccount", "CronJob"}
     if (GENERATED / "alertmanager").exists():  # routing rendered: its CRD is in the bundle
         assert "AlertmanagerConfig" in kinds
     for o in objects:
@@ -147,7 +147,7 @@ def test_grafana_operator_delivery(tmp_path, specs_copy):
     assert not list((out / "kubernetes").glob("configmap-*"))
     objects = kustomize(out / "kubernetes")
     dashboards = [o for o in objects if o["kind"] == "GrafanaDashboard"]
-    assert len(dashboards) == 5
+    assert len(dashboards) == 6  # five areas and the overview
     assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == manifests_in(
         out / "kubernetes")
     for o in objects:

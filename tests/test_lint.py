@@ -13,6 +13,7 @@ import yaml
 from conftest import ROOT, SPECS
 from test_cli import run
 
+from mlops_dash import conventions as cv
 from mlops_dash import output, pipeline
 from mlops_dash.lint import (
     alert_checks,
@@ -20,6 +21,7 @@ from mlops_dash.lint import (
     inhibit_checks,
     promql_checks,
     runner,
+    schemas,
     tool_checks,
 )
 from mlops_dash.lint.runner import CHECKS, Finding, json_positions, lint_spec_set
@@ -478,6 +480,37 @@ def test_for_shorter_than_interval(specs_copy):
 def test_for_zero_is_allowed(specs_copy):
     replace_once(specs_copy, SERVING, "    for: 15m", "    for: 0m")
     assert "alert/for-shorter-than-interval" not in ids(lint_folder(specs_copy))
+
+
+TEAMS = """  - name: teams-ml
+    type: msteams
+    webhook_url_file: /etc/alertmanager/secrets/teams/webhook-url
+    secret_ref: {name: alertmanager-teams, key: webhook-url}
+"""
+
+
+def test_msteams_on_alertmanager_0_25_is_refused_at_the_channel(specs_copy):
+    """Debian's Alertmanager 0.25 has no msteams_configs (amtool: "field msteams_configs not
+    found in type config.plain"); lint says so where the channel is declared."""
+    line = replace_once(specs_copy, "platform.yaml", "  - name: slack-ml-ops\n",
+                        TEAMS + "  - name: slack-ml-ops\n")
+    replace_once(specs_copy, "platform.yaml", "      channels: [slack-ml-ops]\n",
+                 "      channels: [slack-ml-ops, teams-ml]\n")
+    hit = only(lint_folder(specs_copy), "alert/msteams-unsupported")[0]
+    assert hit.file.endswith("platform.yaml") and hit.line == line + 1
+    assert "Alertmanager 0.25 has no msteams_configs" in hit.message
+    assert "webhook" in hit.message
+    # the operator manifest reaches Teams through msteamsv2Configs with the Secret
+    tree = pipeline.build_tree(specs_copy)
+    manifest = yaml.safe_load(tree[cv.alertmanager_config_manifest_path("ml-platform")])
+    teams = next(r for r in manifest["spec"]["receivers"] if r["name"] == "teams-ml")
+    assert teams["msteamsv2Configs"][0]["webhookURL"] == {"name": "alertmanager-teams",
+                                                          "key": "webhook-url"}
+    assert schemas.manifest_errors(manifest) == []
+    # a newer Alertmanager takes it
+    replace_once(specs_copy, "platform.yaml", "grafana_folder: MLOps\n",
+                 "grafana_folder: MLOps\nalertmanager_version: \"0.27\"\n")
+    assert "alert/msteams-unsupported" not in ids(lint_folder(specs_copy))
 
 
 # ------------------------------------------------------------------------------ tool/*, schema/*

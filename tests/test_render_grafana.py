@@ -19,8 +19,9 @@ def _panel(dash, title):
     return next(p for p in dash["panels"] if p["title"] == title)
 
 
-def test_five_dashboards_rendered(tree):
-    assert len(_dashboards(tree)) == 5
+def test_five_dashboards_and_the_overview_rendered(tree):
+    assert len(_dashboards(tree)) == 6
+    assert "grafana/mlops-overview.json" in _dashboards(tree)
 
 
 def test_every_dashboard_and_panel_passes_the_grafana12_schemas(tree):
@@ -129,6 +130,8 @@ def test_panel_ids_are_stable_and_unique(tree):
 
 def test_links_reach_the_other_four_dashboards_and_external_links(spec_set, tree):
     for dash in _dashboards(tree).values():
+        if dash["uid"] == "mlops-overview":
+            continue  # it links to all five (tests/test_overview.py)
         urls = [link["url"] for link in dash["links"]]
         internal = [u for u in urls if "/d/mlops-" in u and "overview" not in u]
         assert len(internal) == 4

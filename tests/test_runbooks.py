@@ -72,9 +72,11 @@ def test_runbook_content(spec_set, tree):
         assert f"[{panel.title}]" in text
         assert rules.panel_link(d, a, platform) in text
         # routing and escalation
-        for receiver in alertmanager.expected_receivers(platform, a.severity):
+        for receiver in alertmanager.expected_receivers(platform, a.severity, a.routing):
             assert runbooks._channel_text(platform, receiver) in text
-        chain = alertmanager.escalation_chain(platform, a.severity)
+        chain = alertmanager.escalation_chain(platform, a.severity, a.routing)
+        if a.routing is not None:
+            assert "**Routing override**: this alert " in text and a.routing.reason in text
         if chain:
             for level in chain:
                 assert f"{level.name} (`{level.target}`)" in text
@@ -95,6 +97,14 @@ def test_critical_runbook_names_escalation_path(tree):
                      r"\n3\. Engineering manager .*after 60 min", section)
     warning = tree[cv.runbook_path("HighLatency")]
     assert "PagerDuty" not in warning and "Escalation: none" in warning
+    # PagerDuty escalates on not-acknowledged, unlike the seed's "if unresolved": said so
+    assert "PagerDuty escalates on not-acknowledged" in section
+    # the paged warning: its own service, the first two levels only
+    paged = tree[cv.runbook_path("PipelineFailureRate")]
+    section = paged.split("## Routing and escalation", 1)[1].split("## First queries", 1)[0]
+    assert "PagerDuty (ML Platform paged warnings)" in section
+    assert "2. ML platform lead" in section and "Engineering manager" not in section
+    assert "**Routing override**: this alert pages although warning" in section
 
 
 def test_runbook_follows_the_spec(specs_copy):

@@ -20,9 +20,11 @@ PD_KEY = "0123456789abcdef0123456789abcdef"
 
 # What a credential looks like in a generated file: a known credential shape, or a credential
 # field (not its *_file / Secret-ref form) with a value.
+# (Opsgenie's api_url is the API host of its region, not a credential.)
 SECRET_FIELD_RE = re.compile(
     r'(?im)^\s*-?\s*"?(routing_key|service_key|api_url|auth_password|password|token|'
-    r'bearer_token|api_key|auth_secret|webhook_url)"?\s*[:=]\s*\S')
+    r'bearer_token|api_key|auth_secret|webhook_url)"?\s*[:=]\s*'
+    r'(?!https://api(\.eu)?\.opsgenie\.com/$)\S')
 
 
 def _refused(specs: Path, old: str, new: str) -> str:

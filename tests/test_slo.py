@@ -107,6 +107,8 @@ def test_page_and_ticket_alerts_carry_tier_and_severity(tree):
 def test_alerts_never_read_a_record_evaluated_less_often_than_themselves(tree, spec_set):
     """A record from a slower group could be stale when a rule reads it."""
     for d in spec_set.dashboard_models():
+        if cv.rule_file_path(d.uid) not in tree:
+            continue  # the overview has no rules
         groups = _groups(tree, d.uid)
         interval_of = {}
         for g in groups:

@@ -175,7 +175,7 @@ def schema(out_file: Path | None) -> None:
               show_default=True, help="Markdown (for PR descriptions) or tab-separated values.")
 @reports_errors
 def routes(specs_dir: Path, fmt: str) -> None:
-    """Print where every alert goes: alert → severity → receivers → escalation."""
+    """Print where every alert goes: alert → severity → receivers → escalation → override."""
     from mlops_dash.render import alertmanager
     from mlops_dash.spec.loader import load_specs
 
@@ -184,10 +184,10 @@ def routes(specs_dir: Path, fmt: str) -> None:
     if fmt == "markdown":
         click.echo(alertmanager.routes_markdown(platform, dashboards), nl=False)
         return
-    click.echo("alert\tseverity\treceivers\tescalation")
+    click.echo("alert\tseverity\treceivers\tescalation\toverride")
     for row in alertmanager.routes_table(platform, dashboards):
         click.echo("\t".join((row["alert"], row["severity"], row["receivers"],
-                              row["escalation"])))
+                              row["escalation"], row["override"])))
 
 
 @cli.command("test")
@@ -368,6 +368,58 @@ def diff(base: str, head: str | None, fmt: str, exit_code: bool, generated: Path
         click.echo(semdiff.to_markdown(changes, base_label, head_label), nl=False)
     if changes and exit_code:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--prometheus-url", required=True, help="Prometheus holding the ALERTS history.")
+@click.option("--lookback", default="24h", show_default=True,
+              help="History the email covers (a Prometheus duration).")
+@click.option("--step", default="1m", show_default=True,
+              help="Resolution of the ALERTS range query (the rule evaluation interval).")
+@click.option("--smarthost", help="SMTP server host:port (required unless --dry-run).")
+@click.option("--from", "sender", help="Sender address.")
+@click.option("--to", "to", multiple=True, help="Recipient (repeatable).")
+@click.option("--username", default=None, help="SMTP user (then --password-file is required).")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="File holding the SMTP password (mounted from a Secret); never a flag.")
+@click.option("--require-tls/--no-require-tls", default=True, show_default=True,
+              help="STARTTLS before login.")
+@click.option("--platform", "platform_name", default="ml-platform", show_default=True)
+@click.option("--runbook-base-url", default="", help="Runbook links: <url>/<AlertName>.md")
+@click.option("--grafana-url", default="", help="Dashboard links: <url>/d/<dashboard label>")
+@click.option("--dry-run", is_flag=True, help="Print the email instead of sending it.")
+@reports_errors
+def digest(prometheus_url: str, lookback: str, step: str, smarthost: str | None,
+           sender: str | None, to: tuple[str, ...], username: str | None,
+           password_file: Path | None, require_tls: bool, platform_name: str,
+           runbook_base_url: str, grafana_url: str, dry_run: bool) -> None:
+    """Send the daily digest: one email of every alert that fired in the last --lookback, from
+    Prometheus' ALERTS history ("nothing fired" on a quiet day). Run daily by the generated
+    CronJob. Exit 0 sent, 2 Prometheus or SMTP unusable (the job retries)."""
+    import re
+    import time
+
+    from mlops_dash.collect import digest as dg
+    from mlops_dash.spec.base import DURATION_RE, duration_seconds
+
+    for name, value in (("--lookback", lookback), ("--step", step)):
+        if not re.fullmatch(DURATION_RE, value) or not duration_seconds(value):
+            raise click.BadParameter(f"{value!r} is not a Prometheus duration", param_hint=name)
+    if not dry_run and not (smarthost and sender and to):
+        raise click.UsageError("--smarthost, --from and --to are needed to send (or --dry-run)")
+    try:
+        result = dg.collect(prometheus_url, time.time(), duration_seconds(lookback),
+                            duration_seconds(step))
+        subject, body = dg.render(result, platform_name, dg.Links(runbook_base_url, grafana_url))
+        if dry_run:
+            click.echo(f"Subject: {subject}\n\n{body}", nl=False)
+            return
+        assert smarthost and sender
+        dg.send(dg.Smtp(smarthost, sender, list(to), username, password_file, require_tls),
+                subject, body)
+    except dg.DigestError as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    click.echo(f"digest sent to {', '.join(to)}: {subject}")
 
 
 def main() -> None:

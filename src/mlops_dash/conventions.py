@@ -186,3 +186,13 @@ def legend_pattern(legend: str) -> str:
 def legend_example(legend: str) -> str:
     """A display name the legend format could produce (labels filled with ``x``)."""
     return _LEGEND_LABEL_RE.sub("x", legend)
+def off_pager_interval(alert_name: str) -> str:
+    """Alertmanager time interval during which an alert's pager receivers are muted."""
+    return f"{alert_name}-off-pager"
+
+
+# Opsgenie escalation (Terraform) and the daily digest job.
+OPSGENIE_TERRAFORM_PATH = "opsgenie/escalation.tf.json"
+DIGEST_JOB_NAME = "mlops-dash-digest"
+OVERVIEW_UID = "mlops-overview"
+DIGEST_CRONJOB_PATH = f"{KUBERNETES_DIR}/cronjob-{DIGEST_JOB_NAME}.yaml"

@@ -14,8 +14,10 @@ from mlops_dash.render import (
     alertmanager,
     exporter_manifests,
     exporters,
+    digest_manifests,
     grafana,
     kubernetes,
+    opsgenie,
     pagerduty,
     rules,
     runbooks,
@@ -128,17 +130,20 @@ def alert_routing(spec_set: SpecSet) -> output.Tree:
     templates = notification_templates()
     tree: output.Tree = {
         cv.ALERTMANAGER_CONFIG_PATH: output.dump_yaml(
-            alertmanager.alertmanager_config(platform, slo_inhibit)),
+            alertmanager.alertmanager_config(platform, slo_inhibit, dashboards)),
         cv.ALERTMANAGER_TEMPLATE_PATH: templates,
     }
     if uids:
         header, body = output.dump_yaml(alertmanager.alertmanager_config_manifest(
-            platform, uids, templates, slo_inhibit)).split("\n", 1)
+            platform, uids, templates, slo_inhibit, dashboards)).split("\n", 1)
         tree[cv.alertmanager_config_manifest_path(platform.name)] = (
             f"{header}\n{MATCHER_NOTE}{body}")
     policy = pagerduty.escalation_terraform(platform)
     if policy is not None:
         tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_json(policy)
+    og_policy = opsgenie.escalation_terraform(platform)
+    if og_policy is not None:
+        tree[cv.OPSGENIE_TERRAFORM_PATH] = output.dump_json(og_policy)
     return tree
 
 
@@ -219,6 +224,10 @@ def exporter_configs(spec_set: SpecSet) -> output.Tree:
     if config is None:
         return {}
     return {cv.CLOUDWATCH_EXPORTER_CONFIG_PATH: output.dump_yaml(config)}
+def digest_job(spec_set: SpecSet) -> output.Tree:
+    """The daily digest CronJob (routing.digest with via: job)."""
+    manifest = digest_manifests.digest_cronjob(spec_set.platform_model)
+    return {} if manifest is None else {cv.DIGEST_CRONJOB_PATH: output.dump_yaml(manifest)}
 
 
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
@@ -226,6 +235,7 @@ STAGES: list[Callable[[SpecSet], output.Tree]] = [
     alert_routing,
     exporter_bundle,
     exporter_configs,
+    digest_job,
 ]
 
 

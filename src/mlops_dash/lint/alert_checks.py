@@ -96,4 +96,24 @@ def check_rules(ctx: Context) -> None:
                            f"use for: {interval} (or 0 to fire at the first evaluation)")
 
 
-CHECKS = [check_rules]
+def check_msteams(ctx: Context) -> None:
+    """Alertmanager < 0.26 refuses ``msteams_configs`` (it reads the file as unknown fields), so
+    a routed msteams channel would break the plain config: say so at the channel."""
+    platform = ctx.spec_set.platform_model
+    major, minor = (int(p) for p in platform.alertmanager_version.split("."))
+    if (major, minor) >= (0, 26):
+        return
+    config = yaml.safe_load(ctx.tree.get(cv.ALERTMANAGER_CONFIG_PATH, "") or "{}") or {}
+    used = {r["name"] for r in config.get("receivers", []) if "msteams_configs" in r}
+    for i, c in enumerate(platform.channels):
+        if c.type == "msteams" and c.name in used:
+            ctx.at_spec(ctx.spec_set.platform, ("channels", i, "type"),
+                        "alert/msteams-unsupported",
+                        f"channel {c.name!r}: Alertmanager {platform.alertmanager_version} has "
+                        "no msteams_configs (added in 0.26) and refuses the file; reach Teams "
+                        "through a webhook channel (a Teams proxy such as prometheus-msteams), "
+                        "or set alertmanager_version when yours is newer (the operator's "
+                        "AlertmanagerConfig gets msteamsv2Configs either way)")
+
+
+CHECKS = [check_rules, check_msteams]

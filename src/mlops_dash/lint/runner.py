@@ -61,6 +61,9 @@ CHECKS: dict[str, tuple[str, str]] = {
                                         "`runbook_url` or `dashboard_url`"),
     "alert/for-shorter-than-interval": (ERROR, "an alert whose `for` is positive but shorter "
                                                "than its group's evaluation interval"),
+    "alert/msteams-unsupported": (ERROR, "a Microsoft Teams channel is routed but the "
+                                         "`alertmanager_version` (0.25) has no "
+                                         "`msteams_configs`"),
     "alert/record-name": (ERROR, "a recording rule name not of the form "
                                  "`level:metric:operations`"),
     "alert/template-label": (ERROR, "alert text (summary, description, labels) reads a "

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops_dash import conventions as cv
+from mlops_dash.render import paging, receivers
 from mlops_dash.spec import models as m
 
 RESOLVE_TIMEOUT = "5m"
@@ -34,21 +35,14 @@ RESOLVE_TIMEOUT = "5m"
 # --------------------------------------------------------------------------- routing plan
 
 
-def severity_receivers(platform: m.Platform, severity: str) -> tuple[str, ...]:
-    """Receivers an alert of ``severity`` reaches (the digest not included)."""
-    route = platform.routing.route_for(severity)
-    if route is None or not route.channels:
-        return (cv.NULL_RECEIVER,)
-    return tuple(route.channels)
+severity_receivers = paging.severity_channels
 
 
-def expected_receivers(platform: m.Platform, severity: str) -> list[str]:
-    """All receivers of an alert of ``severity``, digest included, in routing order."""
-    out = []
-    if platform.routing.digest:
-        out.append(platform.routing.digest.channel)
-    out += [r for r in severity_receivers(platform, severity) if r not in out]
-    return out
+def expected_receivers(platform: m.Platform, severity: str,
+                       override: m.AlertRouting | None = None) -> list[str]:
+    """All receivers of an alert of ``severity`` (and its routing override), digest route
+    included, in routing order."""
+    return paging.alert_receivers(platform, severity, override)
 
 
 def _matcher(name: str, op: str, value: str) -> str:
@@ -82,11 +76,13 @@ def digest_group_by(digest: m.Digest) -> list[str]:
     return list(digest.group_by) or [cv.DIGEST_GROUP_LABEL]
 
 
-def route_tree(platform: m.Platform) -> dict[str, Any]:
-    """The routing tree below the root (plain Alertmanager field names)."""
+def route_tree(platform: m.Platform,
+               dashboards: Sequence[m.Dashboard] = ()) -> dict[str, Any]:
+    """The routing tree below the root (plain Alertmanager field names); the dashboards'
+    alert routing overrides come right after the digest route."""
     routing = platform.routing
     routes: list[dict[str, Any]] = []
-    if routing.digest:
+    if routing.digest and routing.digest.via == "alertmanager":
         d = routing.digest
         routes.append({
             "receiver": d.channel,
@@ -94,6 +90,7 @@ def route_tree(platform: m.Platform) -> dict[str, Any]:
             **_timings(d),
             "continue": True,
         })
+    routes += paging.override_routes(platform, list(dashboards))
     for r in routing.routes:
         routes.append(_route([_matcher(cv.LABEL_SEVERITY, "=", r.severity)],
                              severity_receivers(platform, r.severity), _timings(r)))
@@ -143,7 +140,8 @@ def _used_channels(platform: m.Platform) -> list[m.Channel]:
     names: set[str] = set()
     for r in platform.routing.routes:
         names.update(r.channels)
-    if platform.routing.digest:
+    names.update(platform.routing.paged_warning_channels)
+    if platform.routing.digest and platform.routing.digest.via == "alertmanager":
         names.add(platform.routing.digest.channel)
     return [c for c in platform.channels if c.name in names]
 
@@ -153,6 +151,8 @@ def _tpl(name: str) -> str:
 
 
 def _receiver(c: m.Channel) -> dict[str, Any]:
+    if c.type in receivers.TYPES:
+        return receivers.plain_receiver(c)
     if c.type == "pagerduty":
         cfg: dict[str, Any] = {
             "routing_key_file": c.routing_key_file,
@@ -193,18 +193,21 @@ def _receiver(c: m.Channel) -> dict[str, Any]:
 
 
 def alertmanager_config(platform: m.Platform,
-                        extra_inhibit: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+                        extra_inhibit: Sequence[dict[str, Any]] = (),
+                        dashboards: Sequence[m.Dashboard] = ()) -> dict[str, Any]:
     """The plain Alertmanager configuration (Alertmanager ≥ 0.25 field names)."""
-    receivers = [{"name": cv.NULL_RECEIVER}] + [_receiver(c) for c in _used_channels(platform)]
+    used = [{"name": cv.NULL_RECEIVER}] + [_receiver(c) for c in _used_channels(platform)]
     config: dict[str, Any] = {
         "global": {"resolve_timeout": RESOLVE_TIMEOUT},
         "templates": [cv.ALERTMANAGER_TEMPLATE_FILE],
-        "route": route_tree(platform),
+        "route": route_tree(platform, dashboards),
         "inhibit_rules": inhibit_rules(platform, extra_inhibit),
-        "receivers": receivers,
+        "receivers": used,
+        "time_intervals": paging.time_intervals(list(dashboards)),
     }
-    if not config["inhibit_rules"]:
-        del config["inhibit_rules"]
+    for key in ("inhibit_rules", "time_intervals"):
+        if not config[key]:
+            del config[key]
     return config
 
 
@@ -255,7 +258,7 @@ def _op_matcher(text: str) -> dict[str, str]:
 
 _ROUTE_KEYS = {"receiver": "receiver", "group_by": "groupBy", "group_wait": "groupWait",
                "group_interval": "groupInterval", "repeat_interval": "repeatInterval",
-               "continue": "continue"}
+               "continue": "continue", "mute_time_intervals": "muteTimeIntervals"}
 
 
 def _op_route(route: dict[str, Any]) -> dict[str, Any]:
@@ -277,6 +280,8 @@ def _op_secret(c: m.Channel) -> dict[str, str]:
 
 def _op_receiver(c: m.Channel, defs: dict[str, str]) -> dict[str, Any]:
     plain = _inline_all(_receiver(c), defs)
+    if c.type in receivers.TYPES:
+        return receivers.operator_receiver(c, plain, _op_secret(c) if c.secret_ref else None)
     if c.type == "pagerduty":
         p = plain["pagerduty_configs"][0]
         cfg = {
@@ -325,7 +330,8 @@ def own_alerts_matcher(dashboard_uids: list[str]) -> str:
 
 def alertmanager_config_manifest(platform: m.Platform, dashboard_uids: list[str],
                                  templates: str,
-                                 extra_inhibit: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+                                 extra_inhibit: Sequence[dict[str, Any]] = (),
+                                 dashboards: Sequence[m.Dashboard] = ()) -> dict[str, Any]:
     """The same routing as a prometheus-operator ``AlertmanagerConfig`` (v1alpha1).
 
     Credentials are Secret key references (``secret_ref``). The operator cannot load template
@@ -334,12 +340,12 @@ def alertmanager_config_manifest(platform: m.Platform, dashboard_uids: list[str]
     unless the Alertmanager's ``alertmanagerConfigMatcherStrategy`` says otherwise (README).
     """
     defs = template_definitions(templates)
-    tree = route_tree(platform)
+    tree = route_tree(platform, dashboards)
     top = {"matchers": [_op_matcher(own_alerts_matcher(dashboard_uids))],
            **_op_route({k: v for k, v in tree.items() if k != "routes"})}
     top["routes"] = [_op_route(r) for r in tree["routes"]]
-    receivers = [{"name": cv.NULL_RECEIVER}] + [_op_receiver(c, defs)
-                                                for c in _used_channels(platform)]
+    used = [{"name": cv.NULL_RECEIVER}] + [_op_receiver(c, defs)
+                                           for c in _used_channels(platform)]
     inhibit = []
     for rule in inhibit_rules(platform, extra_inhibit):
         inhibit.append({
@@ -349,9 +355,12 @@ def alertmanager_config_manifest(platform: m.Platform, dashboard_uids: list[str]
         })
     labels = {"app.kubernetes.io/managed-by": "mlops-dash",
               "app.kubernetes.io/part-of": platform.name, **platform.prometheus_rule_labels}
-    spec: dict[str, Any] = {"route": top, "receivers": receivers}
+    spec: dict[str, Any] = {"route": top, "receivers": used}
     if inhibit:
         spec["inhibitRules"] = inhibit
+    intervals = paging.operator_time_intervals(paging.time_intervals(list(dashboards)))
+    if intervals:
+        spec["muteTimeIntervals"] = intervals
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
         "kind": "AlertmanagerConfig",
@@ -367,11 +376,11 @@ def alertmanager_config_manifest(platform: m.Platform, dashboard_uids: list[str]
 # --------------------------------------------------------------------------- routes table
 
 
-def escalation_chain(platform: m.Platform, severity: str) -> list[m.EscalationLevel]:
-    """Escalation levels an alert of ``severity`` goes through (empty when it does not page)."""
-    if severity not in platform.paged_severities():
-        return []
-    return [lvl for lvl in platform.escalation if severity in lvl.severities]
+def escalation_chain(platform: m.Platform, severity: str,
+                     override: m.AlertRouting | None = None) -> list[m.EscalationLevel]:
+    """Escalation levels an alert of ``severity`` (with its routing override) goes through
+    (empty when it does not page)."""
+    return paging.alert_escalation(platform, severity, override)
 
 
 def routes_table(platform: m.Platform, dashboards: list[m.Dashboard]) -> list[dict[str, str]]:
@@ -381,18 +390,24 @@ def routes_table(platform: m.Platform, dashboards: list[m.Dashboard]) -> list[di
 
     rows = []
     for d in dashboards:
-        named = [(a.name, a.severity) for a in d.alerts]
+        named: list[tuple[str, str, m.Alert | None]] = [
+            (a.name, a.severity, a) for a in d.alerts]
         for s in d.slos:
             stem = slo_render.alert_stem(s)
-            named += [(cv.slo_alert_name(stem, tier), cv.SLO_TIER_SEVERITY[tier])
+            named += [(cv.slo_alert_name(stem, tier), cv.SLO_TIER_SEVERITY[tier], None)
                       for tier in s.tiers]
-        for name, severity in named:
-            chain = escalation_chain(platform, severity)
+        for name, severity, alert in named:
+            override = alert.routing if alert is not None else None
+            chain = escalation_chain(platform, severity, override)
+            muted = paging.muted_pagers(platform, override)
             rows.append({
                 "alert": name,
                 "dashboard": d.uid,
                 "severity": severity,
-                "receivers": ", ".join(expected_receivers(platform, severity)),
+                "receivers": ", ".join(
+                    f"{r} (muted during the window)" if r in muted else r
+                    for r in expected_receivers(platform, severity, override)),
+                "override": paging.override_text(platform, alert) if alert else "",
                 "escalation": " → ".join(
                     f"{lvl.name} (after {lvl.delay_minutes} min)" if lvl.delay_minutes
                     else lvl.name for lvl in chain) or "none (not paged)",
@@ -403,10 +418,11 @@ def routes_table(platform: m.Platform, dashboards: list[m.Dashboard]) -> list[di
 def routes_markdown(platform: m.Platform, dashboards: list[m.Dashboard]) -> str:
     """The routes table as Markdown (for PR descriptions)."""
     rows = routes_table(platform, dashboards)
-    lines = ["| alert | severity | receivers | escalation |", "| --- | --- | --- | --- |"]
+    lines = ["| alert | severity | receivers | escalation | override |",
+             "| --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['alert']} | {r['severity']} | {r['receivers']} | "
-                     f"{r['escalation']} |")
+                     f"{r['escalation']} | {r['override'] or '-'} |")
     for i, rule in enumerate(platform.routing.inhibit):
         if i == 0:
             lines += ["", "Inhibition:", ""]
@@ -416,4 +432,9 @@ def routes_markdown(platform: m.Platform, dashboards: list[m.Dashboard]) -> str:
     if any(len(s.tiers) > 1 for d in dashboards for s in d.slos):
         lines.append("* a firing SLO page alert silences the ticket alert of the same SLO and "
                      "instance")
+    digest = platform.routing.digest
+    if digest is not None and digest.via == "job":
+        lines += ["", f"Daily digest: every alert that fired in the last {digest.lookback} is in "
+                  f"one email to {platform.channel(digest.channel).to} (`mlops-dash digest`, "
+                  f"CronJob `{digest.schedule}` {digest.time_zone})."]
     return "\n".join(lines) + "\n"

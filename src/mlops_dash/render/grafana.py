@@ -162,21 +162,43 @@ def _annotations(d: m.Dashboard) -> list[dict[str, Any]]:
     }]
     for a in d.annotations:
         if a.expr is not None:
-            out.append({"name": a.name, "datasource": DS_PROM, "enable": True,
-                        "iconColor": a.color, "expr": a.expr, "titleFormat": a.title,
-                        "textFormat": a.text, "step": "1m", "hide": False})
+            ann = {"name": a.name, "datasource": DS_PROM, "enable": True,
+                   "iconColor": a.color, "expr": a.expr, "titleFormat": a.title,
+                   "textFormat": a.text, "step": "1m", "hide": False}
+            if a.panels:
+                ids = {p.id: cv.panel_numeric_id(i) for i, p in enumerate(d.panels)}
+                ann["filter"] = {"exclude": False, "ids": [ids[p] for p in a.panels]}
+            out.append(ann)
         else:
             out.append({"name": a.name, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
                         "enable": True, "iconColor": a.color, "hide": False,
                         "target": {"type": "tags", "tags": list(a.tags), "limit": 100,
                                    "matchAny": True}})
-    return out
+    return out + _info_alert_annotations(d)
+
+
+def _info_alert_annotations(d: m.Dashboard) -> list[dict[str, Any]]:
+    """Info alerts are for the stand-up, not a receiver: each is an annotation on the panel
+    that shows its signal, so the regions it fired in are visible where it is read."""
+    ids = {p.id: cv.panel_numeric_id(i) for i, p in enumerate(d.panels)}
+    return [{
+        "name": f"{a.name} (info alert)", "datasource": DS_PROM, "enable": True,
+        "iconColor": "blue", "expr": f'ALERTS{{alertname="{a.name}", alertstate="firing"}}',
+        "titleFormat": f"{a.name} (info)", "textFormat": a.action, "step": "1m",
+        "hide": False, "filter": {"exclude": False, "ids": [ids[a.panel]]},
+    } for a in d.alerts if a.severity == "info"]
 
 
 def _links(d: m.Dashboard, platform: m.Platform, titles: dict[str, str]) -> list[dict[str, Any]]:
+    return link_list(d.links, platform, titles)
+
+
+def link_list(links: list[m.Link], platform: m.Platform,
+              titles: dict[str, str]) -> list[dict[str, Any]]:
+    """Dashboard or panel links (the same DashboardLink shape in Grafana 12)."""
     by_title = {link.title: link for link in platform.links}
     out = []
-    for link in d.links:
+    for link in links:
         if link.dashboard is not None:
             title = titles[link.dashboard]
             url = cv.dashboard_url(platform.grafana_url, link.dashboard, cv.slugify(title))
@@ -200,7 +222,7 @@ _DASHBOARD_KEYS = {
 }
 _PANEL_KEYS = {
     "type", "id", "targets", "title", "description", "transparent", "datasource", "gridPos",
-    "links", "transformations", "options", "fieldConfig", "interval",
+    "links", "transformations", "options", "fieldConfig", "interval", "timeFrom",
 }
 _PROM_TARGET_KEYS = {"datasource", "expr", "legendFormat", "refId", "format", "instant", "range",
                      "hide", "editorMode"}
@@ -239,6 +261,8 @@ def _custom(panel: m.Panel, has_threshold_line: bool) -> dict[str, Any]:
                 "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
     if panel.type == "piechart":
         return {"hideFrom": {"legend": False, "tooltip": False, "viz": False}}
+    if panel.type == "table":
+        return {"align": "auto", "inspect": False}
     return {}
 
 
@@ -277,12 +301,13 @@ def _options(panel: m.Panel) -> dict[str, Any]:
                 "legend": _legend(), "reduceOptions": dict(_REDUCE), "maxVizHeight": 300,
                 "orientation": "vertical"}
     if t == "table":
-        return {"showHeader": True, "cellHeight": "sm", "footer": {"show": False,
-                "reducer": ["sum"], "countRows": False, "fields": ""}}
+        return {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
+                "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": []}}
     raise AssertionError(t)
 
 
-def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert]) -> dict[str, Any]:
+def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
+                 links: list[dict[str, Any]]) -> dict[str, Any]:
     p = {k: v for k, v in raw.items() if k in _PANEL_KEYS}
     targets = []
     for t in raw.get("targets", []):
@@ -299,8 +324,14 @@ def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert]) -> 
     p["targets"] = targets
     p["datasource"] = dict(DS_PROM) if all("expr" in t for t in targets) else {
         "type": "datasource", "uid": "-- Mixed --"}
-    p["links"] = []
+    p["links"] = links
     p["transformations"] = []
+    if panel.type == "table" and all(q.format == "table" for q in panel.queries):
+        # label columns only: the sample time and the 0/1 value of ALERTS say nothing
+        p["transformations"] = [{"id": "organize", "options": {
+            "excludeByName": {"Time": True, "Value": True}}}]
+    if panel.time_from is not None:
+        p["timeFrom"] = panel.time_from
     p["type"] = "state-timeline" if panel.type == "alert-history" else panel.type
     unit = "short" if panel.type == "alert-history" else panel.unit
     line = panel.type == "timeseries" and bool(alerts or panel.thresholds)
@@ -367,7 +398,7 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     out["liveNow"] = False
     out["weekStart"] = ""
     out["panels"] = [
-        _clean_panel(rp, p, alerts_by_panel.get(p.id, []))
+        _clean_panel(rp, p, alerts_by_panel.get(p.id, []), link_list(p.links, platform, titles))
         for rp, p in zip(raw["panels"], d.panels, strict=True)
     ]
     out["templating"] = {"list": _variables(d, platform)}

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_dash import conventions as cv
-from mlops_dash.render.alertmanager import escalation_chain
 from mlops_dash.spec import models as m
 
 PROVIDER = {"pagerduty": {"source": "PagerDuty/pagerduty", "version": ">= 3.0"}}
@@ -22,7 +21,13 @@ LAST_RULE_DELAY = 30  # minutes; PagerDuty needs a delay on the last rule too (u
 
 def _severities_of(platform: m.Platform, channel: m.Channel) -> list[str]:
     return [s for s in platform.paged_severities()
-            if (r := platform.routing.route_for(s)) and channel.name in r.channels]
+            if ((r := platform.routing.route_for(s)) and channel.name in r.channels)
+            or (s == "warning" and channel.name in platform.routing.paged_warning_channels)]
+
+
+def levels_of(platform: m.Platform, severity: str) -> list[m.EscalationLevel]:
+    """The escalation levels of a paged severity (paged warnings: those listing warning)."""
+    return [lvl for lvl in platform.escalation if severity in lvl.severities]
 
 
 def escalation_terraform(platform: m.Platform) -> dict[str, Any] | None:
@@ -37,7 +42,7 @@ def escalation_terraform(platform: m.Platform) -> dict[str, Any] | None:
         severities = _severities_of(platform, channel)
         if not severities:
             continue
-        levels = escalation_chain(platform, severities[0])
+        levels = levels_of(platform, severities[0])
         name = cv.terraform_name(channel.pagerduty_service)
         rules = []
         for i, lvl in enumerate(levels):

@@ -19,7 +19,7 @@ import jinja2
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, promql
-from mlops_dash.render import alertmanager, rules
+from mlops_dash.render import alertmanager, paging, rules
 from mlops_dash.render import slo as slo_render
 from mlops_dash.spec import models as m
 
@@ -93,13 +93,20 @@ def static_panel_link(link: str) -> str:
 
 def _channel_text(platform: m.Platform, name: str) -> str:
     if name == cv.NULL_RECEIVER:
-        return "no notification (dashboard only)"
+        return ("no notification (dashboard only): the MLOps overview's stand-up panels list "
+                "it for the daily stand-up")
     c = platform.channel(name)
     if c.type == "pagerduty":
         return f"PagerDuty ({c.service or c.name})" + (f": {c.description}" if c.description
                                                         else "")
+    if c.type == "opsgenie":
+        return f"Opsgenie (team {c.team})" + (f": {c.description}" if c.description else "")
     if c.type == "slack":
         return f"Slack {c.channel or c.name}"
+    if c.type == "webhook":
+        return f"webhook {c.url}"
+    if c.type == "msteams":
+        return f"Microsoft Teams ({c.name})"
     return f"email to {c.to}" if c.to else f"email ({c.name})"
 
 
@@ -117,7 +124,7 @@ def context(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str, A
     group = next(g["name"] for g in groups if any(r.get("alert") == alert.name
                                                   for r in g["rules"]))
     return {
-        **routing_context(platform, alert.severity),
+        **routing_context(platform, alert.severity, alert),
         "header": output.markdown_header().rstrip("\n"),
         "slo": None,
         "name": alert.name,
@@ -155,20 +162,35 @@ def context(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str, A
     }
 
 
-def routing_context(platform: m.Platform, severity: str) -> dict[str, Any]:
-    """Receivers, timings and escalation of an alert of ``severity`` (both kinds of alert)."""
+def routing_context(platform: m.Platform, severity: str,
+                    alert: m.Alert | None = None) -> dict[str, Any]:
+    """Receivers, timings and escalation of an alert of ``severity`` (both kinds of alert),
+    with the spec alert's routing override."""
     digest = platform.routing.digest
+    override = alert.routing if alert is not None else None
+    muted = paging.muted_pagers(platform, override)
     receivers = [
-        {"name": r, "text": _channel_text(platform, r),
+        {"name": r, "text": _channel_text(platform, r)
+         + (f" (muted during {paging.window_text(override.window)})"
+            if r in muted and override and override.window else ""),
          "digest": bool(digest and r == digest.channel)}
-        for r in alertmanager.expected_receivers(platform, severity)
+        for r in alertmanager.expected_receivers(platform, severity, override)
     ]
+    chain = alertmanager.escalation_chain(platform, severity, override)
+    pager_types = {platform.channel(r["name"]).type for r in receivers
+                   if r["name"] in platform.pager_channels()}
     return {
         "severity": severity,
         "route": platform.routing.route_for(severity),
         "receivers": receivers,
+        "override": paging.override_text(platform, alert) if alert is not None else "",
+        "digest_job": digest if digest is not None and digest.via == "job" else None,
+        "digest_to": (platform.channel(digest.channel).to or digest.channel
+                      if digest is not None and digest.via == "job" else None),
+        "pager": "Opsgenie" if pager_types == {"opsgenie"} else (
+            "PagerDuty" if pager_types == {"pagerduty"} else "PagerDuty/Opsgenie"),
         "notifies": any(r["name"] != cv.NULL_RECEIVER and not r["digest"] for r in receivers),
-        "escalation": alertmanager.escalation_chain(platform, severity),
+        "escalation": chain,
         "paged_chain": next((alertmanager.escalation_chain(platform, s)
                              for s in platform.paged_severities()), []),
     }

@@ -8,6 +8,7 @@ from mlops_dash import conventions as cv
 from mlops_dash import promql
 from mlops_dash.errors import SpecError, SpecErrors, format_place
 from mlops_dash.spec import models as m
+from mlops_dash.spec.crosscheck_paging import paging_errors
 from mlops_dash.render import slo as slo_render
 from mlops_dash.spec.loader import Document, SpecSet, suggest, suggest_ref
 
@@ -276,15 +277,24 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                         ("alerts", ai, "name"),
                         f"alert {a.name} is in no alert-history panel of this dashboard; "
                         "add it to one so the dashboard shows its history"))
-        for li, link in enumerate(d.links):
+        all_links = [(("links", li), link) for li, link in enumerate(d.links)] + [
+            (("panels", pi, "links", li), link)
+            for pi, p in enumerate(d.panels) for li, link in enumerate(p.links)]
+        panel_ids = [p.id for p in d.panels]
+        for ni, ann in enumerate(d.annotations):
+            for pi, pid in enumerate(ann.panels):
+                if pid not in panel_ids:
+                    errors.append(src.error(("annotations", ni, "panels", pi),
+                                            f"no panel {pid!r}{suggest(pid, panel_ids)}"))
+        for where, link in all_links:
             if link.dashboard is not None and link.dashboard not in dash_uids:
                 errors.append(src.error(
-                    ("links", li, "dashboard"),
+                    (*where, "dashboard"),
                     f"no dashboard with uid {link.dashboard!r}"
                     f"{suggest_ref(link.dashboard, sorted(dash_uids))}"))
             if link.platform_link is not None and link.platform_link not in link_titles:
                 errors.append(src.error(
-                    ("links", li, "platform_link"),
+                    (*where, "platform_link"),
                     f"no link titled {link.platform_link!r} in the platform spec"
                     f"{suggest_ref(link.platform_link, link_titles)}"))
         for path, expr in queries(doc):
@@ -316,6 +326,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                 errors.append(psrc.error(("routing", "routes", ri, "channels", ci),
                                          f"no channel named {ch!r}"
                                          f"{suggest_ref(ch, channel_names)}"))
+    errors += paging_errors(spec_set, channel_names)
     if platform.routing.digest and platform.routing.digest.channel not in channel_names:
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  f"no channel named {platform.routing.digest.channel!r}"))
@@ -347,9 +358,10 @@ def _routing_errors(spec_set: SpecSet) -> list[SpecError]:
                                  "the digest would page for every alert once a day; give it an "
                                  "email (or slack) channel"))
     paged = platform.paged_severities()
-    pd_channels = [c for c in platform.channels if c.type == "pagerduty"]
+    pd_channels = [c for c in platform.channels if c.type in m.PAGER_TYPES]
     used_pd = [c for c in pd_channels
-               if any(c.name in r.channels for r in routing.routes)]
+               if any(c.name in r.channels for r in routing.routes)
+               or c.name in routing.paged_warning_channels]
     if used_pd and not platform.escalation:
         errors.append(psrc.error(
             ("channels",), "a PagerDuty channel is routed but there is no `escalation`: a "
@@ -374,11 +386,14 @@ def _routing_errors(spec_set: SpecSet) -> list[SpecError]:
                 errors.append(psrc.error(
                     ("escalation", i, "severities", j) if "severities" in _level_keys(
                         spec_set, i) else ("escalation", i),
-                    f"{sev} alerts are not routed to PagerDuty, so they cannot escalate; "
+                    f"{sev} alerts are not routed to a pager, so they cannot escalate; "
                     f"paged severities: {paged}"))
     # one PagerDuty service = one policy: its severities must escalate alike
     for c in used_pd:
-        sevs = [s for s in paged if c.name in (routing.route_for(s) or routing.routes[0]).channels]
+        if c.type != "pagerduty":
+            continue  # Opsgenie picks the escalation per alert (team routing rules on tags)
+        sevs = [s for s in paged if c.name in (routing.route_for(s) or routing.routes[0]).channels
+                or (s == "warning" and c.name in routing.paged_warning_channels)]
         chains = {s: [lvl.name for lvl in platform.escalation if s in lvl.severities]
                   for s in sevs}
         if len({tuple(v) for v in chains.values()}) > 1:

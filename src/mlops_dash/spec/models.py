@@ -30,6 +30,7 @@ from mlops_dash.spec.base import (  # noqa: F401 - models re-exports the duratio
     matcher_error,
 )
 from mlops_dash.spec.cloudwatch import CloudWatchExporter, CloudWatchMetric, series_name
+from mlops_dash.spec.alert_routing import AlertRouting, TimeRange, TimeWindow  # noqa: F401
 from mlops_dash.spec.collectors import Collectors
 
 Uid = Annotated[
@@ -147,14 +148,21 @@ class SecretRef(Strict):
 
 CHANNEL_FIELDS = {
     "pagerduty": {"routing_key_file", "service"},
+    "opsgenie": {"api_key_file", "team", "region"},
     "slack": {"channel", "api_url_file"},
     "email": {"to", "from_", "smarthost", "auth_username", "auth_password_file", "require_tls"},
+    "webhook": {"url", "bearer_token_file"},
+    "msteams": {"webhook_url_file"},
 }
 CHANNEL_REQUIRED = {
     "pagerduty": ("routing_key_file", "secret_ref"),
+    "opsgenie": ("api_key_file", "secret_ref", "team"),
     "slack": ("channel", "api_url_file", "secret_ref"),
     "email": ("to", "from_", "smarthost"),
+    "webhook": ("url",),
+    "msteams": ("webhook_url_file", "secret_ref"),
 }
+PAGER_TYPES = ("pagerduty", "opsgenie")
 
 
 class Channel(Strict):
@@ -165,12 +173,24 @@ class Channel(Strict):
     """
 
     name: Uid
-    type: Literal["pagerduty", "slack", "email"]
+    type: Literal["pagerduty", "opsgenie", "slack", "email", "webhook", "msteams"]
     description: str = ""
     # pagerduty (Events API v2)
     routing_key_file: SecretFile | None = None
     service: str | None = Field(
         default=None, description="PagerDuty service name (default: the channel name)")
+    # opsgenie (Alert API, via Alertmanager's opsgenie_configs)
+    api_key_file: SecretFile | None = None
+    team: str | None = Field(default=None, description="Opsgenie team that responds (and owns "
+                             "the escalation rendered to generated/opsgenie/)")
+    region: Literal["us", "eu"] | None = Field(
+        default=None, description="Opsgenie instance: us (api.opsgenie.com, default) or eu")
+    # webhook (generic JSON POST; for Microsoft Teams on Alertmanager 0.25 via a proxy)
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$",
+                            description="endpoint; no credential in it (use bearer_token_file)")
+    bearer_token_file: SecretFile | None = None
+    # msteams (Alertmanager >= 0.26 msteams_configs; operator msteamsv2Configs)
+    webhook_url_file: SecretFile | None = None
     # slack
     channel: str | None = Field(default=None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]*$")
     api_url_file: SecretFile | None = None
@@ -200,6 +220,10 @@ class Channel(Strict):
             if self.auth_password_file is None or self.secret_ref is None:
                 raise ValueError("an email channel with auth_username needs auth_password_file "
                                  "(plain config) and secret_ref (AlertmanagerConfig)")
+        if self.type == "webhook" and (self.bearer_token_file is None) != (
+                self.secret_ref is None):
+            raise ValueError("a webhook channel's bearer_token_file (plain config) and "
+                             "secret_ref (AlertmanagerConfig) go together")
         if self.type == "email" and self.auth_username is None and (
                 self.auth_password_file is not None or self.secret_ref is not None):
             raise ValueError("auth_password_file / secret_ref need auth_username")
@@ -223,9 +247,23 @@ class SeverityRoute(Strict):
 
 
 class Digest(Strict):
-    """A periodic email of everything, approximated with a catch-all ``continue`` route."""
+    """The daily email of every alert: ``mlops-dash digest`` as a CronJob (``via: job``) reading
+    the ``ALERTS`` history, or the old catch-all Alertmanager route (``via: alertmanager``)."""
 
     channel: Uid
+    via: Literal["job", "alertmanager"] = Field(
+        default="job",
+        description="job: a CronJob sends one email a day from Prometheus' ALERTS history "
+        "(also on a quiet day); alertmanager: a catch-all route with 24h intervals (an "
+        "approximation: one email per group, at times set by the first alert)")
+    schedule: str = Field(default="0 7 * * *", pattern=r"^\S+( \S+){4}$",
+                          description="cron schedule of the digest job (job only)")
+    time_zone: str = Field(default="Etc/UTC", pattern=r"^[A-Za-z][A-Za-z0-9_+/-]*$",
+                           description="IANA time zone of the schedule (CronJob timeZone)")
+    lookback: Duration = Field(default="24h", description="history the digest covers (job)")
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090", pattern=r"^https?://",
+        description="Prometheus the digest job queries for ALERTS (job only)")
     group_by: list[LabelName] = Field(
         default_factory=list,
         description="empty: one digest for all alerts; else one per value of these labels")
@@ -291,6 +329,11 @@ class Routing(Strict):
         "severity goes, so a typo never drops an alert")
     digest: Digest | None = None
     inhibit: list[InhibitRule] = Field(default_factory=list)
+    paged_warning_channels: list[Uid] = Field(
+        default_factory=list,
+        description="where a warning alert with `routing: {page: true}` pages: a pager channel "
+        "of its own (a PagerDuty service has one escalation policy; paged warnings follow only "
+        "the escalation levels that list `warning`)")
 
     def route_for(self, severity: str) -> SeverityRoute | None:
         """The route of a severity; unrouted severities take the fallback's route."""
@@ -359,6 +402,10 @@ class Platform(Strict):
     )
     grafana_sidecar: GrafanaSidecar = Field(default_factory=GrafanaSidecar)
     grafana_operator: GrafanaOperator = Field(default_factory=GrafanaOperator)
+    alertmanager_version: str = Field(
+        default="0.25", pattern=r"^0\.[0-9]+$",
+        description="Alertmanager the plain config is for (Debian ships 0.25); msteams "
+        "channels need 0.26 or later (lint: alert/msteams-unsupported)")
 
     @field_validator("prometheus_rule_labels")
     @classmethod
@@ -404,10 +451,16 @@ class Platform(Strict):
         return next(c for c in self.channels if c.name == name)
 
     def paged_severities(self) -> list[str]:
-        """Severities routed to a PagerDuty channel (where escalation can happen)."""
-        paging = {c.name for c in self.channels if c.type == "pagerduty"}
+        """Severities routed to a pager channel (PagerDuty or Opsgenie: where escalation can
+        happen); warning too when ``paged_warning_channels`` lets single warnings page."""
+        paging = {c.name for c in self.channels if c.type in PAGER_TYPES}
         return [s for s in cv.SEVERITIES
-                if (r := self.routing.route_for(s)) and paging & set(r.channels)]
+                if ((r := self.routing.route_for(s)) and paging & set(r.channels))
+                or (s == "warning" and paging & set(self.routing.paged_warning_channels))]
+
+    def pager_channels(self) -> set[str]:
+        """Names of the PagerDuty and Opsgenie channels."""
+        return {c.name for c in self.channels if c.type in PAGER_TYPES}
 
 
 # --------------------------------------------------------------------------- dashboards
@@ -467,6 +520,8 @@ class Annotation(Strict):
     title: str = ""
     text: str = ""
     color: str = "blue"
+    panels: list[PanelId] = Field(
+        default_factory=list, description="show only on these panels (default: all panels)")
 
     @model_validator(mode="after")
     def _one_source(self) -> Annotation:
@@ -502,6 +557,12 @@ class Panel(Strict):
     bars: bool = False
     log_scale: bool = False
     thresholds: list[PanelThreshold] = Field(default_factory=list)
+    links: list[Link] = Field(
+        default_factory=list, description="panel links: to another dashboard (drill down) or "
+        "a platform link")
+    time_from: str | None = Field(
+        default=None, pattern=r"^[0-9]+[smhdwMy]$",
+        description="relative time of this panel (Grafana timeFrom), e.g. 24h")
 
     @model_validator(mode="after")
     def _queries_or_alerts(self) -> Panel:
@@ -805,6 +866,9 @@ class Alert(Strict):
     first_queries: list[str] = Field(default_factory=list)
     labels: dict[LabelName, AlertText] = Field(default_factory=dict)
     tests: list[AlertTestCase] = Field(default_factory=list)
+    routing: AlertRouting | None = Field(
+        default=None, description="override of the severity routing for this alert: page a "
+        "warning, or keep a critical alert off the pager (always or during a window)")
 
     @model_validator(mode="after")
     def _window_where_needed(self) -> Alert:
@@ -983,3 +1047,4 @@ class Dashboard(Strict):
 
 GaugeSignal.model_rebuild()
 
+Panel.model_rebuild()
