@@ -317,6 +317,18 @@ def diff(base: str, head: str | None, fmt: str, exit_code: bool, generated: Path
         sys.exit(1)
 
 
+def _register_collector_jobs() -> None:
+    """``drift``, ``evaluate``, ``actuals`` (collect/commands.py; their deps load on use)."""
+    from mlops_dash.collect.commands import COMMANDS
+
+    for command in COMMANDS:
+        command.callback = reports_errors(command.callback)  # type: ignore[arg-type]
+        cli.add_command(command)
+
+
+_register_collector_jobs()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="mlops-dash")

@@ -162,3 +162,27 @@ def slo_alert_stem(slo_name: str) -> str:
 def slo_test_path(slo_name: str, tier: str) -> str:
     """Generated promtool burn-rate tests of one SLO tier, relative to the output folder."""
     return f"prometheus/tests/slo-{slo_name}.{tier}.test.yaml"
+
+
+# Collector jobs (collectors.jobs): CronJobs, their config, the Pushgateway.
+JOBS_CONFIG_MAP = "mlops-dash-jobs"
+JOBS_CONFIG_DIR = "/etc/mlops-dash"
+JOBS_CONFIG_FILE = "jobs.yaml"
+PUSHGATEWAY_NAME = "mlops-dash-pushgateway"
+PUSHGATEWAY_PORT = 9091
+
+
+def job_cronjob_name(kind: str, model: str) -> str:
+    """CronJob of one model's job: ``drift-demand-forecast`` (at most 52 characters)."""
+    return f"{kind}-{model}"
+
+
+def job_manifest_path(name: str) -> str:
+    """A collector-job object's manifest (CronJob, ConfigMap, Pushgateway objects)."""
+    return f"{KUBERNETES_DIR}/collectors/{name}.yaml"
+
+
+def pushgateway_service_url(namespace: str) -> str:
+    """In-cluster URL of the Pushgateway the bundle deploys."""
+    return f"http://{PUSHGATEWAY_NAME}.{namespace}.svc:{PUSHGATEWAY_PORT}"
+JOBS_KIND = "CollectorJobs"  # kind of the jobs.yaml the CronJobs read

@@ -13,6 +13,7 @@ from mlops_dash.render import (
     alert_tests,
     alertmanager,
     grafana,
+    job_manifests,
     kubernetes,
     pagerduty,
     rules,
@@ -179,9 +180,21 @@ DASHBOARD_STAGES: list[Callable[[SpecSet, Document, output.Tree], output.Tree]] 
     dashboard_manifest,
 ]
 
+def collector_jobs(spec_set: SpecSet) -> output.Tree:
+    """CronJobs of the drift, evaluation and actuals jobs, their config, the Pushgateway
+    (only when the platform spec has collectors.jobs)."""
+    platform = spec_set.platform_model
+    if platform.collectors is None or platform.collectors.jobs is None:
+        return {}
+    jobs_yaml = output.dump_yaml(job_manifests.jobs_document(platform.collectors.jobs))
+    return {cv.job_manifest_path(f"{o['kind'].lower()}-{o['metadata']['name']}"):
+            output.dump_yaml(o) for o in job_manifests.job_objects(platform, jobs_yaml)}
+
+
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
 STAGES: list[Callable[[SpecSet], output.Tree]] = [
     alert_routing,
+    collector_jobs,
 ]
 
 
