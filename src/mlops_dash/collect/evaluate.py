@@ -108,6 +108,20 @@ def table(job: Evaluation, results: list[VersionResult]) -> str:
     return "\n".join(lines)
 
 
+def logged_model_id(mv: object) -> str | None:
+    """The LoggedModel (MLflow 3) of a model version: its ``model_id``, or the id in its
+    ``models:/<model_id>`` source (the SQL registry store keeps only the source:
+    mlflow/store/model_registry/sqlalchemy_store.py, create_model_version); None on MLflow 2."""
+    model_id = getattr(mv, "model_id", None)
+    if model_id:
+        return str(model_id)
+    source = str(getattr(mv, "source", "") or "")
+    rest = source.removeprefix("models:/")
+    if rest != source and rest.startswith("m-") and "/" not in rest:
+        return rest
+    return None
+
+
 def log_to_mlflow(job: Evaluation, results: list[VersionResult]) -> list[str]:
     """Log each evaluated version's metrics to MLflow; lines saying what was logged where."""
     import mlflow
@@ -123,12 +137,16 @@ def log_to_mlflow(job: Evaluation, results: list[VersionResult]) -> list[str]:
         try:
             mv = client.get_model_version(name, r.version)
         except MlflowException as exc:
+            text = str(exc.message)
+            if any(s in text for s in ("Failed to establish", "Max retries", "timed out")):
+                raise JobError(f"evaluate {job.model}: MLflow {job.tracking_uri} unreachable: "
+                               f"{text.splitlines()[0][:300]}") from None
             raise JobError(f"evaluate {job.model}: MLflow {job.tracking_uri}: version "
-                           f"{r.version} of {name!r}: {exc.message}") from None
+                           f"{r.version} of {name!r}: {text.splitlines()[0][:300]}") from None
         except Exception as exc:  # connection refused / timeouts come as requests errors
             raise JobError(f"evaluate {job.model}: MLflow {job.tracking_uri} unreachable: "
                            f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-        model_id = getattr(mv, "model_id", None)  # MLflow 3: the version's LoggedModel
+        model_id = logged_model_id(mv)
         run_id = mv.run_id
         if run_id is None:
             raise JobError(f"evaluate {job.model}: version {r.version} of {name!r} has no run "
