@@ -12,6 +12,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -110,6 +111,8 @@ class Postgres:
     def __init__(self, workdir: Path) -> None:
         self.bin = _postgres_bin()
         self.port = es.free_port()
+        # its own folder under /tmp: pytest's tmp folders are 0700 root, closed to `postgres`
+        workdir = Path(tempfile.mkdtemp(prefix="mlops-dash-pg-"))
         self.data = workdir / "pgdata"
         self.sockets = workdir / "pgsock"
         self.workdir = workdir
@@ -150,6 +153,7 @@ class Postgres:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(grace=10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def execute(self, sql: str) -> None:
         import psycopg

@@ -105,7 +105,9 @@ def read_sql(sql: str, warehouse: Warehouse, what: str) -> pd.DataFrame:
 
     try:
         with engine(warehouse).connect() as conn:
-            return pd.read_sql_query(sqlalchemy.text(sql), conn)
+            result = conn.execute(sqlalchemy.text(sql))
+            return pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()),
+                                             coerce_float=True)
     except sqlalchemy.exc.OperationalError as exc:
         text = str(exc.orig or exc).splitlines()[0]
         if "statement timeout" in text or "canceling statement" in text:
