@@ -51,6 +51,11 @@ def _numeric(ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray] | 
             cur.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
+def _without_nan(a: np.ndarray) -> np.ndarray:
+    nan = np.isnan(a)
+    return a[~nan] if nan.any() else a
+
+
 def _size_problem(ref: np.ndarray, cur: np.ndarray, min_rows: int) -> str | None:
     for side, a in (("reference", ref), ("current", cur)):
         if len(a) == 0:
@@ -63,10 +68,9 @@ def _size_problem(ref: np.ndarray, cur: np.ndarray, min_rows: int) -> str | None
 def numeric_scores(column: str, ref: np.ndarray, cur: np.ndarray, check: DriftCheck, *,
                    pvalue: bool) -> list[Score] | str:
     """PSI and KS (and the KS p-value when asked) of one numeric column, or a skip reason."""
-    if not (np.isfinite(ref[~np.isnan(ref)]).all() and np.isfinite(cur[~np.isnan(cur)]).all()):
+    if np.isinf(ref).any() or np.isinf(cur).any():
         return "infinite values"
-    ref = ref[~np.isnan(ref)]
-    cur = cur[~np.isnan(cur)]
+    ref, cur = _without_nan(ref), _without_nan(cur)
     problem = _size_problem(ref, cur, check.min_rows)
     if problem:
         return problem

@@ -45,25 +45,24 @@ class PredictionRecorder:
                              ["model", "version"], registry=registry)
         self._child = self._hist.labels(model, version)
         self._cold_child = self._cold.labels(model, version)  # created at 0
-        self._record: Callable[[float], None] = self._child.observe
-        self.request: Callable[[], None] = self._first_request if cold_start else _nothing
+        # until the first request: count the cold start, then record straight into the child
+        self._record: Callable[[float], None] = (
+            self._first_request if cold_start else self._child.observe)
 
-    def _first_request(self) -> None:
+    def _first_request(self, value: float) -> None:
+        self._record = self._child.observe
         self._cold_child.inc()
-        self.request = _nothing
+        self._child.observe(value)
 
     def observe(self, value: float) -> float:
         """Record one prediction (and, at the process's first, its cold start); returns it."""
-        self.request()
         self._record(value)
         return value
 
     def observe_many(self, values: Iterable[float]) -> None:
-        """Record a batch of predictions of one request."""
-        self.request()
-        record = self._record
+        """Record a batch of predictions of one request (one cold start at most)."""
         for v in values:
-            record(v)
+            self._record(v)
 
     def wrap(self, func: F) -> F:
         """Decorate a predict function returning a number or a list of numbers."""
@@ -85,6 +84,3 @@ class PredictionRecorder:
 
         return start_http_server(port, addr=addr, registry=self.registry)
 
-
-def _nothing() -> None:
-    return None
