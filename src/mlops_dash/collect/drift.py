@@ -28,6 +28,7 @@ class Score:
     column: str
     method: str  # psi / ks / ks_pvalue
     value: float
+    rows: int = 0  # ks_pvalue: rows per window of the subsample
 
 
 @dataclass
@@ -81,8 +82,8 @@ def numeric_scores(column: str, ref: np.ndarray, cur: np.ndarray, check: DriftCh
     if "ks" in check.methods or pvalue:
         out.append(Score(column, "ks", st.ks_statistic(ref_sorted, cur_sorted)))
     if pvalue:
-        p, _ = st.ks_pvalue(ref, cur, check.pvalue_sample, check.seed)
-        out.append(Score(column, "ks_pvalue", p))
+        p, rows = st.ks_pvalue(ref, cur, check.pvalue_sample, check.seed)
+        out.append(Score(column, "ks_pvalue", p, rows))
     return out
 
 
@@ -131,7 +132,7 @@ def check_frames(check: DriftCheck, ref: pd.DataFrame, cur: pd.DataFrame,
             result.skipped[label] = outcome
         elif is_prediction:
             result.prediction = outcome
-            result.pvalue_rows = min(check.pvalue_sample, len(ref), len(cur))
+            result.pvalue_rows = max((s.rows for s in outcome), default=0)
         else:
             result.features += [s for s in outcome if s.method in check.methods]
     if not result.features and not result.prediction:
