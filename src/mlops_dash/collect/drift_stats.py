@@ -1,8 +1,9 @@
 """Drift statistics on sorted columns: PSI on reference-quantile bins, two-sample KS.
 
 Each numeric column is sorted once (``np.sort``) and the sorted arrays serve every statistic:
-the KS statistic is evaluated at every observed value by ``searchsorted`` (the same points and
-the same right-continuous empirical CDFs as ``scipy.stats.ks_2samp``), the PSI bin counts are
+the KS statistic is evaluated at every observed value by merging the two sorted windows (the
+same points and the same right-continuous empirical CDFs as ``scipy.stats.ks_2samp``), the PSI
+bin counts are
 ``searchsorted`` of the bin edges. The KS p-value comes from ``scipy.stats.ks_2samp`` on a
 seeded subsample of each window (see ``subsample``): on a million rows every negligible shift is
 "significant", while the statistic itself does not grow with the sample.
@@ -59,23 +60,21 @@ def psi_categorical(ref: np.ndarray, cur: np.ndarray) -> float:
     return psi_from_shares(r, c)
 
 
-def _count_at_or_below_self(a_sorted: np.ndarray) -> np.ndarray:
-    """For each element of a sorted array, how many elements are <= it (as
-    ``np.searchsorted(a, a, side="right")``, in linear time)."""
-    n = len(a_sorted)
-    ends = np.append(np.flatnonzero(a_sorted[1:] != a_sorted[:-1]) + 1, n)
-    return np.repeat(ends, np.diff(ends, prepend=0))
-
-
 def ks_statistic(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
-    """max |F_ref(x) - F_cur(x)| over every observed x (as scipy.stats.ks_2samp computes it)."""
+    """max |F_ref(x) - F_cur(x)| over every observed x (as scipy.stats.ks_2samp computes it).
+
+    The two sorted windows are merged (a stable sort of two sorted runs is a linear merge in
+    numpy's timsort); the running counts of each window at the end of every group of equal
+    values are the right-continuous empirical CDFs there.
+    """
     n1, n2 = len(ref_sorted), len(cur_sorted)
-    # at the reference's points and at the current window's points (together: data_all)
-    d_ref = np.abs(_count_at_or_below_self(ref_sorted) / n1
-                   - np.searchsorted(cur_sorted, ref_sorted, side="right") / n2).max()
-    d_cur = np.abs(np.searchsorted(ref_sorted, cur_sorted, side="right") / n1
-                   - _count_at_or_below_self(cur_sorted) / n2).max()
-    return float(max(d_ref, d_cur))
+    values = np.concatenate([ref_sorted, cur_sorted])
+    order = np.argsort(values, kind="stable")
+    merged = values[order]
+    from_ref = np.cumsum(order < n1)
+    from_cur = np.arange(1, n1 + n2 + 1) - from_ref
+    group_end = np.append(merged[1:] != merged[:-1], True)
+    return float(np.abs(from_ref[group_end] / n1 - from_cur[group_end] / n2).max())
 
 
 def subsample(values: np.ndarray, size: int, seed: int) -> np.ndarray:
