@@ -186,6 +186,9 @@ class Prometheus:
             host, _, path = rest.partition("/")
             config["scrape_configs"].append({
                 "job_name": f"simulator-{i}", "scheme": scheme, "metrics_path": "/" + path,
+                # the simulator stands for many targets and the Pushgateway: its series keep
+                # their own job and instance labels (up of simulated targets, pushed groups)
+                "honor_labels": True,
                 "static_configs": [{"targets": [host]}],
             })
         if alertmanager:

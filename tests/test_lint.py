@@ -395,8 +395,8 @@ def test_rate_interval(specs_copy):
 
 
 def test_increase_over_a_fixed_period_is_allowed_but_not_over_interval(specs_copy):
-    f = "drift-data-quality.yaml"
-    line = query_line((specs_copy / f).read_text(), "schema-violations")
+    f = "cost-optimization.yaml"
+    line = query_line((specs_copy / f).read_text(), "spot-interruptions")
     assert "dashboard/rate-interval" not in ids(lint_folder(specs_copy))
     edit(specs_copy, f, line, "[1h]", "[$__interval]")
     assert only(lint_folder(specs_copy), "dashboard/rate-interval")[0].line == line

@@ -74,10 +74,16 @@ def test_same_groups_in_plain_file_and_manifest(spec_set, tree):
         assert plain["groups"] == manifest["spec"]["groups"]
 
 
+LIVENESS_ALERTS = ("ExporterSourceDown", "ExporterSourceStale", "ScrapeTargetDown",
+                   "DriftCheckStale", "DataValidationStale", "PushgatewayGroupStale")
+
+
 def test_every_alert_has_labels_and_annotations(spec_set, tree):
     alerts = _alerts(tree)
     slo_alerts = sum(len(s.tiers) for d in spec_set.dashboard_models() for s in d.slos)
-    assert len(alerts) == 15 + slo_alerts
+    # the seed's 15 alerts and the liveness alerts of the pushed and batch sources (METRICS.md)
+    assert len(alerts) == 15 + len(LIVENESS_ALERTS) + slo_alerts
+    assert set(LIVENESS_ALERTS) <= set(alerts)
     for d in spec_set.dashboard_models():
         for a in d.alerts:
             _, rule = alerts[a.name]

@@ -136,6 +136,8 @@ def signal_expr(alert: Alert) -> str:
     """The expression of an alert's signal (the value compared with the threshold)."""
     s = alert.signal
     w = alert.window
+    if isinstance(s, RatioSignal) and s.of == "gauges":
+        return f"sum{_by(s.by)} ({selector(s.numerator)}) / sum{_by(s.by)} ({selector(s.denominator)})"
     if isinstance(s, RatioSignal):
         return (
             f"sum{_by(s.by)} (rate({selector(s.numerator)}[{w}]))"
@@ -170,7 +172,10 @@ def signal_expr(alert: Alert) -> str:
         return (
             f"{current} / avg_over_time(({current})[{s.baseline_window}:{s.baseline_step}]) - 1"
         )
+    if isinstance(s, AgeSignal) and s.baseline is None:
+        return f"time() - max{_by(s.by)} ({selector(s.start_timestamp)})"
     if isinstance(s, AgeSignal):
+        assert s.baseline is not None
         return (
             f"(time() - max{_by(s.by)} ({selector(s.start_timestamp)}))"
             f" / on ({', '.join(s.match_on)}) group_left () {selector(s.baseline)}"

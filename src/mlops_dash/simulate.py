@@ -87,6 +87,7 @@ HISTOGRAM_BUCKETS = {
 }
 HISTOGRAM_DEFAULT_OBSERVATION = {"milliseconds": 50, "seconds": 1800, "none": 100}
 HISTOGRAM_RATE = 2.0  # observations per second
+RATIO_GAUGE_TOTAL = 10000.0  # records of a simulated last validation run, per group
 RATIO_TOTAL_RATE = 2.0  # denominator events per second and group of a ratio signal
 LONG_LOOKBACK_S = 3600  # windows longer than this need backfilled history
 HISTORY_STEP_S = 240.0  # spacing of backfilled samples: within the 5m lookback
@@ -118,7 +119,8 @@ class Series:
         return dict(self.labels)
 
     def text(self, extra: dict[str, str] | None = None) -> str:
-        labels = [*self.labels, *sorted((extra or {}).items())]
+        own = {k for k, _ in self.labels}  # like honor_labels: a series keeps its own labels
+        labels = [*self.labels, *sorted((k, v) for k, v in (extra or {}).items() if k not in own)]
         if not labels:
             return self.name
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
@@ -327,9 +329,10 @@ def label_values(metric: str, label: str, extra: dict[str, set[str]],
     if (metric, label) in METRIC_LABELS:
         values = list(METRIC_LABELS[(metric, label)])
     elif label in ("namespace", "destination_workload_namespace"):
-        ns = platform.namespaces
-        values = [ns.serving] if label.startswith("destination") else \
-            [ns.pipelines, ns.training, ns.serving]
+        serving = platform.namespace_list("serving")
+        values = list(serving) if label.startswith("destination") else [
+            *platform.namespace_list("pipelines"), *platform.namespace_list("training"),
+            *serving]
     else:
         values = list(WORLD_LABELS.get(label, ["default"]))
     for v in sorted(extra.get(label, ())):
@@ -459,6 +462,12 @@ class Derivation:
             rest = [x for x in members if x not in num] if same else members
             if not n or not rest:
                 continue
+            if s.of == "gauges":  # a last run of RATIO_GAUGE_TOTAL records, v of them failed
+                for x in n:
+                    out[x] = Behaviour(level=constant(v * RATIO_GAUGE_TOTAL / len(n)))
+                for x in rest:
+                    out[x] = Behaviour(level=constant(RATIO_GAUGE_TOTAL / len(rest)))
+                continue
             total = RATIO_TOTAL_RATE
             for x in n:
                 out[x] = Behaviour(rate=v * total / len(n))
@@ -528,7 +537,7 @@ class Derivation:
         return out
 
     def _age(self, alert, s: m.AgeSignal, v: float, _lead: float):
-        baseline = self.baseline_value(s.baseline)
+        baseline = self.baseline_value(s.baseline) if s.baseline is not None else 1.0
         out: dict[Series, Behaviour] = {}
         for x in _selected(self.series, s.start_timestamp):
             out[x] = Behaviour(level=_age_start(v * baseline))

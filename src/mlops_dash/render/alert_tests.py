@@ -266,6 +266,8 @@ def _gauge_variants(s: m.GaugeSignal) -> list[tuple[m.Selector, dict[str, str], 
 def shape_timing(ctx: Context) -> Timing:
     s = ctx.alert.signal
     window = m.duration_seconds(ctx.alert.window or "0s")
+    if isinstance(s, m.RatioSignal) and s.of == "gauges":
+        return Timing(first=0, settle=0)
     if isinstance(s, (m.RatioSignal, m.QuantileSignal)):
         return Timing(first=ctx.interval, settle=window)
     if isinstance(s, m.GrowthSignal):
@@ -396,6 +398,8 @@ def _ratio_series(ctx: Context, s: m.RatioSignal, segments: list[Segment],
                   instance: int) -> list[Series]:
     labels = instance_labels(ctx, instance)
     num_labels = {**labels, **_selector_labels(s.numerator)}
+    if s.of == "gauges":
+        return _gauge_ratio_series(ctx, s, segments, labels)
     num = _counter(_series(ctx, s.numerator.metric, num_labels),
                    [(seg.steps, (seg.value or 0.0) * EVENTS_PER_STEP) for seg in segments])
     if s.numerator.metric != s.denominator.metric:
@@ -413,6 +417,17 @@ def _ratio_series(ctx: Context, s: m.RatioSignal, segments: list[Segment],
                     [(seg.steps, (1 - (seg.value or 0.0)) * EVENTS_PER_STEP)
                      for seg in segments])
     return [num, rest]
+
+
+def _gauge_ratio_series(ctx: Context, s: m.RatioSignal, segments: list[Segment],
+                        labels: dict[str, str]) -> list[Series]:
+    """Two gauges (e.g. a job's last run: failed records and records): value·N over N."""
+    num = _series(ctx, s.numerator.metric, {**labels, **_selector_labels(s.numerator)})
+    den = _series(ctx, s.denominator.metric, {**labels, **_selector_labels(s.denominator)})
+    for seg in segments:
+        num.hold((seg.value or 0.0) * EVENTS_PER_STEP, seg.steps)
+        den.hold(EVENTS_PER_STEP, seg.steps)
+    return [num, den]
 
 
 def quantile_buckets(values: list[float], q: float) -> tuple[list[float], dict[float, float]]:
@@ -667,7 +682,7 @@ def _age_cases(ctx: Context) -> list[Case]:
     # The baseline duration: long enough that a run started at 0 stays under half the
     # threshold until the last evaluation (the "young run" control).
     hours = max(1, -(-2 * p.end // (max(thr, 0.1) * 3600)))
-    base = 3600 * hours
+    base = 3600 * hours if s.baseline is not None else 1  # no baseline: the age in seconds
     alert = ctx.alert.name
     n = _steps(ctx, p.end) + 2
     run = {b: f"{b.replace('_', '-')}-1" for b in s.by}
@@ -683,30 +698,33 @@ def _age_cases(ctx: Context) -> list[Case]:
             series.stale()
         return series
 
-    def baseline() -> Series:
+    def baseline() -> list[Series]:
+        if s.baseline is None:
+            return []
         series = _series(ctx, s.baseline.metric, {**shared, **_selector_labels(s.baseline)})
         series.hold(base, n)
-        return series
+        return [series]
 
     def crossing_at(t: float) -> float:
         """Start time whose age crosses the threshold at t."""
         return t - thr * base
 
     # A second run of the same pipeline, started at 0: stays young, never alerts.
-    control = [start_series(other, 0, n)] if other != run else []
+    young = s.baseline is not None or 2 * p.end < thr  # a run started at 0 stays young
+    control = [start_series(other, 0, n)] if other != run and young else []
     quiet_start = p.fire - safe * base
     # crossing one evaluation before t_on: strictly above the threshold from t_on on
     fire_start = crossing_at(p.t_on - ctx.eval_interval)
     return [
-        Case(alert, "firing", [start_series(run, fire_start, n), baseline(), *control],
+        Case(alert, "firing", [start_series(run, fire_start, n), *baseline(), *control],
              firing_at=[(p.fire, [run])]),
-        Case(alert, "quiet", [start_series(run, quiet_start, n), baseline(), *control],
+        Case(alert, "quiet", [start_series(run, quiet_start, n), *baseline(), *control],
              silent_at=[p.fire]),
-        Case(alert, "pending", [start_series(run, fire_start, n), baseline()],
+        Case(alert, "pending", [start_series(run, fire_start, n), *baseline()],
              **({"pending_at": [(p.pending, [run])]} if m.duration_seconds(ctx.alert.for_)
                 else {"firing_at": [(p.pending, [run])], "pending_at": [(p.pending, [])]})),
         Case(alert, "resolves",
-             [start_series(run, fire_start, _steps(ctx, p.recover), stale=True), baseline()],
+             [start_series(run, fire_start, _steps(ctx, p.recover), stale=True), *baseline()],
              firing_at=[(p.fire, [run])], silent_at=[p.resolved]),
     ]
 

@@ -35,6 +35,9 @@ def signal_sentence(alert: m.Alert) -> str:
     """What the alert measures, in words, by signal shape."""
     s = alert.signal
     w = alert.window
+    if isinstance(s, m.RatioSignal) and s.of == "gauges":
+        return (f"{_code(promql.selector(s.numerator))} as a share of "
+                f"{_code(promql.selector(s.denominator))} (current values)")
     if isinstance(s, m.RatioSignal):
         return (f"the share of {_code(promql.selector(s.numerator))} among "
                 f"{_code(promql.selector(s.denominator))} over the last {w}")
@@ -57,7 +60,11 @@ def signal_sentence(alert: m.Alert) -> str:
         return (f"the {AGGREGATE_WORDS[s.aggregate]} of {_code(promql.selector(s.series))} "
                 f"relative to its own {s.baseline_window} rolling average (a point every "
                 f"{s.baseline_step}), as a fraction,")
+    if isinstance(s, m.AgeSignal) and s.baseline is None:
+        return (f"the time since {_code(promql.selector(s.start_timestamp))} (now − its value), "
+                "in seconds")
     if isinstance(s, m.AgeSignal):
+        assert s.baseline is not None
         return (f"how long a run has been running (now − {_code(s.start_timestamp.metric)}) "
                 f"as a multiple of {_code(promql.selector(s.baseline))}")
     raise AssertionError(f"unknown shape {s.shape}")

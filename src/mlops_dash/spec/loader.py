@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from mlops_dash import conventions as cv
 from mlops_dash.errors import EnvironmentProblem, SpecError, SpecErrors
 from mlops_dash.spec import models as m
+from mlops_dash.spec import params
 from mlops_dash.spec.secrets import find_literal_secrets
 from mlops_dash.spec.yamlsource import SourceMap, format_path, load_yaml
 
@@ -273,8 +274,14 @@ def _convert(exc: ValidationError, data: Any, smap: SourceMap,
 
 
 def load_document(path: Path, display: str) -> Document:
-    """Read, parse and validate one spec file."""
-    return validate_document(*parse_document(path, display))
+    """Read, parse and validate one spec file (parameters from itself or the defaults)."""
+    data, smap = parse_document(path, display)
+    declared = _declared_parameters([(data, smap)])
+    skip: tuple[str, ...] = ("namespaces",) if data.get("kind") == "Platform" else ()
+    resolved, problems = params.resolve(data, smap, declared, skip)
+    if problems:
+        raise SpecErrors(problems)
+    return validate_document(resolved, smap)
 
 
 def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
@@ -364,15 +371,24 @@ def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1) ->
     files = spec_files(specs_dir)
     errors: list[SpecError] = []
     docs: list[Document] = []
+    parsed_docs: list[Parsed] = []
     for part in parallel.run_chunks(parse_files, files, len(files), jobs):
         for parsed in part:
-            try:
-                if isinstance(parsed, list):
-                    errors.extend(parsed)
-                else:
-                    docs.append(validate_document(*parsed))
-            except SpecErrors as exc:
-                errors.extend(exc.errors)
+            if isinstance(parsed, list):
+                errors.extend(parsed)
+            else:
+                parsed_docs.append(parsed)
+    declared = _declared_parameters(parsed_docs)
+    for data, smap in parsed_docs:
+        skip: tuple[str, ...] = ("namespaces",) if data.get("kind") == "Platform" else ()
+        resolved, problems = params.resolve(data, smap, declared, skip)
+        if problems:
+            errors.extend(problems)
+            continue
+        try:
+            docs.append(validate_document(resolved, smap))
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
     if errors:
         raise SpecErrors(errors)
     platforms = [d for d in docs if isinstance(d.model, m.Platform)]
@@ -394,6 +410,12 @@ def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1) ->
     spec_set = SpecSet(platforms[0], catalogues[0], dashboards)
     check_spec_set(spec_set, check_metrics=check_metrics)
     return spec_set
+
+
+def _declared_parameters(parsed: list[Parsed]) -> dict[str, params.Value]:
+    """The parameters the (first) platform spec declares, or the defaults without one."""
+    platform = next((d for d, _ in parsed if d.get("kind") == "Platform"), {})
+    return params.declared(platform, dict(m.DEFAULT_NAMESPACES))
 
 
 def _is_below_cwd(p: Path) -> bool:

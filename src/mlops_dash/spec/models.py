@@ -83,10 +83,10 @@ class ExternalLink(Strict):
     icon: Literal["external link", "dashboard", "doc", "info", "bolt", "cloud"] = "external link"
 
 
-class Namespaces(Strict):
-    pipelines: str = "kubeflow"
-    training: str = "ml-training"
-    serving: str = "ml-serving"
+NamespaceName = Annotated[str, Field(pattern=cv.K8S_NAMESPACE_RE.pattern)]
+NamespaceValue = NamespaceName | Annotated[list[NamespaceName], Field(min_length=1)]
+DEFAULT_NAMESPACES: dict[str, str] = {
+    "pipelines": "kubeflow", "training": "ml-training", "serving": "ml-serving"}
 
 
 SecretFile = Annotated[
@@ -310,7 +310,12 @@ class Platform(Strict):
                                  "(at most 63 letters, digits, '-', '_', '.')")
         return v
     datasources: Datasources
-    namespaces: Namespaces = Field(default_factory=Namespaces)
+    namespaces: dict[LabelName, NamespaceValue] = Field(
+        default_factory=lambda: dict(DEFAULT_NAMESPACES),
+        description="the platform's namespaces, referenced in any spec string as "
+        "${namespaces.<name>} (pipelines, training and serving have defaults; add others). "
+        "A list (e.g. Kubeflow profile namespaces) is a regex alternation, =~ in matchers",
+    )
     links: list[ExternalLink] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     routing: Routing
@@ -319,6 +324,16 @@ class Platform(Strict):
         default=None,
         description="the exporter and the jobs that produce the mlops_* series (METRICS.md)",
     )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _default_namespaces(cls, v: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        return {**DEFAULT_NAMESPACES, **v}
+
+    def namespace_list(self, name: str) -> list[str]:
+        """The namespaces of one entry of ``namespaces``, as a list."""
+        value = self.namespaces[name]
+        return [value] if isinstance(value, str) else list(value)
 
     def channel(self, name: str) -> Channel:
         return next(c for c in self.channels if c.name == name)
@@ -426,9 +441,14 @@ class Selector(Strict):
 
 
 class RatioSignal(Strict):
-    """Share of events: increase of a counter over the window / increase of the total."""
+    """Share of events: increase of a counter over the window / increase of the total; or,
+    ``of: gauges``, one gauge over another (e.g. a job's last-run failed records / records)."""
 
     shape: Literal["ratio"]
+    of: Literal["counters", "gauges"] = Field(
+        default="counters",
+        description="counters: increase over `window` (a series first seen above 0 counts "
+        "its value); gauges: the current values, no window (pushed last-run gauges)")
     numerator: Selector
     denominator: Selector
     by: list[LabelName] = Field(min_length=1)
@@ -489,13 +509,24 @@ class BaselineSignal(Strict):
 
 
 class AgeSignal(Strict):
-    """Age of something running (now − its start timestamp) as a multiple of a baseline."""
+    """Age of a timestamp gauge (now − its value): of a running run as a multiple of a
+    baseline, or, without a baseline, in seconds (how long ago a producer last succeeded)."""
 
     shape: Literal["age"]
-    start_timestamp: Selector
-    baseline: Selector = Field(description="usually a recording rule")
-    by: list[LabelName] = Field(min_length=1, description="labels identifying one run")
-    match_on: list[LabelName] = Field(min_length=1, description="labels shared with baseline")
+    start_timestamp: Selector = Field(description="a gauge holding a unix time in seconds")
+    baseline: Selector | None = Field(
+        default=None, description="usually a recording rule; none: the age in seconds")
+    by: list[LabelName] = Field(min_length=1, description="labels identifying one instance")
+    match_on: list[LabelName] = Field(
+        default_factory=list, description="labels shared with baseline (required with it)")
+
+    @model_validator(mode="after")
+    def _match_on_with_baseline(self) -> AgeSignal:
+        if self.baseline is not None and not self.match_on:
+            raise ValueError("an age signal with a baseline needs `match_on`")
+        if self.baseline is None and self.match_on:
+            raise ValueError("`match_on` belongs to a baseline; this age signal has none")
+        return self
 
 
 Signal = Annotated[
@@ -546,6 +577,8 @@ class Alert(Strict):
     @model_validator(mode="after")
     def _window_where_needed(self) -> Alert:
         needs = self.signal.shape in ("ratio", "quantile", "growth")
+        if isinstance(self.signal, RatioSignal) and self.signal.of == "gauges":
+            needs = False
         if needs and self.window is None:
             raise ValueError(f"a {self.signal.shape} signal needs `window`")
         if not needs and self.window is not None:
