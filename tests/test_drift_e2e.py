@@ -94,7 +94,10 @@ def test_shifted_data_fires_drift_alerts_and_steady_data_does_not(tmp_path, push
     assert "DRIFT (> 0.2)" in r.stdout and "pushed group job=mlops-dash-drift model=churn" \
         in r.stdout
     alerts = {"FeatureDriftDetected", "PredictionAnomaly"}
-    prom = js.prometheus_scraping(tmp_path / "prom", compressed_rules(tmp_path, alerts),
+    # the shipped liveness alerts must stay quiet while the job pushes on time
+    liveness = {"DriftCheckStale", "PushgatewayGroupStale"}
+    prom = js.prometheus_scraping(tmp_path / "prom",
+                                  compressed_rules(tmp_path, alerts | liveness),
                                   pushgateway.url).start()
     try:
         seen: dict[str, list[str]] = {a: [] for a in alerts}
@@ -102,6 +105,7 @@ def test_shifted_data_fires_drift_alerts_and_steady_data_does_not(tmp_path, push
         def both_firing() -> bool:
             for a in prom.api("alerts")["alerts"]:
                 name = a["labels"]["alertname"]
+                assert name in alerts, a  # no liveness alert
                 assert a["labels"]["model"] == "demand-forecast", a  # never the steady model
                 if not seen[name] or seen[name][-1] != a["state"]:
                     seen[name].append(a["state"])
@@ -122,6 +126,8 @@ def test_shifted_data_fires_drift_alerts_and_steady_data_does_not(tmp_path, push
         assert {s["metric"]["model"] for s in pv} == {"demand-forecast", "churn"}
         assert prom.query("mlops_drift_check_last_success_timestamp_seconds"
                           '{job="mlops-dash-drift"}')
+        loaded = {r["name"] for g in prom.api("rules")["groups"] for r in g["rules"]}
+        assert liveness <= loaded  # they were evaluated, and stayed quiet
     finally:
         prom.stop()
 
