@@ -22,25 +22,21 @@ from conftest import GENERATED
 import great_expectations as gx
 
 from mlops_dash.collect.gx import PrometheusAction, ValidationCountError, count_records
+from mlops_dash.spec.base import duration_seconds
 
 RULES = GENERATED / "prometheus" / "mlops-drift-data-quality.rules.yaml"
-# METRICS.md: "the last validation run of a datasource failed > 5% of its records (it stays
-# firing until a clean run)", on the last-run gauges the action pushes.
-METRICS_MD_RULE = {
-    "alert": "DataQualityFailure",
-    "expr": "(max by (datasource, suite) (mlops_data_validation_last_run_failed_records) / "
-            "max by (datasource, suite) (mlops_data_validation_last_run_records)) > 0.05",
-    "labels": {"severity": "critical"},
-}
 
 
-def shipped_or_contract_rule() -> tuple[dict, str]:
-    """The shipped DataQualityFailure when it reads the last-run gauges, else METRICS.md's."""
+def shipped_rule() -> dict:
+    """The shipped DataQualityFailure (METRICS.md: failed/records of the last run > 5%, no
+    window, firing until a clean run), on the last-run gauges the action pushes."""
     for g in yaml.safe_load(RULES.read_text())["groups"]:
         for r in g["rules"]:
-            if r.get("alert") == "DataQualityFailure" and "last_run" in r["expr"]:
-                return {k: v for k, v in r.items() if k != "for"} | {"for": "0s"}, "shipped"
-    return METRICS_MD_RULE, "METRICS.md"
+            if r.get("alert") == "DataQualityFailure":
+                assert "mlops_data_validation_last_run_failed_records" in r["expr"], r
+                assert duration_seconds(r.get("for", "0s")) == 0, r
+                return r
+    raise AssertionError("DataQualityFailure is not in the shipped rules")
 
 
 def checkpoint(ctx, action, name: str = "sales", result_format: str = "COMPLETE"):
@@ -125,7 +121,7 @@ def test_summary_result_format_is_refused_with_advice(quiet_gx):
 
 def test_bad_then_clean_checkpoint_fires_then_resolves_data_quality_failure(quiet_gx, tmp_path):
     pg = js.Pushgateway(tmp_path).start()
-    rule, origin = shipped_or_contract_rule()
+    rule = shipped_rule()
     rules = tmp_path / "dq.rules.yaml"
     rules.write_text(yaml.safe_dump({"groups": [{"name": "dq", "rules": [rule]}]}))
     prom = js.prometheus_scraping(tmp_path / "prom", [rules], pg.url)
@@ -138,7 +134,8 @@ def test_bad_then_clean_checkpoint_fires_then_resolves_data_quality_failure(quie
         js.wait_alert(prom, "DataQualityFailure", "firing", 30)
         (alert,) = [a for a in prom.api("alerts")["alerts"]
                     if a["labels"]["alertname"] == "DataQualityFailure"]
-        assert alert["labels"]["datasource"] == "warehouse_sales", origin
+        assert alert["labels"]["datasource"] == "warehouse_sales"
+        assert alert["labels"]["severity"] == "critical"
         failed = prom.query("mlops_data_validation_last_run_failed_records")
         assert [s["value"][1] for s in failed] == ["200"]
         assert failed[0]["metric"]["suite"] == "sales_suite"
