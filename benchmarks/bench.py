@@ -13,7 +13,14 @@ child's peak RSS. Cases:
   1,000 synthetic dashboards (``synth_specs.py``); on the largest size also ``build -j 1``
   (one process) and, for information, ``build`` into a folder deleted just before the run;
 * grafanalib alone rendering the same number of five-panel dashboards
-  (``grafanalib_only.py``): the reference the ratios are quoted against.
+  (``grafanalib_only.py``): the reference the ratios are quoted against;
+* ``drift``: ``mlops-dash drift --dry-run`` on 1,000,000 rows × 20 numeric features (reference
+  and current, Parquet) plus a prediction column (``bench_collectors.py``), peak memory of all
+  its processes sampled too;
+* ``instrument``: CPU cost of one ``PredictionRecorder.observe()``.
+
+``--cases build,drift,instrument`` (the default: all) selects the groups; a run of some groups
+writes only their figures (``--results -`` prints them without replacing RESULTS.md).
 
 ``--exporter`` runs the exporter's cases instead (``exporter_bench.py``: /metrics latency, full
 and incremental KFP polls, idle CPU), which keep their own section of the results.
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -54,6 +62,11 @@ TARGETS = {
 }
 RSS_TARGET_MB = 500
 GROWTH_TARGET = 11.0
+# Targets of issue 16: the drift check of 1M rows x 20 features, the instrumentation.
+DRIFT_TARGET_S = 10.0
+DRIFT_RSS_TARGET_MB = 1536
+INSTRUMENT_TARGET_US = 5.0
+CASE_GROUPS = ("build", "drift", "instrument")
 
 
 @dataclass
@@ -229,71 +242,103 @@ def run_bench(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
     info = machine()
     info["src"] = str(src)
     results: list[Result] = []
+    print(f"benchmarking {src} ({args.runs} runs per case) in {work}", file=sys.stderr)
     try:
-        specs = ROOT / "specs"
-        print(f"benchmarking {src} ({args.runs} runs per case) in {work}", file=sys.stderr)
-        results.append(measure("python -c pass", [py, "-c", "pass"], env, work, args.runs))
-        results.append(measure("help", tool + ["--help"], env, work, max(args.runs, 10),
-                               show="mlops-dash --help"))
-        out = work / "out-shipped"
-        results.append(measure(
-            "build-shipped", tool + ["build", "-q", "--specs", str(specs), "--out", OUT],
-            env, work, args.runs, fresh=out,
-            show="mlops-dash build (shipped specs, new --out)"))
-        subprocess.run(tool + ["build", "-q", "--specs", str(specs), "--out", str(out)],
-                       env=env, cwd=work, check=True)
-        results.append(measure(
-            "check-shipped", tool + ["check", "--specs", str(specs), "--out", str(out)],
-            env, work, args.runs, show="mlops-dash check (shipped specs)"))
-        if lint_available(env, ROOT, tool):
-            try:  # a lint that fails is reported, not fatal to the rest of the benchmark
-                results.append(measure(
-                    "lint-shipped", tool + ["lint", "--specs", str(specs)], env, ROOT,
-                    args.runs, show="mlops-dash lint (shipped specs, promtool and amtool)"))
-            except SystemExit as exc:
-                print(f"  lint-shipped skipped: {exc}", file=sys.stderr)
-        gl = work / "grafanalib-out"
-        results.append(measure(
-            "grafanalib-5", [py, str(HERE / "grafanalib_only.py"), "-n", "5", "--out", OUT],
-            env, work, args.runs, fresh=Path(f"{gl}-5"),
-            show="grafanalib_only.py -n 5"))
-        for n in args.sizes:
-            sdir = work / f"specs-{n}"
-            subprocess.run([py, str(HERE / "synth_specs.py"), "-n", str(n), "--out", str(sdir)],
-                           check=True, capture_output=True)
-            out = work / f"out-{n}"
-            results.append(measure(
-                f"build-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out", OUT],
-                env, work, args.runs, fresh=Path(f"{out}-new"), memory=n == max(args.sizes),
-                show=f"mlops-dash build ({n} dashboards, new --out)"))
-            if n == max(args.sizes) and has_jobs_option(env, work, tool):
-                results.append(measure(
-                    f"build-{n}-j1", tool + ["build", "-q", "-j", "1", "--specs", str(sdir),
-                                           "--out", OUT],
-                    env, work, args.runs, fresh=Path(f"{out}-j1"),
-                    show=f"mlops-dash build -j 1 ({n} dashboards, one process, new --out)"))
-            subprocess.run(tool + ["build", "-q", "--specs", str(sdir), "--out", str(out)],
-                           env=env, cwd=work, check=True)
-            results.append(measure(
-                f"check-{n}", tool + ["check", "--specs", str(sdir), "--out", str(out)],
-                env, work, args.runs, show=f"mlops-dash check ({n} dashboards)"))
-            results.append(measure(
-                f"grafanalib-{n}",
-                [py, str(HERE / "grafanalib_only.py"), "-n", str(n), "--out", OUT],
-                env, work, args.runs, fresh=Path(f"{gl}-{n}"),
-                show=f"grafanalib_only.py -n {n}"))
-            if n == max(args.sizes) and args.refill:
-                # informational: the old way of this benchmark, deleting the previous output
-                # just before each run (see the notes on ext4 without a journal)
-                results.append(measure(
-                    f"refill-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out",
-                                           str(out)],
-                    env, work, args.runs, before_each=[str(out)],
-                    show=f"mlops-dash build ({n} dashboards, --out deleted just before)"))
+        if "drift" in args.cases or "instrument" in args.cases:
+            collector_cases(args, env, work, tool, results, info)
+        if "build" in args.cases:
+            build_cases(args, env, work, tool, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     info["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
     return results, info
+
+
+def collector_cases(args: argparse.Namespace, env: dict[str, str], work: Path,
+                    tool: list[str], results: list[Result], info: dict[str, str]) -> None:
+    """The drift check (whole process) and the instrumentation overhead (in a process)."""
+    py = sys.executable
+    helper = str(HERE / "bench_collectors.py")
+    if "drift" in args.cases:
+        print("  writing the drift case's data (1,000,000 rows x 20 features, twice)",
+              file=sys.stderr)
+        config = subprocess.run([py, helper, "data", str(work / "drift")], env=env,
+                                check=True, capture_output=True, text=True).stdout.strip()
+        results.append(measure(
+            "drift-1m-x20", tool + ["drift", "--config", config, "--dry-run"], env, work,
+            min(args.runs, 3), memory=True,
+            show="mlops-dash drift --dry-run (1,000,000 rows × 20 features + prediction, "
+                 "reference and current Parquet)"))
+    if "instrument" in args.cases:
+        out = subprocess.run([py, helper, "instrument"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        info["instrument_us"] = "%.3f" % json.loads(out)["us_per_prediction"]
+        print(f"  instrument             {info['instrument_us']} µs per prediction",
+              file=sys.stderr)
+
+
+def build_cases(args: argparse.Namespace, env: dict[str, str], work: Path, tool: list[str],
+                results: list[Result]) -> None:
+    py = sys.executable
+    specs = ROOT / "specs"
+    results.append(measure("python -c pass", [py, "-c", "pass"], env, work, args.runs))
+    results.append(measure("help", tool + ["--help"], env, work, max(args.runs, 10),
+                           show="mlops-dash --help"))
+    out = work / "out-shipped"
+    results.append(measure(
+        "build-shipped", tool + ["build", "-q", "--specs", str(specs), "--out", OUT],
+        env, work, args.runs, fresh=out,
+        show="mlops-dash build (shipped specs, new --out)"))
+    subprocess.run(tool + ["build", "-q", "--specs", str(specs), "--out", str(out)],
+                   env=env, cwd=work, check=True)
+    results.append(measure(
+        "check-shipped", tool + ["check", "--specs", str(specs), "--out", str(out)],
+        env, work, args.runs, show="mlops-dash check (shipped specs)"))
+    if lint_available(env, ROOT, tool):
+        try:  # a lint that fails is reported, not fatal to the rest of the benchmark
+            results.append(measure(
+                "lint-shipped", tool + ["lint", "--specs", str(specs)], env, ROOT,
+                args.runs, show="mlops-dash lint (shipped specs, promtool and amtool)"))
+        except SystemExit as exc:
+            print(f"  lint-shipped skipped: {exc}", file=sys.stderr)
+    gl = work / "grafanalib-out"
+    results.append(measure(
+        "grafanalib-5", [py, str(HERE / "grafanalib_only.py"), "-n", "5", "--out", OUT],
+        env, work, args.runs, fresh=Path(f"{gl}-5"),
+        show="grafanalib_only.py -n 5"))
+    for n in args.sizes:
+        sdir = work / f"specs-{n}"
+        subprocess.run([py, str(HERE / "synth_specs.py"), "-n", str(n), "--out", str(sdir)],
+                       check=True, capture_output=True)
+        out = work / f"out-{n}"
+        results.append(measure(
+            f"build-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out", OUT],
+            env, work, args.runs, fresh=Path(f"{out}-new"), memory=n == max(args.sizes),
+            show=f"mlops-dash build ({n} dashboards, new --out)"))
+        if n == max(args.sizes) and has_jobs_option(env, work, tool):
+            results.append(measure(
+                f"build-{n}-j1", tool + ["build", "-q", "-j", "1", "--specs", str(sdir),
+                                       "--out", OUT],
+                env, work, args.runs, fresh=Path(f"{out}-j1"),
+                show=f"mlops-dash build -j 1 ({n} dashboards, one process, new --out)"))
+        subprocess.run(tool + ["build", "-q", "--specs", str(sdir), "--out", str(out)],
+                       env=env, cwd=work, check=True)
+        results.append(measure(
+            f"check-{n}", tool + ["check", "--specs", str(sdir), "--out", str(out)],
+            env, work, args.runs, show=f"mlops-dash check ({n} dashboards)"))
+        results.append(measure(
+            f"grafanalib-{n}",
+            [py, str(HERE / "grafanalib_only.py"), "-n", str(n), "--out", OUT],
+            env, work, args.runs, fresh=Path(f"{gl}-{n}"),
+            show=f"grafanalib_only.py -n {n}"))
+        if n == max(args.sizes) and args.refill:
+            # informational: the old way of this benchmark, deleting the previous output
+            # just before each run (see the notes on ext4 without a journal)
+            results.append(measure(
+                f"refill-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out",
+                                       str(out)],
+                env, work, args.runs, before_each=[str(out)],
+                show=f"mlops-dash build ({n} dashboards, --out deleted just before)"))
 
 
 def _ratio(results: dict[str, Result], case: str) -> str:
@@ -345,6 +390,20 @@ def render(results: list[Result], info: dict[str, str], args: argparse.Namespace
                      f"every 50 ms in {MEMORY_RUNS} extra untimed runs)")
         lines.append(f"| build-{big} peak memory ≤ {RSS_TARGET_MB} MB | {what} "
                      f"| {'yes' if peak <= RSS_TARGET_MB else 'NO'} |")
+    if "drift-1m-x20" in by:
+        r = by["drift-1m-x20"]
+        peak = max(r.peak_mb, r.peak_all_mb or 0)
+        lines.append(f"| drift-1m-x20 median ≤ {DRIFT_TARGET_S:g} s, both cores | "
+                     f"{r.median:.3f} s wall, {r.cpu_median:.3f} s CPU "
+                     f"({r.cpu_median / r.median:.2f} cores busy) "
+                     f"| {'yes' if r.median <= DRIFT_TARGET_S else 'NO'} |")
+        lines.append(f"| drift-1m-x20 peak memory ≤ {DRIFT_RSS_TARGET_MB} MB | {peak:.0f} MB "
+                     f"| {'yes' if peak <= DRIFT_RSS_TARGET_MB else 'NO'} |")
+    if "instrument_us" in info:
+        us = float(info["instrument_us"])
+        lines.append(f"| instrumentation ≤ {INSTRUMENT_TARGET_US:g} µs per prediction | "
+                     f"{us:.2f} µs (CPU, best of 5 × 200,000 observe() calls) "
+                     f"| {'yes' if us <= INSTRUMENT_TARGET_US else 'NO'} |")
     if "build-100" in by and "build-1000" in by:
         g = by["build-1000"].median / by["build-100"].median
         gc = by["build-1000"].cpu_median / by["build-100"].cpu_median
@@ -361,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", default=str(ROOT / "src"), help="mlops-dash sources to measure")
     ap.add_argument("--no-refill", dest="refill", action="store_false",
                     help="skip the informational case that deletes the output before each run")
+    ap.add_argument("--cases", default=",".join(CASE_GROUPS),
+                    help=f"groups to run, comma-separated (default all: {','.join(CASE_GROUPS)})")
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md",
                     help="Markdown file to write ('-' for standard output)")
     ap.add_argument("--exporter", action="store_true",
@@ -372,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return exporter_bench.main(["--results", str(args.results)])
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = sorted(set(args.cases) - set(CASE_GROUPS))
+    if unknown:
+        ap.error(f"unknown case group(s) {', '.join(unknown)}; choose from "
+                 f"{', '.join(CASE_GROUPS)}")
     if args.runs < 1:
         ap.error("--runs must be at least 1")
     results, info = run_bench(args)

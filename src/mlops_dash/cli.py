@@ -107,6 +107,8 @@ def reports_errors(func: F) -> F:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlops-dash")
+
+
 def cli() -> None:
     """Monitoring-as-code for ML platforms: YAML specs → Grafana, Prometheus, Alertmanager."""
 
@@ -194,8 +196,12 @@ def routes(specs_dir: Path, fmt: str) -> None:
 @SPECS_OPTION
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Build into this folder and test it (default: a temporary folder).")
+
+
 @click.option("--jobs", "-j", type=click.IntRange(1, 16), default=None,
               help="promtool processes in parallel (default: 2 or the CPU count if lower).")
+
+
 @click.option("--verbose", "-v", is_flag=True, help="Show each case's time.")
 @reports_errors
 def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool) -> None:
@@ -238,16 +244,26 @@ def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: b
 @SPECS_OPTION
 @click.option("--scenario", default="healthy", show_default=True,
               help="healthy, or the name of an alert whose condition to violate.")
+
+
 @click.option("--port", type=click.IntRange(0, 65535), default=9109, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
+
+
 @click.option("--openmetrics-out", "history_file", type=click.Path(path_type=Path),
               default=None, help="Also write the scenario's history (OpenMetrics with "
               "timestamps) for `promtool tsdb create-blocks-from openmetrics`.")
+
+
 @click.option("--history", "history", default=None, callback=_history,
               help="Span of the written history, e.g. 8d (default: what the alerts' windows "
               "need).")
+
+
 @click.option("--job", default="mlops-dash-simulator", show_default=True,
               help="job label of the history (the job_name Prometheus scrapes this under).")
+
+
 @click.option("--no-serve", is_flag=True, help="Write the history and exit.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 @reports_errors
@@ -300,6 +316,8 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
 @click.option("--config", "config", type=click.Path(path_type=Path),
               default=Path("specs/platform.yaml"), show_default=True,
               help="Platform spec whose collectors.exporter section configures the sources.")
+
+
 @click.option("--listen", "listen", default=None,
               help="HOST:PORT or :PORT to serve /metrics on (default: collectors.exporter."
                    "listen, :9210).")
@@ -336,9 +354,13 @@ def lint(specs_dir: Path, fmt: str) -> None:
 
 @cli.command()
 @click.argument("base")
+
+
 @click.argument("head", required=False)
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
               show_default=True, help="Markdown for a PR comment, JSON for bots.")
+
+
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there is any semantic change.")
 @click.option("--generated", "generated", type=click.Path(path_type=Path),
               default=Path("generated"), show_default=True,
@@ -372,20 +394,36 @@ def diff(base: str, head: str | None, fmt: str, exit_code: bool, generated: Path
 
 @cli.command()
 @click.option("--prometheus-url", required=True, help="Prometheus holding the ALERTS history.")
+
+
 @click.option("--lookback", default="24h", show_default=True,
               help="History the email covers (a Prometheus duration).")
+
+
 @click.option("--step", default="1m", show_default=True,
               help="Resolution of the ALERTS range query (the rule evaluation interval).")
+
+
 @click.option("--smarthost", help="SMTP server host:port (required unless --dry-run).")
 @click.option("--from", "sender", help="Sender address.")
+
+
 @click.option("--to", "to", multiple=True, help="Recipient (repeatable).")
 @click.option("--username", default=None, help="SMTP user (then --password-file is required).")
+
+
 @click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="File holding the SMTP password (mounted from a Secret); never a flag.")
+
+
 @click.option("--require-tls/--no-require-tls", default=True, show_default=True,
               help="STARTTLS before login.")
+
+
 @click.option("--platform", "platform_name", default="ml-platform", show_default=True)
 @click.option("--runbook-base-url", default="", help="Runbook links: <url>/<AlertName>.md")
+
+
 @click.option("--grafana-url", default="", help="Dashboard links: <url>/d/<dashboard label>")
 @click.option("--dry-run", is_flag=True, help="Print the email instead of sending it.")
 @reports_errors
@@ -420,6 +458,18 @@ def digest(prometheus_url: str, lookback: str, step: str, smarthost: str | None,
     except dg.DigestError as exc:
         raise EnvironmentProblem(str(exc)) from None
     click.echo(f"digest sent to {', '.join(to)}: {subject}")
+
+
+def _register_collector_jobs() -> None:
+    """``drift``, ``evaluate``, ``actuals`` (collect/commands.py; their deps load on use)."""
+    from mlops_dash.collect.commands import COMMANDS
+
+    for command in COMMANDS:
+        command.callback = reports_errors(command.callback)  # type: ignore[arg-type]
+        cli.add_command(command)
+
+
+_register_collector_jobs()
 
 
 def main() -> None:

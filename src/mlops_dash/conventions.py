@@ -186,6 +186,8 @@ def legend_pattern(legend: str) -> str:
 def legend_example(legend: str) -> str:
     """A display name the legend format could produce (labels filled with ``x``)."""
     return _LEGEND_LABEL_RE.sub("x", legend)
+
+
 def off_pager_interval(alert_name: str) -> str:
     """Alertmanager time interval during which an alert's pager receivers are muted."""
     return f"{alert_name}-off-pager"
@@ -196,3 +198,25 @@ OPSGENIE_TERRAFORM_PATH = "opsgenie/escalation.tf.json"
 DIGEST_JOB_NAME = "mlops-dash-digest"
 OVERVIEW_UID = "mlops-overview"
 DIGEST_CRONJOB_PATH = f"{KUBERNETES_DIR}/cronjob-{DIGEST_JOB_NAME}.yaml"
+# Collector jobs (collectors.jobs): CronJobs, their config, the Pushgateway.
+JOBS_CONFIG_MAP = "mlops-dash-jobs"
+JOBS_CONFIG_DIR = "/etc/mlops-dash"
+JOBS_CONFIG_FILE = "jobs.yaml"
+PUSHGATEWAY_NAME = "mlops-dash-pushgateway"
+PUSHGATEWAY_PORT = 9091
+
+
+def job_cronjob_name(kind: str, model: str) -> str:
+    """CronJob of one model's job: ``drift-demand-forecast`` (at most 52 characters)."""
+    return f"{kind}-{model}"
+
+
+def job_manifest_path(name: str) -> str:
+    """A collector-job object's manifest (CronJob, ConfigMap, Pushgateway objects)."""
+    return f"{KUBERNETES_DIR}/collectors/{name}.yaml"
+
+
+def pushgateway_service_url(namespace: str) -> str:
+    """In-cluster URL of the Pushgateway the bundle deploys."""
+    return f"http://{PUSHGATEWAY_NAME}.{namespace}.svc:{PUSHGATEWAY_PORT}"
+JOBS_KIND = "CollectorJobs"  # kind of the jobs.yaml the CronJobs read

@@ -12,10 +12,11 @@ from mlops_dash.errors import BuildError
 from mlops_dash.render import (
     alert_tests,
     alertmanager,
+    digest_manifests,
     exporter_manifests,
     exporters,
-    digest_manifests,
     grafana,
+    job_manifests,
     kubernetes,
     opsgenie,
     pagerduty,
@@ -218,16 +219,31 @@ def exporter_bundle(spec_set: SpecSet) -> output.Tree:
                em.service(platform, spec), em.service_monitor(platform),
                em.network_policy(platform, spec)]
     return {cv.exporter_manifest_path(o["kind"]): output.dump_yaml(o) for o in objects}
+
+
 def exporter_configs(spec_set: SpecSet) -> output.Tree:
     """Configuration of the exporters whose series the rules query (cloudwatch_exporter)."""
     config = exporters.cloudwatch_config(spec_set.catalogue_model, spec_set.platform_model)
     if config is None:
         return {}
     return {cv.CLOUDWATCH_EXPORTER_CONFIG_PATH: output.dump_yaml(config)}
+
+
 def digest_job(spec_set: SpecSet) -> output.Tree:
     """The daily digest CronJob (routing.digest with via: job)."""
     manifest = digest_manifests.digest_cronjob(spec_set.platform_model)
     return {} if manifest is None else {cv.DIGEST_CRONJOB_PATH: output.dump_yaml(manifest)}
+
+
+def collector_jobs(spec_set: SpecSet) -> output.Tree:
+    """CronJobs of the drift, evaluation and actuals jobs, their config, the Pushgateway
+    (only when the platform spec has collectors.jobs)."""
+    platform = spec_set.platform_model
+    if platform.collectors is None or platform.collectors.jobs is None:
+        return {}
+    jobs_yaml = output.dump_yaml(job_manifests.jobs_document(platform.collectors.jobs))
+    return {cv.job_manifest_path(f"{o['kind'].lower()}-{o['metadata']['name']}"):
+            output.dump_yaml(o) for o in job_manifests.job_objects(platform, jobs_yaml)}
 
 
 # Each stage renders one kind of output from the whole spec set; add new outputs here.
@@ -236,6 +252,7 @@ STAGES: list[Callable[[SpecSet], output.Tree]] = [
     exporter_bundle,
     exporter_configs,
     digest_job,
+    collector_jobs,
 ]
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from mlops_dash import conventions as cv
 from mlops_dash import promql
 from mlops_dash.errors import SpecError, SpecErrors, format_place
+from mlops_dash.render import slo as slo_render
 from mlops_dash.spec import models as m
 from mlops_dash.spec.crosscheck_paging import paging_errors
-from mlops_dash.render import slo as slo_render
 from mlops_dash.spec.loader import Document, SpecSet, suggest, suggest_ref
 
 

@@ -6,9 +6,6 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -16,6 +13,7 @@ from pydantic import (
 )
 
 from mlops_dash import conventions as cv
+from mlops_dash.spec.alert_routing import AlertRouting, TimeRange, TimeWindow  # noqa: F401
 from mlops_dash.spec.base import (  # noqa: F401 - models re-exports the duration helpers
     DURATION_RE,
     AlertText,
@@ -30,7 +28,6 @@ from mlops_dash.spec.base import (  # noqa: F401 - models re-exports the duratio
     matcher_error,
 )
 from mlops_dash.spec.cloudwatch import CloudWatchExporter, CloudWatchMetric, series_name
-from mlops_dash.spec.alert_routing import AlertRouting, TimeRange, TimeWindow  # noqa: F401
 from mlops_dash.spec.collectors import Collectors
 
 Uid = Annotated[
