@@ -92,6 +92,8 @@ def build(specs_dir: Path, out_dir: Path, quiet: bool, jobs: int | None) -> None
         click.echo(
             f"built {len(tree)} files into {out_dir}: {len(report.written)} written, "
             f"{len(report.unchanged)} unchanged, {len(report.removed)} removed"
+            + (f"; removed {len(report.leftovers)} leftover(s) of an interrupted build"
+               if report.leftovers else "")
         )
 
 
@@ -110,7 +112,7 @@ def check(specs_dir: Path, out_dir: Path, jobs: int | None) -> None:
         click.echo(f"{out_dir} is up to date ({len(tree)} files)")
         return
     for label, files in (("stale", diff.stale), ("missing", diff.missing),
-                         ("extra", diff.extra)):
+                         ("extra", diff.extra), ("stray", diff.stray)):
         for f in files:
             click.echo(f"{label}: {out_dir / f}", err=True)
     click.echo(f"{out_dir} is out of date; run `mlops-dash build` and commit the result.",
