@@ -337,3 +337,11 @@ def test_tree_paths_outside_are_refused(tmp_path, rel):
     with pytest.raises(outdir.BuildError, match="refusing to write"):
         outdir.write_tree({rel: "x", "ok.txt": "y"}, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists()
+
+
+def test_paths_equal_but_for_case_are_refused(tmp_path):
+    """The last line of defence behind the spec checks (tests/testdata/invalid/collision-*)."""
+    with pytest.raises(outdir.BuildError, match="case-insensitive"):
+        outdir.write_tree({"runbooks/HighLatency.md": "a", "runbooks/Highlatency.md": "b"},
+                          tmp_path / "out")
+    assert not (tmp_path / "out").exists()

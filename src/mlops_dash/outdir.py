@@ -207,9 +207,13 @@ def write_tree(tree: Tree, out: Path) -> WriteReport:
     """
     if not tree:
         raise BuildError("the build produced no files; refusing to write an empty output")
+    folded: dict[str, str] = {}
     for rel in tree:
         if (why := path_problem(rel)) is not None or rel == MANIFEST:
             raise BuildError(f"refusing to write {rel!r}: {why or 'the manifest name'}")
+        if (other := folded.setdefault(rel.casefold(), rel)) != rel:
+            raise BuildError(f"refusing to write {rel!r} and {other!r}: one file on a "
+                             "case-insensitive checkout (macOS, Windows)")
     shown = out
     real = out.resolve()  # a link to the folder, or through a linked parent: the real one
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -227,6 +228,37 @@ def _orjson_agrees(data: Any) -> bool:
         else:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class TerraformRef:
+    """A Terraform reference (``pagerduty_service.ml_platform.id``), written as ``${…}``."""
+
+    address: str
+
+
+def dump_terraform_json(data: Any) -> str:
+    """Terraform JSON (:func:`dump_json`) in which every string is literal and only
+    :class:`TerraformRef` values are interpolations.
+
+    Terraform evaluates ``${…}`` and ``%{…}`` in every JSON string (a spec's
+    ``service: "${file(...)}"`` would run at apply time); doubling the first character is
+    the escape (hashicorp/hcl ``hclsyntax/spec.md``, "Template Expressions", and
+    ``json/spec.md``: strings are templates): ``$${`` and ``%%{``.
+    """
+    return dump_json(_terraform_literal(data))
+
+
+def _terraform_literal(data: Any) -> Any:
+    if isinstance(data, TerraformRef):
+        return f"${{{data.address}}}"
+    if isinstance(data, str):
+        return data.replace("${", "$${").replace("%{", "%%{")
+    if isinstance(data, dict):
+        return {_terraform_literal(k): _terraform_literal(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_terraform_literal(v) for v in data]
+    return data
 
 
 def markdown_header() -> str:

@@ -136,7 +136,7 @@ def alert_routing(spec_set: SpecSet) -> output.Tree:
             f"{header}\n{MATCHER_NOTE}{body}")
     policy = pagerduty.escalation_terraform(platform)
     if policy is not None:
-        tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_json(policy)
+        tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_terraform_json(policy)
     return tree
 
 

@@ -9,6 +9,7 @@ from mlops_dash import promql
 from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec import models as m
 from mlops_dash.render import slo as slo_render
+from mlops_dash.spec.collisions import name_collisions
 from mlops_dash.spec.loader import Document, SpecSet, suggest
 
 
@@ -233,6 +234,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  f"no channel named {platform.routing.digest.channel!r}"))
     errors += _routing_errors(spec_set)
+    errors += name_collisions(spec_set)
     if errors:
         raise SpecErrors(errors)
 
