@@ -241,6 +241,7 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
     anchor = time.time()
     if history_file is not None:
         span = duration_seconds(history) if history else None
+        world.history_span(scenario, span)  # refused before the file is created
         labels = {"job": job, "instance": f"127.0.0.1:{port}"}
         with history_file.open("w", encoding="utf-8") as out:
             n = world.write_openmetrics(out, scenario, anchor, span_s=span,
