@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import inspect
+import json
 import os
 import random
 import resource
@@ -345,3 +347,77 @@ def test_paths_equal_but_for_case_are_refused(tmp_path):
         outdir.write_tree({"runbooks/HighLatency.md": "a", "runbooks/Highlatency.md": "b"},
                           tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_check_waits_for_a_running_build(tmp_path):
+    """check takes the lock shared: a build's staging folder is never reported as a leftover."""
+    out = tmp_path / "generated"
+    assert run("build", "--out", str(out)).returncode == 0
+    staging = tmp_path / ".generated.mlops-dash-tmp.running"
+    staging.mkdir()  # what a running build has beside the folder
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # ... while it holds the lock
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "mlops_dash", "check", "--out", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        time.sleep(3)
+        assert proc.poll() is None, "check did not wait for the lock"
+        staging.rmdir()  # the build finishes
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+
+
+
+_FULL_DISK = r"""
+import hashlib, json, os, subprocess, sys
+from pathlib import Path
+mnt, specs_a, specs_b, src = sys.argv[1:5]
+out = os.path.join(mnt, "generated")
+env = {**os.environ, "PYTHONPATH": src}
+def build(specs):
+    return subprocess.run([sys.executable, "-m", "mlops_dash", "build", "-q", "-j", "1",
+                           "--specs", specs, "--out", out], env=env, capture_output=True,
+                          text=True)
+first = build(specs_a)
+st = os.statvfs(mnt)
+filler = os.path.join(mnt, "filler")
+with open(filler, "wb") as fh:  # leave about 24 KB: a few small files fit, a dashboard does not
+    fh.write(b"x" * max(0, st.f_bavail * st.f_frsize - 24 * 1024))
+full = build(specs_b)
+result = {"first": first.returncode, "full": full.returncode, "full_err": full.stderr,
+          "after_full": sorted(os.listdir(mnt)), "tree_full": snapshot(Path(out))}
+os.unlink(filler)
+again = build(specs_b)
+result.update(again=again.returncode, again_err=again.stderr, tree_again=snapshot(Path(out)))
+print(json.dumps(result))
+"""
+
+
+def test_full_disk_leaves_the_previous_build_whole(tmp_path, two_trees):
+    """A real ENOSPC: a small tmpfs in a private mount namespace (``unshare -rm``: gone with
+    the process), filled but for a few KB before the second build."""
+    unshare = shutil.which("unshare")
+    assert unshare, "util-linux unshare is not installed"
+    specs_a, want_a, specs_b, want_b = two_trees
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = tmp_path / "full_disk.py"
+    script.write_text("from __future__ import annotations\nimport hashlib, os\n"
+                      "from pathlib import Path\n" + inspect.getsource(snapshot) + _FULL_DISK)
+    r = subprocess.run([unshare, "-rm", "sh", "-c",
+                        f'mount -t tmpfs -o size=4m tmpfs "{mnt}" && exec "{sys.executable}" '
+                        f'"{script}" "{mnt}" "{specs_a}" "{specs_b}" "{ROOT / "src"}"'],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["first"] == 0
+    assert res["full"] == 2 and "No space left on device" in res["full_err"], res["full_err"]
+    assert res["after_full"] == ["filler", "generated"]  # no staging folder left beside it
+    assert {k: tuple(v) for k, v in res["tree_full"].items()} == want_a  # entirely the old
+    assert res["again"] == 0, res["again_err"]
+    assert {k: tuple(v) for k, v in res["tree_again"].items()} == want_b

@@ -182,11 +182,12 @@ class WriteReport:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Serialise builds writing into the same (resolved) parent folder: flock on it."""
+def _locked(directory: Path, *, shared: bool = False) -> Iterator[None]:
+    """Serialise builds writing into the same (resolved) parent folder: flock on it (shared
+    for ``check``, which then never sees a build's staging folder as a leftover)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -402,6 +403,13 @@ def compare_tree(tree: Tree, out: Path) -> TreeDiff:
     """How ``out`` differs from ``tree``: stale, missing, extra (owned but not produced) and
     stray (leftovers of an interrupted build)."""
     shown, real = out, out.resolve()
+    if not real.parent.is_dir():
+        return _compare_locked(tree, real, shown)
+    with _locked(real.parent, shared=True):
+        return _compare_locked(tree, real, shown)
+
+
+def _compare_locked(tree: Tree, real: Path, shown: Path) -> TreeDiff:
     entries = _walk(real)
     diff = TreeDiff([], [], [])
     for rel in sorted(tree):
