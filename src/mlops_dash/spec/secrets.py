@@ -8,6 +8,7 @@ anywhere in a spec is an error naming the file, line and field, never the value 
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -93,8 +94,18 @@ def _decodings(value: str) -> Iterator[tuple[str, str]]:
             yield "base64-encoded", text
 
 
+_SHORTEST = 8  # no credential above is shorter (``a://b:c@``), encoded or not
+
+
 def secret_kind(value: str) -> str | None:
     """What kind of credential ``value`` contains, also URL- or base64-encoded, or None."""
+    if len(value) < _SHORTEST:
+        return None
+    return _secret_kind(value)
+
+
+@functools.lru_cache(maxsize=65_536)  # spec sets repeat their strings (labels, queries, text)
+def _secret_kind(value: str) -> str | None:
     kind = _kind_in(value)
     if kind is not None:
         return kind
