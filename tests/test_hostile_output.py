@@ -421,3 +421,14 @@ def test_full_disk_leaves_the_previous_build_whole(tmp_path, two_trees):
     assert {k: tuple(v) for k, v in res["tree_full"].items()} == want_a  # entirely the old
     assert res["again"] == 0, res["again_err"]
     assert {k: tuple(v) for k, v in res["tree_again"].items()} == want_b
+
+
+def test_an_owned_file_may_become_a_folder_a_user_file_may_not(tmp_path):
+    out = tmp_path / "out"
+    outdir.write_tree({"a": "x", "b.txt": "y"}, out)
+    outdir.write_tree({"a/c.txt": "z", "b.txt": "y"}, out)  # 'a' was ours: replaced
+    assert (out / "a" / "c.txt").read_text() == "z"
+    (out / "d").write_text("mine\n")
+    with pytest.raises(outdir.EnvironmentProblem, match="is not a folder"):
+        outdir.write_tree({"d/e.txt": "z", "b.txt": "y"}, out)
+    assert (out / "d").read_text() == "mine\n" and not leftovers(out)

@@ -143,11 +143,12 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _conflicts(tree: Tree, entries: dict[str, str], shown: Path) -> None:
-    """A path the build needs as a folder that is a file or a link, or the reverse."""
+def _conflicts(tree: Tree, entries: dict[str, str], owned: set[str], shown: Path) -> None:
+    """A path the build needs as a folder that is a file or a link it does not own (an owned
+    one is replaced), or a folder where it writes a file."""
     problems = []
     needed = {rel.rsplit("/", 1)[0] for rel in tree if "/" in rel}
-    for d in sorted({p for rel in needed for p in _parents_and_self(rel)}):
+    for d in sorted({p for rel in needed for p in _parents_and_self(rel)} - owned):
         kind = entries.get(d)
         if kind == LINK:
             problems.append(f"{shown / d} is a symbolic link; the build writes files below it "
@@ -235,7 +236,7 @@ def _write_locked(tree: Tree, real: Path, shown: Path, leftovers: list[str]) -> 
         raise EnvironmentProblem(f"{shown} is not a folder")
     entries = _walk(real)
     owned = _owned(real, shown, entries)
-    _conflicts(tree, entries, shown)
+    _conflicts(tree, entries, owned, shown)
     strays = [s for s in _strays(real, entries, owned | set(tree)) if not s.startswith("../")]
     manifest = "".join(f"{rel}\n" for rel in sorted(tree))
     report = WriteReport([], [], [], leftovers + strays)
