@@ -226,25 +226,22 @@ def _marked_error(file: str, exc: yaml.MarkedYAMLError, template: str, *,
 
 def _scalar(loader: _Loader, node: Node, smap: SourceMap | None, path: Path) -> Any:
     """A scalar's value; text YAML cannot construct (``2024-13-45`` as a date, a bare ``<<``)
-    stays text. A tag other than the one the text reads as by itself (``!custom``, ``!!binary``,
-    ``!!python/…``, ``!!str 12``) was written explicitly: refused, as for collections."""
+    stays text. A tag other than ``!!str`` or the one the text reads as by itself (``!custom``,
+    ``!!binary``, ``!!python/…``, ``!!float 1``) was written explicitly: refused, as for
+    collections."""
     tag = node.tag
     value = node.value
-    if tag == _STR_TAG and (node.style or not value or value[0] not in _RESOLVED_FIRST):
-        return value  # most scalars: quoted, or plain text no implicit resolver looks at
+    if tag == _STR_TAG:  # most scalars; also ``!!str 12``: YAML's own way to write text
+        return value
     if tag != loader.resolve(ScalarNode, value, (not node.style, bool(node.style))):
         raise _problem(smap, f"unsupported YAML tag {tag!r} (an explicit tag); specs hold "
                              "plain strings, numbers, lists and mappings", node.start_mark, path)
-    if tag == _STR_TAG:
-        return value
     try:
         return loader.construct_object(node, deep=True)
     except (ValueError, OverflowError, TypeError, yaml.constructor.ConstructorError):
         return str(node.value)
 
 
-_RESOLVED_FIRST = frozenset(k for k in _Loader.yaml_implicit_resolvers if k is not None)
-assert None not in _Loader.yaml_implicit_resolvers
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MERGE_BOMB = (f"document expands to more than {MAX_NODES} values through merge keys (<<) and "
                "aliases; write the values out instead of chaining merges")
