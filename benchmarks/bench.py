@@ -24,6 +24,9 @@ writes only their figures (``--results -`` prints them without replacing RESULTS
 
 ``--exporter`` runs the exporter's cases instead (``exporter_bench.py``: /metrics latency, full
 and incremental KFP polls, idle CPU), which keep their own section of the results.
+* ``build`` of one dashboard with 1,000 and 2,000 alerts (``synth_specs.py
+  --alerts-per-dashboard``): rules, tests and runbooks must grow linearly in the alerts of a
+  dashboard (2×, not the 4× of a per-alert pass over all alerts).
 
 mlops-dash runs as ``python3 -m mlops_dash`` with ``PYTHONPATH`` set to this checkout's ``src``
 (``--src`` points it at another checkout, to measure a before/after pair). The results replace
@@ -67,6 +70,7 @@ DRIFT_TARGET_S = 10.0
 DRIFT_RSS_TARGET_MB = 1536
 INSTRUMENT_TARGET_US = 5.0
 CASE_GROUPS = ("build", "drift", "instrument")
+ALERT_GROWTH_TARGET = 2.5  # doubling the alerts of one dashboard: linear is 2×, quadratic 4×
 
 
 @dataclass
@@ -339,6 +343,14 @@ def build_cases(args: argparse.Namespace, env: dict[str, str], work: Path, tool:
                                        str(out)],
                 env, work, args.runs, before_each=[str(out)],
                 show=f"mlops-dash build ({n} dashboards, --out deleted just before)"))
+    for n in args.alert_sizes:
+        sdir = work / f"specs-alerts-{n}"
+        subprocess.run([py, str(HERE / "synth_specs.py"), "--alerts-per-dashboard", str(n),
+                        "--out", str(sdir)], check=True, capture_output=True)
+        results.append(measure(
+            f"alerts-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out", OUT],
+            env, work, args.runs, fresh=work / f"out-alerts-{n}",
+            show=f"mlops-dash build (one dashboard, {n} alerts, new --out)"))
 
 
 def _ratio(results: dict[str, Result], case: str) -> str:
@@ -409,6 +421,13 @@ def render(results: list[Result], info: dict[str, str], args: argparse.Namespace
         gc = by["build-1000"].cpu_median / by["build-100"].cpu_median
         lines.append(f"| build 100 → 1,000 dashboards grows ≤ {GROWTH_TARGET:g}× "
                      f"| {g:.1f}× (CPU {gc:.1f}×) | {'yes' if g <= GROWTH_TARGET else 'NO'} |")
+    sizes = sorted(n for n in args.alert_sizes if f"alerts-{n}" in by)
+    if len(sizes) >= 2:
+        lo, hi = by[f"alerts-{sizes[0]}"], by[f"alerts-{sizes[-1]}"]
+        limit = ALERT_GROWTH_TARGET * sizes[-1] / sizes[0] / 2
+        g, gc = hi.median / lo.median, hi.cpu_median / lo.cpu_median
+        lines.append(f"| alerts per dashboard {sizes[0]:,} → {sizes[-1]:,} grows ≤ {limit:g}× "
+                     f"| {g:.1f}× (CPU {gc:.1f}×) | {'yes' if g <= limit else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -417,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per case (default 5)")
     ap.add_argument("--sizes", default="10,100,1000",
                     help="synthetic dashboard counts (default 10,100,1000)")
+    ap.add_argument("--alert-sizes", default="1000,2000",
+                    help="alerts of the one-dashboard cases (default 1000,2000; '' for none)")
     ap.add_argument("--src", default=str(ROOT / "src"), help="mlops-dash sources to measure")
     ap.add_argument("--no-refill", dest="refill", action="store_false",
                     help="skip the informational case that deletes the output before each run")
@@ -438,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown case group(s) {', '.join(unknown)}; choose from "
                  f"{', '.join(CASE_GROUPS)}")
+    args.alert_sizes = [int(s) for s in args.alert_sizes.split(",") if s.strip()]
     if args.runs < 1:
         ap.error("--runs must be at least 1")
     results, info = run_bench(args)

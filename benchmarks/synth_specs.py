@@ -157,13 +157,43 @@ def write_specs(n: int, out: Path, specs: Path = SHIPPED) -> list[Path]:
     return written
 
 
+def write_many_alerts(n_alerts: int, out: Path, specs: Path = SHIPPED) -> list[Path]:
+    """One dashboard (the first template) with ``n_alerts`` alerts: its own alerts copied
+    under numbered names (``...N00042``), each in its alert-history panel (for the
+    alerts-per-dashboard case of ``make bench``: runbooks and rules must stay linear)."""
+    files = write_specs(1, out, specs)
+    path = next(f for f in files if f.name not in COPIED)
+    d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    base = d["alerts"]
+    alerts = []
+    for i in range(n_alerts):
+        a = dict(base[i % len(base)])
+        a["name"] = f"{a['name'][:MAX_ALERT_NAME - 6]}N{i:05d}"
+        alerts.append(a)
+    d["alerts"] = alerts
+    history = next(p for p in d["panels"] if p.get("type") == "alert-history")
+    history["alerts"] = [a["name"] for a in alerts] + [
+        n for n in history.get("alerts", []) if n not in {a["name"] for a in base}]
+    path.write_text(yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=10_000),
+                    encoding="utf-8")
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dashboards", "-n", type=int, required=True, help="number of dashboards")
+    ap.add_argument("--dashboards", "-n", type=int, default=None, help="number of dashboards")
+    ap.add_argument("--alerts-per-dashboard", type=int, default=None,
+                    help="instead: one dashboard with this many alerts")
     ap.add_argument("--out", type=Path, required=True,
                     help="folder to write (its *.yaml are replaced)")
     ap.add_argument("--specs", type=Path, default=SHIPPED, help="template specs (default: specs/)")
     args = ap.parse_args(argv)
+    if (args.dashboards is None) == (args.alerts_per_dashboard is None):
+        ap.error("give one of --dashboards and --alerts-per-dashboard")
+    if args.alerts_per_dashboard is not None:
+        files = write_many_alerts(args.alerts_per_dashboard, args.out, args.specs)
+        print(f"wrote one dashboard with {args.alerts_per_dashboard} alerts into {args.out}")
+        return 0
     files = write_specs(args.dashboards, args.out, args.specs)
     print(f"wrote {len(files)} spec files ({args.dashboards} dashboards) into {args.out}")
     return 0

@@ -129,6 +129,8 @@ def build(specs_dir: Path, out_dir: Path, quiet: bool, jobs: int | None) -> None
         click.echo(
             f"built {len(tree)} files into {out_dir}: {len(report.written)} written, "
             f"{len(report.unchanged)} unchanged, {len(report.removed)} removed"
+            + (f"; removed {len(report.leftovers)} leftover(s) of an interrupted build"
+               if report.leftovers else "")
         )
 
 
@@ -147,7 +149,7 @@ def check(specs_dir: Path, out_dir: Path, jobs: int | None) -> None:
         click.echo(f"{out_dir} is up to date ({len(tree)} files)")
         return
     for label, files in (("stale", diff.stale), ("missing", diff.missing),
-                         ("extra", diff.extra)):
+                         ("extra", diff.extra), ("stray", diff.stray)):
         for f in files:
             click.echo(f"{label}: {out_dir / f}", err=True)
     click.echo(f"{out_dir} is out of date; run `mlops-dash build` and commit the result.",
@@ -292,6 +294,7 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
     anchor = time.time()
     if history_file is not None:
         span = duration_seconds(history) if history else None
+        world.history_span(scenario, span)  # refused before the file is created
         labels = {"job": job, "instance": f"127.0.0.1:{port}"}
         with history_file.open("w", encoding="utf-8") as out:
             n = world.write_openmetrics(out, scenario, anchor, span_s=span,

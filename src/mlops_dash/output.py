@@ -1,17 +1,12 @@
-"""The only writer: stable serialisation, a generated-by header, atomic updates of the output."""
+"""Stable serialisation and the generated-by header; writing the output folder is outdir's job
+(re-exported here: ``write_tree``, ``compare_tree``)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import json
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -22,12 +17,15 @@ except ImportError:  # pragma: no cover - orjson is a dependency; json does the 
     _orjson = None
 
 from mlops_dash import conventions as cv
-from mlops_dash.errors import BuildError, EnvironmentProblem
+from mlops_dash.outdir import (  # noqa: F401 - the writer, re-exported
+    MANIFEST,
+    Tree,
+    TreeDiff,
+    WriteReport,
+    compare_tree,
+    write_tree,
+)
 from mlops_dash.yamlresolve import install_fast_resolve
-
-MANIFEST = ".mlops-dash-files"
-
-Tree = dict[str, str]  # relative path → file content
 
 
 def merge_tree(tree: Tree, part: Tree) -> None:
@@ -232,174 +230,36 @@ def _orjson_agrees(data: Any) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class TerraformRef:
+    """A Terraform reference (``pagerduty_service.ml_platform.id``), written as ``${…}``."""
+
+    address: str
+
+
+def dump_terraform_json(data: Any) -> str:
+    """Terraform JSON (:func:`dump_json`) in which every string is literal and only
+    :class:`TerraformRef` values are interpolations.
+
+    Terraform evaluates ``${…}`` and ``%{…}`` in every JSON string (a spec's
+    ``service: "${file(...)}"`` would run at apply time); doubling the first character is
+    the escape (hashicorp/hcl ``hclsyntax/spec.md``, "Template Expressions", and
+    ``json/spec.md``: strings are templates): ``$${`` and ``%%{``.
+    """
+    return dump_json(_terraform_literal(data))
+
+
+def _terraform_literal(data: Any) -> Any:
+    if isinstance(data, TerraformRef):
+        return f"${{{data.address}}}"
+    if isinstance(data, str):
+        return data.replace("${", "$${").replace("%{", "%%{")
+    if isinstance(data, dict):
+        return {_terraform_literal(k): _terraform_literal(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_terraform_literal(v) for v in data]
+    return data
+
+
 def markdown_header() -> str:
     return f"<!-- {cv.GENERATED_HEADER} -->\n"
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Serialise builds writing into the same parent folder (flock on the folder)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _owned(out: Path) -> set[str]:
-    try:
-        return {line for line in _manifest_text(out).splitlines() if line}
-    except FileNotFoundError:
-        return set()
-
-
-def _manifest_text(out: Path) -> str:
-    """The manifest of owned files; not UTF-8 text is an environment problem, not a bug."""
-    try:
-        return (out / MANIFEST).read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise EnvironmentProblem(
-            f"{out / MANIFEST} is not UTF-8 text (byte {exc.start}); it lists the files "
-            "mlops-dash wrote: restore it from git, or delete it to rebuild the list") from None
-
-
-def _atomic_write(path: Path, content: str, made_dirs: set[Path] | None = None,
-                  umask: int | None = None) -> None:
-    """Write ``content`` to a temporary file beside ``path`` (mode 0644), then rename it over
-    ``path``. ``made_dirs`` remembers folders already created during one write_tree; ``umask``
-    is the process's (read once per write_tree)."""
-    parent = path.parent
-    if made_dirs is None or parent not in made_dirs:
-        parent.mkdir(parents=True, exist_ok=True)
-        if made_dirs is not None:
-            made_dirs.add(parent)
-    # created with mode 0644 when the umask leaves those bits (one chmod less per file)
-    mode_ok = not ((_umask() if umask is None else umask) & 0o644)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent) if not mode_ok else \
-        _create_temp(parent, path.name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(content)
-        if not mode_ok:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _create_temp(parent: Path, name: str) -> tuple[int, str]:
-    """Like tempfile.mkstemp(prefix=f".{name}.", dir=parent), with mode 0644 (before umask)."""
-    names = tempfile._get_candidate_names()  # type: ignore[attr-defined]
-    for _ in range(100):
-        tmp = os.path.join(parent, f".{name}.{next(names)}")
-        try:
-            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                           0o644), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name for {parent / name}")  # pragma: no cover
-
-
-@dataclass
-class WriteReport:
-    written: list[str]
-    unchanged: list[str]
-    removed: list[str]
-
-
-def write_tree(tree: Tree, out: Path) -> WriteReport:
-    """Make ``out`` hold exactly ``tree`` for the files the build owns.
-
-    Everything is rendered before this is called, so a failing build never gets here and
-    leaves the previous output untouched. Each file is replaced atomically, files this build
-    owned before and no longer produces are removed, files it never owned are left alone.
-    """
-    if not tree:
-        raise BuildError("the build produced no files; refusing to write an empty output")
-    for rel in tree:
-        if rel.startswith("/") or ".." in Path(rel).parts:
-            raise BuildError(f"refusing to write outside the output folder: {rel}")
-    out = out.absolute()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot create output folder {out}: {exc.strerror}") from None
-    report = WriteReport([], [], [])
-    with _locked(out.parent):
-        try:
-            out.mkdir(exist_ok=True)
-            before = _owned(out)
-            made_dirs: set[Path] = set()
-            umask = _umask()
-            for rel in sorted(tree):
-                path = out / rel
-                try:
-                    if path.read_text(encoding="utf-8") == tree[rel]:
-                        report.unchanged.append(rel)
-                        continue
-                except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
-                    pass
-                _atomic_write(path, tree[rel], made_dirs, umask)
-                report.written.append(rel)
-            for rel in sorted(before - set(tree)):
-                path = out / rel
-                if ".." in Path(rel).parts:
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    report.removed.append(rel)
-                _prune_empty_dirs(path.parent, out)
-            _atomic_write(out / MANIFEST, "".join(f"{rel}\n" for rel in sorted(tree)))
-        except OSError as exc:
-            raise EnvironmentProblem(f"cannot write output in {out}: {exc}") from None
-    return report
-
-
-def _prune_empty_dirs(directory: Path, stop: Path) -> None:
-    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
-        directory.rmdir()
-        directory = directory.parent
-
-
-@dataclass
-class TreeDiff:
-    stale: list[str]
-    missing: list[str]
-    extra: list[str]
-
-    @property
-    def clean(self) -> bool:
-        return not (self.stale or self.missing or self.extra)
-
-
-def compare_tree(tree: Tree, out: Path) -> TreeDiff:
-    """How ``out`` differs from ``tree``: stale, missing and extra (owned but not produced)."""
-    diff = TreeDiff([], [], [])
-    for rel in sorted(tree):
-        path = out / rel
-        try:
-            if path.read_text(encoding="utf-8") != tree[rel]:
-                diff.stale.append(rel)
-        except FileNotFoundError:
-            diff.missing.append(rel)
-        except (UnicodeDecodeError, IsADirectoryError):
-            diff.stale.append(rel)
-    owned = _owned(out)
-    diff.extra = sorted(rel for rel in owned - set(tree) if (out / rel).exists())
-    manifest = "".join(f"{rel}\n" for rel in sorted(tree))
-    try:
-        if _manifest_text(out) != manifest and not (diff.missing or diff.extra):
-            diff.stale.append(MANIFEST)
-    except FileNotFoundError:
-        diff.missing.append(MANIFEST)
-    return diff

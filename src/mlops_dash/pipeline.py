@@ -141,10 +141,10 @@ def alert_routing(spec_set: SpecSet) -> output.Tree:
             f"{header}\n{MATCHER_NOTE}{body}")
     policy = pagerduty.escalation_terraform(platform)
     if policy is not None:
-        tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_json(policy)
+        tree[cv.PAGERDUTY_TERRAFORM_PATH] = output.dump_terraform_json(policy)
     og_policy = opsgenie.escalation_terraform(platform)
     if og_policy is not None:
-        tree[cv.OPSGENIE_TERRAFORM_PATH] = output.dump_json(og_policy)
+        tree[cv.OPSGENIE_TERRAFORM_PATH] = output.dump_terraform_json(og_policy)
     return tree
 
 

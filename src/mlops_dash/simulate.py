@@ -24,6 +24,7 @@ from typing import TextIO
 import promql_parser as pp
 
 from mlops_dash import promql
+from mlops_dash.errors import EnvironmentProblem
 from mlops_dash.spec import models as m
 from mlops_dash.spec.loader import SpecSet
 
@@ -92,6 +93,9 @@ RATIO_GAUGE_TOTAL = 10000.0  # records of a simulated last validation run, per g
 RATIO_TOTAL_RATE = 2.0  # denominator events per second and group of a ratio signal
 LONG_LOOKBACK_S = 3600  # windows longer than this need backfilled history
 HISTORY_STEP_S = 240.0  # spacing of backfilled samples: within the 5m lookback
+# The longest history written: 90 days of 4-minute samples of every series is about 250 MB of
+# OpenMetrics for the shipped specs (a day is ~2.5 MB); 99999999d would be terabytes.
+MAX_HISTORY_S = 90 * 86400.0
 _DURATION = r"[0-9]+(?:ms|s|m|h|d|w|y)(?:[0-9]+(?:ms|s|m|h|d|w|y))*"
 _RANGE_RE = re.compile(rf"\[({_DURATION})(?::({_DURATION})?)?\]")
 _OFFSET_RE = re.compile(rf"\boffset\s+({_DURATION})")
@@ -241,7 +245,7 @@ class World:
         the scrape) are added to every series, so history and live samples are the same series.
         Returns the number of samples written."""
         plan = self.history_plan(scenario)
-        span = span_s if span_s is not None else (plan.span_s or 3600.0)
+        span = self.history_span(scenario, span_s)
         step = step_s or HISTORY_STEP_S
         wanted = set(metrics) if metrics is not None else plan.metrics
         timeline = self.timeline(scenario, anchor)
@@ -261,6 +265,18 @@ class World:
                 n += 1
         out.write("# EOF\n")
         return n
+
+    def history_span(self, scenario: str, span_s: float | None = None) -> float:
+        """The span of history written for ``scenario`` (``span_s``, or what its alerts read),
+        refused beyond MAX_HISTORY_S: the output grows by megabytes per simulated day."""
+        span = span_s if span_s is not None else (self.history_plan(scenario).span_s or 3600.0)
+        if not 0 < span <= MAX_HISTORY_S:
+            what = "--history" if span_s is not None else f"the history {scenario} needs"
+            raise EnvironmentProblem(
+                f"{what} ({_days(span)}) is not between 0 and {_days(MAX_HISTORY_S)}: the "
+                f"history is {HISTORY_STEP_S / 60:g}-minute samples of every series (megabytes "
+                f"per day); give --history of at most {_days(MAX_HISTORY_S)}")
+        return span
 
     def history_plan(self, scenario: str) -> HistoryPlan:
         """What history a scenario needs: span, catalogue metrics, recording rules read over a
@@ -844,3 +860,9 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _days(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{int(seconds // 86400)}d"
+    return f"{seconds:g}s"

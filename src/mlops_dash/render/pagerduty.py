@@ -5,7 +5,9 @@ interval. Escalation lives in PagerDuty, so each PagerDuty channel becomes a
 ``pagerduty_service`` (named by the channel's ``service``) with a
 ``pagerduty_escalation_policy`` built from the platform's ``escalation`` levels, and an Events
 API v2 integration whose key is the routing key Alertmanager reads from ``routing_key_file``.
-The key itself is never output: copy it from the integration into the Secret.
+The key itself is never output: copy it from the integration into the Secret. References
+between resources are :class:`TerraformRef` values; ``output.dump_terraform_json`` writes them
+as ``${…}`` and every other string as a literal.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_dash import conventions as cv
+from mlops_dash.output import TerraformRef
+from mlops_dash.render.alertmanager import escalation_chain
 from mlops_dash.spec import models as m
 
 PROVIDER = {"pagerduty": {"source": "PagerDuty/pagerduty", "version": ">= 3.0"}}
@@ -56,7 +60,7 @@ def escalation_terraform(platform: m.Platform) -> dict[str, Any] | None:
             rules.append({
                 "escalation_delay_in_minutes": delay,
                 "target": [{"type": f"{lvl.target_type}_reference",
-                            "id": f"${{data.{kind}.{ref}.id}}"}],
+                            "id": TerraformRef(f"data.{kind}.{ref}.id")}],
             })
         chain = " → ".join(f"{lvl.name} (+{lvl.delay_minutes} min)" for lvl in levels)
         policies[name] = {
@@ -69,12 +73,12 @@ def escalation_terraform(platform: m.Platform) -> dict[str, Any] | None:
         services[name] = {
             "name": channel.pagerduty_service,
             "description": channel.description or f"{platform.name} alerts from Alertmanager",
-            "escalation_policy": f"${{pagerduty_escalation_policy.{name}.id}}",
+            "escalation_policy": TerraformRef(f"pagerduty_escalation_policy.{name}.id"),
             "alert_creation": "create_alerts_and_incidents",
         }
         integrations[f"{name}_alertmanager"] = {
             "name": "Alertmanager (Events API v2)",
-            "service": f"${{pagerduty_service.{name}.id}}",
+            "service": TerraformRef(f"pagerduty_service.{name}.id"),
             "type": "events_api_v2_inbound_integration",
         }
     if not policies:

@@ -105,6 +105,11 @@ def recording_rule(rule: m.RecordingRule) -> dict[str, Any]:
     return out
 
 
+def alert_group_name(d: m.Dashboard, alert: m.Alert) -> str:
+    """The rule group :func:`rule_groups` puts ``alert`` in: the one of its interval."""
+    return cv.rule_group_name(d.uid, alert.interval)
+
+
 def rule_groups(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
     """The rule groups of a dashboard: one per evaluation interval, records before alerts,
     then two groups per SLO (render/slo.py)."""
@@ -121,7 +126,7 @@ def rule_groups(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
         rules = [recording_rule(r) for r in d.recording_rules if r.interval == interval]
         rules += [alert_rule(d, a, platform) for a in d.alerts if a.interval == interval]
         groups.append({
-            "name": cv.rule_group_name(d.uid, interval),
+            "name": cv.rule_group_name(d.uid, interval),  # alert_group_name of its alerts
             "interval": interval,
             "rules": rules,
         })

@@ -120,9 +120,7 @@ def context(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str, A
     dashboard_link = cv.dashboard_url(platform.grafana_url, d.uid, cv.slugify(d.title))
     history = next((i for i, p in enumerate(d.panels)
                     if p.type == "alert-history" and alert.name in p.alerts), None)
-    groups = rules.rule_groups(d, platform)
-    group = next(g["name"] for g in groups if any(r.get("alert") == alert.name
-                                                  for r in g["rules"]))
+    group = rules.alert_group_name(d, alert)  # not rule_groups(): that is linear per alert
     return {
         **routing_context(platform, alert.severity, alert),
         "header": output.markdown_header().rstrip("\n"),

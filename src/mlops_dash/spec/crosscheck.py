@@ -9,6 +9,7 @@ from mlops_dash import promql
 from mlops_dash.errors import SpecError, SpecErrors, format_place
 from mlops_dash.render import slo as slo_render
 from mlops_dash.spec import models as m
+from mlops_dash.spec.collisions import name_collisions
 from mlops_dash.spec.crosscheck_paging import paging_errors
 from mlops_dash.spec.loader import Document, SpecSet, suggest, suggest_ref
 
@@ -331,6 +332,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  f"no channel named {platform.routing.digest.channel!r}"))
     errors += _routing_errors(spec_set)
+    errors += name_collisions(spec_set)
     if errors:
         raise SpecErrors(errors)
 

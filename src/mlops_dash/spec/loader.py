@@ -350,7 +350,9 @@ def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]
             display, f"expected a mapping with apiVersion and kind at the top, found {kind}",
             line=1, column=1,
         )
-    secrets = [smap.error(path, msg) for path, msg in find_literal_secrets(data)]
+    secrets = [SpecError(display, msg, line=place[0], column=place[1], path=format_path(field))
+               for where, field, msg in find_literal_secrets(data)
+               if (place := smap.locate(where))]
     if secrets:
         raise SpecErrors(secrets)
     version = data.get("apiVersion")

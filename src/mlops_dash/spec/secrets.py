@@ -7,9 +7,14 @@ anywhere in a spec is an error naming the file, line and field, never the value 
 
 from __future__ import annotations
 
+import base64
+import functools
 import re
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
+
+from mlops_dash.spec.yamlsource import format_path
 
 # Field names that hold a credential when given literally. Their ``*_file`` forms and
 # ``secret_ref`` are the allowed spellings.
@@ -29,19 +34,22 @@ SECRET_FIELDS = {
     "bearer_token": "a *_file path",
 }
 
-# Values that are credentials whatever field holds them. Each: (name, regex).
+# Values that are credentials whatever field holds them. Each: (name, regex). Schemes, hosts
+# and armour lines in any case (``HTTPS://``, ``hooks.SLACK.com``); keys as issued.
 SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("a Slack webhook URL", re.compile(r"https?://hooks\.slack(?:-gov)?\.com/\S+")),
+    ("a Slack webhook URL",
+     re.compile(r"(?i:(?:https?://)?hooks\.slack(?:-gov)?\.com/+[A-Za-z0-9_-]+/\S+)")),
     ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    # 32 lowercase letters and digits, alone or after a ``key_`` prefix
     ("a PagerDuty Events API integration key",
-     re.compile(r"(?<![A-Za-z0-9_])(?=[a-z0-9]*[0-9])(?=[a-z0-9]*[a-z])[a-z0-9]{32}"
-                r"(?![A-Za-z0-9_])")),
+     re.compile(r"(?:(?<![A-Za-z0-9_])|(?<=key_))(?=[a-z0-9]*[0-9])(?=[a-z0-9]*[a-z])"
+                r"[a-z0-9]{32}(?![A-Za-z0-9_])")),
     ("a PagerDuty events URL with a key",
-     re.compile(r"events\.pagerduty\.com/\S*/[A-Za-z0-9]{20,}")),
+     re.compile(r"(?i:events\.pagerduty\.com/\S*/[A-Za-z0-9]{20,})")),
     # the look-behind starts a scheme only at the start of a run: linear time on long tokens
     ("a URL with an embedded password",
-     re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+     re.compile(r"(?i:(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@)")),
+    ("a private key", re.compile(r"(?i:-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----)")),
 )
 
 
@@ -49,28 +57,83 @@ SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
 _ANY_SECRET = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in SECRET_VALUES))
 assert not any(rx.flags & ~re.UNICODE for _, rx in SECRET_VALUES)
 
+# Runs that may be base64 (standard or URL-safe alphabet, optional padding): long enough to hold
+# the shortest credential above once encoded.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
-def secret_kind(value: str) -> str | None:
-    """What kind of credential ``value`` contains, or None."""
-    if not _ANY_SECRET.search(value):
+
+def _kind_in(text: str) -> str | None:
+    if not _ANY_SECRET.search(text):
         return None
     for name, rx in SECRET_VALUES:
-        if rx.search(value):
+        if rx.search(text):
             return name
+    return None  # pragma: no cover - _ANY_SECRET is their union
+
+
+def _decodings(value: str) -> Iterator[tuple[str, str]]:
+    """(encoding, decoded text) of the common encodings a credential may be pasted in: URL
+    encoding (``%3A%2F%2F``) and base64 runs that decode to text."""
+    if _PERCENT.search(value):
+        decoded = urllib.parse.unquote(value)
+        yield "URL-encoded", decoded
+        if _PERCENT.search(decoded):  # encoded twice
+            yield "URL-encoded", urllib.parse.unquote(decoded)
+    for m in _BASE64_RUN.finditer(value):
+        run = m.group().rstrip("=")
+        if len(run) % 4 == 1:
+            continue
+        raw = run + "=" * (-len(run) % 4)
+        try:
+            data = base64.b64decode(raw.replace("-", "+").replace("_", "/"), validate=True)
+            text = data.decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if text.isprintable() or text.strip().isprintable():
+            yield "base64-encoded", text
+
+
+_SHORTEST = 8  # no credential above is shorter (``a://b:c@``), encoded or not
+
+
+def secret_kind(value: str) -> str | None:
+    """What kind of credential ``value`` contains, also URL- or base64-encoded, or None."""
+    if len(value) < _SHORTEST:
+        return None
+    return _secret_kind(value)
+
+
+@functools.lru_cache(maxsize=65_536)  # spec sets repeat their strings (labels, queries, text)
+def _secret_kind(value: str) -> str | None:
+    kind = _kind_in(value)
+    if kind is not None:
+        return kind
+    for encoding, decoded in _decodings(value):
+        kind = _kind_in(decoded)
+        if kind is not None:
+            return f"{kind} ({encoding})"
     return None
 
 
 Path = tuple[str | int, ...]
 
 
-def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
-    """(field path, message) for every credential written literally into parsed spec data."""
+def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Path, str]]:
+    """(place, field path, message) for every credential written literally into parsed spec
+    data; a credential in a key is placed at the key and named by its mapping (never shown)."""
     if isinstance(data, dict):
         for key, value in data.items():
             sub = path + (key,)
+            kind = secret_kind(str(key))
+            if kind:
+                yield sub, path, (
+                    f"the key of {format_path(path) or 'the document'} contains {kind} (value not shown); "
+                    "credentials never go into specs, not as values and not as keys")
+                continue
             norm = str(key).lower().replace("-", "_")
             if norm in SECRET_FIELDS and value not in (None, ""):
-                yield sub, (
+                yield sub, sub, (
                     f"field {key!r} would put a credential into the spec (and the generated "
                     f"files); give {SECRET_FIELDS[norm]} (a file mounted from a Secret) or "
                     "secret_ref instead")
@@ -83,7 +146,8 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str
         kind = secret_kind(data)
         if kind:
             field = str(path[-1]) if path and isinstance(path[-1], str) else "this value"
-            yield path, (
+            yield path, path, (
                 f"{field} contains {kind} (value not shown); credentials never go into specs: "
                 "put it in a file mounted from a Secret and give its path (*_file) or a "
                 "secret_ref")
+

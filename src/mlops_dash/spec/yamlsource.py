@@ -100,6 +100,7 @@ _Loader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:value"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+install_fast_resolve(_Loader)  # _scalar asks it the implicit tag of a scalar's text
 
 # libyaml's parser (when PyYAML has it) composes nodes ~10x faster than the pure-Python one; the
 # same resolvers apply, so the nodes are the same. A document it refuses is parsed again by the
@@ -156,18 +157,48 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
                 line=i,
                 column=len(raw) - len(stripped) + 1,
             )
+    if len(text) > MAX_NODES:  # below that, a document cannot hold MAX_NODES nodes
+        _count_nodes(text, file)
     node = _compose_or_raise(text, file)
     if node is None:
         raise SpecError(file, "file is empty; expected a mapping with apiVersion and kind",
                         line=1, column=1)
     try:
-        data = _construct(node, (), None, [0], loader_for_scalars=_Loader(""))
+        data = _construct(node, (), None, [0, 0], loader_for_scalars=_Loader(""))
+    except _TooBig as exc:  # the place is the mark; no field path, no second reading
+        raise SpecError(file, exc.message, line=exc.mark.line + 1,
+                        column=exc.mark.column + 1) from None
     except (_NeedsPlaces, yaml.MarkedYAMLError):
         # a problem in the document: read it again, keeping places, to say where it is
         smap = SourceMap(file, {})
         _construct_placed(_compose_or_raise(text, file), smap)
         raise AssertionError("the placed reading found no problem") from None  # pragma: no cover
     return data, SourceMap(file, text=text)
+
+
+def _count_nodes(text: str, file: str) -> None:
+    """Refuse a document of more than MAX_NODES nodes before building any of them (a huge
+    list would take seconds and hundreds of MB to compose): one pass over the parser's events,
+    which are not kept. A node takes at least one character, so only big files are counted."""
+    loader = _FastLoader(text)
+    try:
+        n = 0
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, _NODE_EVENTS):
+                n += 1
+                if n > MAX_NODES:
+                    mark = event.start_mark
+                    raise SpecError(
+                        file, f"document has more than {MAX_NODES} keys and values; a spec "
+                        "file holds far fewer: split it, or look for a generated list",
+                        line=mark.line + 1, column=mark.column + 1)
+    except yaml.YAMLError:
+        return  # the parse proper reports it, with the same parser's message
+    finally:
+        loader.dispose()
+
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
 
 
 def _compose_or_raise(text: str, file: str) -> Node | None:
@@ -201,7 +232,7 @@ def _construct_placed(node: Node | None, smap: SourceMap) -> Any:
     """The document's data, recording every value's place in ``smap`` (or raising a placed
     SpecError for a problem)."""
     try:
-        return _construct(node, (), smap, [0], loader_for_scalars=_Loader(""))
+        return _construct(node, (), smap, [0, 0], loader_for_scalars=_Loader(""))
     except yaml.MarkedYAMLError as exc:  # unknown tags (!!python/object, !custom), bad merges
         raise _marked_error(
             smap.file, exc, "unsupported YAML: {problem}; specs hold plain strings, numbers, "
@@ -218,6 +249,15 @@ class _NeedsPlaces(Exception):
     """Raised by _construct reading without places: there is a problem to place."""
 
 
+class _TooBig(Exception):
+    """The document expands beyond MAX_NODES (through aliases or merge keys), at ``mark``."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
 def _marked_error(file: str, exc: yaml.MarkedYAMLError, template: str, *,
                   first_line_only: bool = False) -> SpecError:
     """A PyYAML error with a mark as a SpecError at that mark."""
@@ -230,17 +270,27 @@ def _marked_error(file: str, exc: yaml.MarkedYAMLError, template: str, *,
                      column=mark.column + 1 if mark else None)
 
 
-def _scalar(loader: _Loader, node: Node) -> Any:
+def _scalar(loader: _Loader, node: Node, smap: SourceMap | None, path: Path) -> Any:
     """A scalar's value; text YAML cannot construct (``2024-13-45`` as a date, a bare ``<<``)
-    stays text."""
-    if node.tag == _STR_TAG:  # most scalars: no constructor needed
-        return node.value
+    stays text. A tag other than ``!!str`` or the one the text reads as by itself (``!custom``,
+    ``!!binary``, ``!!python/…``, ``!!float 1``) was written explicitly: refused, as for
+    collections."""
+    tag = node.tag
+    value = node.value
+    if tag == _STR_TAG:  # most scalars; also ``!!str 12``: YAML's own way to write text
+        return value
+    if tag != loader.resolve(ScalarNode, value, (not node.style, bool(node.style))):
+        raise _problem(smap, f"unsupported YAML tag {tag!r} (an explicit tag); specs hold "
+                             "plain strings, numbers, lists and mappings", node.start_mark, path)
     try:
         return loader.construct_object(node, deep=True)
     except (ValueError, OverflowError, TypeError, yaml.constructor.ConstructorError):
         return str(node.value)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MERGE_BOMB = (f"document expands to more than {MAX_NODES} values through merge keys (<<) and "
+               "aliases; write the values out instead of chaining merges")
 _PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
@@ -255,7 +305,7 @@ def _problem(smap: SourceMap | None, message: str, mark: Any, path: Path | None 
 
 
 def _construct(
-    node: Node, path: Path, smap: SourceMap | None, counter: list[int],
+    node: Node, path: Path, smap: SourceMap | None, counter: list[int],  # [values, merged?]
     loader_for_scalars: _Loader, depth: int = 0,
 ) -> Any:
     """Plain data from a node tree, refusing what specs must not hold. With ``smap``, every
@@ -263,8 +313,10 @@ def _construct(
     recorded (``path`` stays empty) and a problem raises _NeedsPlaces."""
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        raise _problem(smap, f"document expands to more than {MAX_NODES} values (alias bomb?); "
-                             "write the values out instead of nesting aliases", node.start_mark)
+        if counter[1]:
+            raise _TooBig(_MERGE_BOMB, node.start_mark)
+        raise _TooBig(f"document expands to more than {MAX_NODES} values (alias bomb?); "
+                      "write the values out instead of nesting aliases", node.start_mark)
     if smap is not None:
         smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, MappingNode | SequenceNode):
@@ -277,12 +329,12 @@ def _construct(
                              "numbers, lists and mappings", node.start_mark, path)
     if isinstance(node, MappingNode):
         out: dict[Any, Any] = {}
-        loader_for_scalars.flatten_mapping(node)
+        _flatten(node, path, smap, counter, loader_for_scalars)
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise _problem(smap, "mapping keys must be plain strings", key_node.start_mark,
                                path)
-            key = _scalar(loader_for_scalars, key_node)
+            key = _scalar(loader_for_scalars, key_node, smap, path)
             if not isinstance(key, str):
                 key = str(key)
             if smap is None:
@@ -311,8 +363,45 @@ def _construct(
             _construct(item, path + (i,), smap, counter, loader_for_scalars, depth)
             for i, item in enumerate(node.value)
         ]
-    value = _scalar(loader_for_scalars, node)
+    value = _scalar(loader_for_scalars, node, smap, path)
     if value is not None and not isinstance(value, (str, int, float, bool)):
         # dates and binary blobs have no place in a spec: keep their text
         value = str(node.value)
     return value
+
+
+def _flatten(node: MappingNode, path: Path, smap: SourceMap | None, counter: list[int],
+             loader: _Loader) -> None:
+    """Apply the mapping's merge keys (``<<: *base``, ``<<: [*a, *b]``) in place, counting
+    every pair a merge copies against MAX_NODES (a chain of merges copies quadratically many).
+
+    YAML's merge semantics: the mapping's own keys override merged ones, and an earlier
+    source in a merge list overrides a later one; the merged copy holds each key once, so only
+    the mapping's own keys can be duplicates.
+    """
+    if not any(k.tag == _MERGE_TAG for k, _ in node.value):
+        return
+    own: list[tuple[Node, Node]] = []
+    sources: list[MappingNode] = []
+    for key_node, value_node in node.value:
+        if key_node.tag != _MERGE_TAG:
+            own.append((key_node, value_node))
+            continue
+        items = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        for sub in items:
+            if not isinstance(sub, MappingNode):
+                raise _problem(smap, "a merge key (<<) takes a mapping or a list of mappings, "
+                                     f"found {sub.id}", sub.start_mark, path)
+            _flatten(sub, path, smap, counter, loader)
+            sources.append(sub)
+    own_keys = {k.value for k, _ in own if isinstance(k, ScalarNode)}
+    merged: dict[Any, tuple[Node, Node]] = {}
+    counter[1] = 1
+    for sub in sources:
+        counter[0] += len(sub.value)
+        if counter[0] > MAX_NODES:
+            raise _TooBig(_MERGE_BOMB, sub.start_mark)
+        for k, v in sub.value:
+            if k.value not in own_keys:
+                merged.setdefault(k.value, (k, v))
+    node.value = [*merged.values(), *own]
