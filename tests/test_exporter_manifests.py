@@ -80,7 +80,8 @@ def _set_collectors(specs: Path, text: str) -> None:
 
 
 def test_no_exporter_section_no_exporter_objects(specs_copy):
-    _set_collectors(specs_copy, "")
+    # collectors without an exporter (the digest job still needs the image)
+    _set_collectors(specs_copy, "collectors:\n  image: registry.company.com/ml/collectors:1\n")
     tree = pipeline.build_tree(specs_copy)
     assert not [p for p in tree if "exporter-" in p]
     assert "exporter-deployment.yaml" not in tree[cv.KUSTOMIZATION_PATH]

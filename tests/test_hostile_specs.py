@@ -181,15 +181,17 @@ def test_history_must_be_a_duration():
         assert "Invalid value for '--history'" in r.stderr and repr(bad) in r.stderr
 
 
-def test_non_utf8_manifest_is_exit_2(tmp_path):
+def test_non_utf8_manifest_is_a_placed_error_for_build_and_check(tmp_path):
+    """The manifest is the build's own file: a broken line is an error placed in it (exit 1,
+    nothing deleted), for check as for build (see also tests/test_hostile_output.py)."""
     out = tmp_path / "generated"
     assert run("build", "-q", "--out", str(out)).returncode == 0
     (out / ".mlops-dash-files").write_bytes(b"grafana/x.json\n\xff\xfe\n")
     for command in ("build", "check"):
         r = run(command, "--out", str(out))
-        assert r.returncode == 2, command
+        assert r.returncode == 1, command
         _no_bug(r)
-        assert ".mlops-dash-files is not UTF-8 text" in r.stderr
+        assert ".mlops-dash-files:2:1: the build's file list is not UTF-8" in r.stderr, command
 
 
 def test_diff_with_a_very_long_name_is_exit_2():

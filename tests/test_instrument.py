@@ -4,9 +4,12 @@ Frequency panels' own queries (from specs/, Grafana variables expanded) return d
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import e2e_support as es
 import jobs_support as js
@@ -16,6 +19,7 @@ import yaml
 from conftest import SPECS
 from prometheus_client import CollectorRegistry, generate_latest
 
+from mlops_dash import promql
 from mlops_dash.collect import actuals as ac
 from mlops_dash.collect.inputs import JobError
 from mlops_dash.collect.instrument import PredictionRecorder
@@ -24,17 +28,62 @@ from mlops_dash.spec.collectors_jobs import ActualsJob
 BUCKETS = [10, 25, 50, 100, 250, 500]
 
 
+def spec_doc(spec: str) -> dict:
+    return yaml.safe_load((SPECS / spec).read_text())
+
+
 def panel_queries(spec: str, panel: str) -> list[str]:
-    doc = yaml.safe_load((SPECS / spec).read_text())
-    (p,) = [p for p in doc["panels"] if p["id"] == panel]
+    (p,) = [p for p in spec_doc(spec)["panels"] if p["id"] == panel]
     return [q["expr"] for q in p["queries"]]
 
 
-def expand(expr: str, rng: str = "5m") -> str:
-    """Grafana's expansion for one selected model and version ($__range: the dashboard range,
-    $__rate_interval: at least 4 scrape intervals)."""
-    return (expr.replace("$model", "demand-forecast").replace("$version", "v3")
-            .replace("$__range", rng).replace("$__rate_interval", "30s"))
+# Grafana's variable syntax: `$name` takes the longest name (`$model_name` is not `$model`)
+GRAFANA_VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def expand(expr: str, values: dict[str, str], rng: str = "5m") -> str:
+    """Grafana's expansion of a query with the dashboard's variables set to ``values`` (already
+    formatted for Prometheus) ($__range: the dashboard range, $__rate_interval: at least 4
+    scrape intervals). A variable the test did not set fails here, not as an empty result."""
+    known = {"__range": rng, "__rate_interval": "30s", **values}
+    return GRAFANA_VAR.sub(lambda m: known[m.group(1) or m.group(2)], expr)
+
+
+def regex_format(values: list[str]) -> str:
+    """How Grafana's Prometheus data source writes a multi-value/All variable into a query:
+    each value regex-escaped, one value alone, several as an alternation."""
+    escaped = [re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\1", v) for v in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+
+def query_variable_options(prom: es.Prometheus, spec: str, name: str,
+                           values: dict[str, str]) -> list[str]:
+    """A query variable's options as Grafana computes them: its ``label_values(selector,
+    label)`` run against Prometheus (the label values API with ``match[]``), then its
+    ``regex``: values it does not match are dropped, of the others the capture group is kept."""
+    (var,) = [v for v in spec_doc(spec)["variables"] if v["name"] == name]
+    parts = promql.label_values_parts(expand(var["query"], values))
+    assert parts, var["query"]
+    selector, label = parts
+    found = prom.api(f"label/{label}/values?match[]={quote(selector)}")
+    regex = var.get("regex")
+    if not regex:
+        return sorted(found)
+    body = regex[1:regex.rindex("/")]  # /pattern/flags
+    matches = [m for v in found if (m := re.search(body, v))]
+    return sorted({m.group(1) if m.groups() else m.group(0) for m in matches})
+
+
+# One model version selected on Model Performance (its variables name models as MLflow does)
+MODEL_PERFORMANCE = {"model": "demand-forecast", "version": "v3"}
+# Serving Health selects by Istio canonical service: KServe's predictor of demand-forecast
+SERVING_MODEL = "demand-forecast-predictor"
+# what the predictor's Istio sidecar would expose (tests/predictor_app.py has no sidecar):
+# pushed, so the hidden model_name variable's own query finds the service
+ISTIO_SERIES = ('istio_requests_total{reporter="destination",'
+                'destination_workload_namespace="ml-serving",'
+                f'destination_canonical_service="{SERVING_MODEL}",'
+                'destination_canonical_revision="demand-forecast-predictor-00003"} 40\n')
 
 
 def test_recorder_counts_one_cold_start_and_observes_every_prediction():
@@ -83,6 +132,9 @@ def test_predictor_and_actuals_feed_the_distribution_and_cold_start_panels(tmp_p
                                   [f"http://127.0.0.1:{metrics_port}/metrics"])
     try:
         app.start()
+        urllib.request.urlopen(urllib.request.Request(
+            f"{pg.url}/metrics/job/istio-proxy", data=ISTIO_SERIES.encode(), method="PUT"),
+            timeout=5).close()
         prom.start()
         es.wait_for("predictor scraped", lambda: prom.query(
             'mlops_model_cold_starts_total{model="demand-forecast"} == 0'), 30)
@@ -114,7 +166,7 @@ def test_predictor_and_actuals_feed_the_distribution_and_cold_start_panels(tmp_p
             # le as float: the Pushgateway re-exposes pushed buckets in Go's form (le="10"),
             # prometheus_client writes le="10.0" (Prometheus 3 normalises both on ingestion)
             return {float(s["metric"]["le"]): float(s["value"][1])
-                    for s in prom.query(expand(expr))}
+                    for s in prom.query(expand(expr, MODEL_PERFORMANCE))}
 
         def ready() -> bool:
             p, a = value_by_le(dist_pred), value_by_le(dist_actual)
@@ -127,7 +179,13 @@ def test_predictor_and_actuals_feed_the_distribution_and_cold_start_panels(tmp_p
         actual = value_by_le(dist_actual)
         assert actual[25] == pytest.approx(0, abs=0.5)  # 20.0 was there before: no increase
         assert actual[float("inf")] > actual[100] > 0  # 30 and 240 arrived
-        starts = prom.query(expand(cold))
+        # Serving Health: $model a canonical service; model_name derived as Grafana would
+        serving = {"model": regex_format([SERVING_MODEL])}
+        names = es.wait_for("model_name options", lambda: query_variable_options(
+            prom, "serving-health.yaml", "model_name", serving), 30)
+        assert names == ["demand-forecast"]
+        serving["model_name"] = regex_format(names)  # hidden, All: every option
+        starts = prom.query(expand(cold, serving))
         assert [s["metric"] for s in starts] == [{"model": "demand-forecast", "version": "v3"}]
         assert float(starts[0]["value"][1]) > 0
     finally:

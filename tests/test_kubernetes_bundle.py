@@ -65,7 +65,7 @@ def test_kustomize_renders_rules_and_labelled_dashboard_configmaps():
     kinds = [o["kind"] for o in objects]
     dashboards = [o for o in objects if o["kind"] == "ConfigMap"
                   and o["metadata"]["name"].startswith("grafana-dashboard-")]
-    assert len(dashboards) == 5 and kinds.count("PrometheusRule") == 5
+    assert len(dashboards) == 6 and kinds.count("PrometheusRule") == 5  # 5 areas + overview
     # the rest: the exporter's objects (tests/test_exporter_manifests.py) and the digest CronJob
     assert set(kinds) <= {"ConfigMap", "PrometheusRule", "AlertmanagerConfig", "Deployment",
                           "Service", "ServiceMonitor", "NetworkPolicy", "ServiceAccount", "CronJob"}

@@ -220,7 +220,12 @@ def _dies(_shared, start, stop):
 
 
 def _child_processes() -> list[str]:
-    """This process's children, as the kernel sees them (not yet reaped ones included)."""
+    """This process's children started by the test, as the kernel sees them (not yet reaped
+    ones included); servers of session fixtures (e.g. the MLflow server) are left out."""
+    return sorted(set(_all_children()) - _BEFORE)
+
+
+def _all_children() -> list[str]:
     found = []
     for thread in Path("/proc/self/task").iterdir():
         try:
@@ -228,6 +233,16 @@ def _child_processes() -> list[str]:
         except FileNotFoundError:
             continue  # a thread that ended meanwhile
     return sorted(found)
+
+
+_BEFORE: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_before():
+    global _BEFORE
+    _BEFORE = set(_all_children())
+    yield
 
 
 def test_run_chunks_yields_every_item_once_in_order():
