@@ -8,6 +8,7 @@ it with honor_labels as the shipped ServiceMonitor does.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -86,50 +87,135 @@ def pushgateway(tmp_path):
     pg.stop()
 
 
+SERIES = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+STEP_S = 300  # the rule's subquery step ([6h:5m]): a check is seen at the next 5m boundary
+QUIET_PHASE_S = 25  # the push and the quiet phase take ~12s
+
+
+def pushed_series(text: str, names: set[str]) -> list[tuple[str, dict[str, str], float]]:
+    """The Pushgateway's series of ``names``, with the labels Prometheus keeps (no empty ones)."""
+    out = []
+    for line in text.splitlines():
+        m = SERIES.match(line)
+        if m and m.group(1) in names:
+            labels = {k: v for k, v in LABEL.findall(m.group(2)) if v}
+            out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def history(pushed: list[tuple[str, dict[str, str], float]],
+            checks: list[tuple[float, bool]], end: int, workdir: Path,
+            scrape_s: int = 60) -> Path:
+    """OpenMetrics of what Prometheus would have scraped from the Pushgateway while the drift
+    job ran hourly ``checks`` (time, shifted model breaching?) before ``end``: each check
+    pushes the scores (the pushed ones when breaching, 0 when not; the steady model's always)
+    and its last-success timestamp, the series the live push continues."""
+    om = workdir / "history.om"
+    with om.open("w", encoding="utf-8") as f:
+        for ts in range(int(checks[0][0]), end, scrape_s):
+            at, breaching = [c for c in checks if c[0] <= ts][-1]
+            for name, labels, value in pushed:
+                if name == "mlops_drift_check_last_success_timestamp_seconds":
+                    value = at
+                elif labels.get("model") == "demand-forecast" and not breaching:
+                    value = 0.0
+                body = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+                f.write(f"{name}{{{body}}} {value!r} {ts}\n")
+        f.write("# EOF\n")
+    return om
+
+
 def test_shifted_data_fires_drift_alerts_and_steady_data_does_not(tmp_path, pushgateway):
+    """FeatureDriftDetected counts checks, not time: three consecutive breaching checks (the
+    last-success timestamp changing between them), however late the third, as its [6h:5m]
+    subquery sees them. Checks pushed seconds apart would fall in one 5m step and count once,
+    and a check is not seen by the subquery before the next 5m boundary: so the earlier hourly
+    checks are the scrape history of the same series, backfilled into the TSDB before
+    Prometheus starts, and the live push of `mlops-dash drift` is the latest check. The rule
+    expression is the shipped one; only group intervals and `for` are compressed."""
+    assert duration_seconds(rule_for("FeatureDriftDetected")) == 0  # checks, not `for`
+    # the live push must not be seen by the subquery during the quiet phase: no 5m boundary
+    # may pass from the push to that phase's end
+    if STEP_S - time.time() % STEP_S < QUIET_PHASE_S:
+        time.sleep(STEP_S - time.time() % STEP_S + 1)
     config = jobs_file(tmp_path, [write_windows(tmp_path, "demand-forecast", shift=1.0),
                                   write_windows(tmp_path, "churn", shift=0.0)])
     r = js.run_cli("drift", "--config", str(config), "--pushgateway", pushgateway.url)
     assert r.returncode == 0, r.stderr
     assert "DRIFT (> 0.2)" in r.stdout and "pushed group job=mlops-dash-drift model=churn" \
         in r.stdout
+    pushed = pushed_series(pushgateway.metrics_text(),
+                           {"mlops_feature_drift_score",
+                            "mlops_drift_check_last_success_timestamp_seconds"})
+    assert {lb.get("model") for _, lb, _ in pushed} == {"demand-forecast", "churn"}
+    live = max(v for n, _, v in pushed
+               if n == "mlops_drift_check_last_success_timestamp_seconds")
+    boundary = int(live) - int(live) % STEP_S  # the last step the subquery sees, for now
+    hour = 3600
     alerts = {"FeatureDriftDetected", "PredictionAnomaly"}
     # the shipped liveness alerts must stay quiet while the job pushes on time
     liveness = {"DriftCheckStale", "PushgatewayGroupStale"}
-    prom = js.prometheus_scraping(tmp_path / "prom",
-                                  compressed_rules(tmp_path, alerts | liveness),
-                                  pushgateway.url).start()
-    try:
-        seen: dict[str, list[str]] = {a: [] for a in alerts}
 
-        def both_firing() -> bool:
-            for a in prom.api("alerts")["alerts"]:
-                name = a["labels"]["alertname"]
-                assert name in alerts, a  # no liveness alert
-                assert a["labels"]["model"] == "demand-forecast", a  # never the steady model
-                if not seen[name] or seen[name][-1] != a["state"]:
-                    seen[name].append(a["state"])
-            return all(s and s[-1] == "firing" for s in seen.values())
+    def run(name: str, checks: list[tuple[float, bool]], until: str) -> dict[str, list[str]]:
+        workdir = tmp_path / name
+        workdir.mkdir()
+        prom = js.prometheus_scraping(workdir / "prom",
+                                      compressed_rules(workdir, alerts | liveness),
+                                      pushgateway.url)
+        om = history(pushed, [*checks, (live, True)], int(time.time()) - 2, workdir)
+        es.import_openmetrics(om, prom.data, workdir)
+        prom.start()
+        try:
+            seen: dict[str, list[str]] = {a: [] for a in alerts}
 
-        es.wait_for("both drift alerts firing", both_firing, 40, interval=0.2)
-        if duration_seconds(rule_for("FeatureDriftDetected")) > 0:
-            assert seen["FeatureDriftDetected"] == ["pending", "firing"]
-        if duration_seconds(rule_for("PredictionAnomaly")) > 0:
-            assert seen["PredictionAnomaly"] == ["pending", "firing"]
-        else:  # no `for` in the shipped rule: firing at the first evaluation, no pending
-            assert seen["PredictionAnomaly"] == ["firing"]
-        drifted = {a["labels"]["feature"] for a in prom.api("alerts")["alerts"]
-                   if a["labels"]["alertname"] == "FeatureDriftDetected"}
-        assert drifted == {"price"}  # traffic and region did not move
-        # the drift panel's and the liveness series arrive with their contract labels
-        pv = prom.query('mlops_prediction_drift_pvalue{method="ks"}')
-        assert {s["metric"]["model"] for s in pv} == {"demand-forecast", "churn"}
-        assert prom.query("mlops_drift_check_last_success_timestamp_seconds"
-                          '{job="mlops-dash-drift"}')
-        loaded = {r["name"] for g in prom.api("rules")["groups"] for r in g["rules"]}
-        assert liveness <= loaded  # they were evaluated, and stayed quiet
-    finally:
-        prom.stop()
+            def observe() -> bool:
+                for a in prom.api("alerts")["alerts"]:
+                    alert = a["labels"]["alertname"]
+                    assert alert in alerts, a  # no liveness alert
+                    assert a["labels"]["model"] == "demand-forecast", a  # never the steady one
+                    if not seen[alert] or seen[alert][-1] != a["state"]:
+                        seen[alert].append(a["state"])
+                return all(seen[a] and seen[a][-1] == "firing" for a in until.split(","))
+
+            es.wait_for(f"{name}: {until} firing", observe, 20, interval=0.2)
+            # the live scrape continues the backfilled series: one series each, not two
+            assert len(prom.query("mlops_feature_drift_score")) == sum(
+                n == "mlops_feature_drift_score" for n, _, _ in pushed)
+            # five more evaluations (1s) of every rule: what fires stays, the rest stays quiet
+            mark = time.monotonic()
+            es.wait_for(f"{name}: settle", lambda: observe() and time.monotonic() - mark > 5,
+                        10, interval=0.2)
+            loaded = {r["name"] for g in prom.api("rules")["groups"] for r in g["rules"]}
+            assert liveness <= loaded  # they were evaluated, and stayed quiet
+            if "FeatureDriftDetected" in until:
+                drifted = {a["labels"]["feature"] for a in prom.api("alerts")["alerts"]
+                           if a["labels"]["alertname"] == "FeatureDriftDetected"}
+                assert drifted == {"price"}  # traffic and region did not move
+                pv = prom.query('mlops_prediction_drift_pvalue{method="ks"}')
+                assert {s["metric"]["model"] for s in pv} == {"demand-forecast", "churn"}
+                assert prom.query("mlops_drift_check_last_success_timestamp_seconds"
+                                  '{job="mlops-dash-drift"}')
+            return seen
+        finally:
+            prom.stop()
+
+    # two breaching checks since the last clean one (one before that breached too), the live
+    # push not seen yet: quiet
+    seen = run("two-checks", [(boundary - 4 * hour, True), (boundary - 3 * hour, False),
+                              (boundary - 2 * hour, True), (boundary - hour, True)],
+               "PredictionAnomaly")
+    assert time.time() < boundary + STEP_S, "a 5m boundary passed: the live check was counted"
+    assert seen["FeatureDriftDetected"] == []
+    # a third breaching check, late (110 min after the second): fires, no `for`, no pending
+    seen = run("three-checks", [(boundary - 4 * hour, False), (boundary - 3 * hour, True),
+                                (boundary - 2 * hour, True), (boundary - 10 * 60, True)],
+               "FeatureDriftDetected,PredictionAnomaly")
+    assert seen["FeatureDriftDetected"] == ["firing"]
+    if duration_seconds(rule_for("PredictionAnomaly")) > 0:
+        assert seen["PredictionAnomaly"] == ["pending", "firing"]
+    else:  # no `for` in the shipped rule: firing at the first evaluation, no pending
+        assert seen["PredictionAnomaly"] == ["firing"]
 
 
 def test_one_models_push_leaves_the_other_models_group(tmp_path, pushgateway):
