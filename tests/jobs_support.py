@@ -68,36 +68,6 @@ def prometheus_scraping(workdir: Path, rule_files: list[Path], pushgateway: str,
     return prom
 
 
-class MlflowServer:
-    """``mlflow server`` with a SQLite backend and a local artifact root, on loopback."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = es.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        mlflow = shutil.which("mlflow") or ""
-        argv = [mlflow] if mlflow else [sys.executable, "-m", "mlflow"]
-        self.process = es.Process("mlflow", [
-            *argv, "server", "--host", "127.0.0.1", "--port", str(self.port),
-            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-            "--default-artifact-root", str(workdir / "artifacts"), "--workers", "1",
-        ], workdir)
-
-    def start(self, timeout: float = 90) -> MlflowServer:
-        self.process.start()
-
-        def ready() -> bool:
-            if not self.process.running():
-                raise RuntimeError(f"mlflow server exited:\n{self.process.log()}")
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
-                return r.status == 200
-
-        es.wait_for("mlflow server", ready, timeout, interval=0.5)
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
-
-
 def _postgres_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     assert found, "PostgreSQL is not installed; run `make tools` (Debian's postgresql)"

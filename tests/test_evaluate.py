@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlflow_support import MlflowServer
 
 from mlops_dash.collect import evaluate as ev
 from mlops_dash.collect.inputs import JobError
@@ -22,7 +23,7 @@ from mlops_dash.spec.collectors_jobs import Evaluation
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    server = js.MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
     yield server
     server.stop()
 
