@@ -16,6 +16,7 @@ from mlops_dash.simulate.levels import (
     targets,
 )
 from mlops_dash.simulate.server import Simulator
+from mlops_dash.simulate.situations import Expect, Situation, situations
 from mlops_dash.simulate.world import (
     HEALTHY,
     HISTORY_STEP_S,
@@ -35,8 +36,9 @@ from mlops_dash.simulate.world import (
 
 __all__ = [
     "HEALTHY", "HISTORY_STEP_S", "MAX_HISTORY_S", "OTHER_NAMESPACES", "WORLD_LABELS",
-    "Behaviour", "HistoryPlan", "Scenario", "Series", "SimulationError", "Simulator",
+    "Behaviour", "Expect", "HistoryPlan", "Situation", "Scenario", "Series", "SimulationError",
+    "Simulator",
     "Timeline", "World", "build_world", "catalogue_inputs", "catalogue_series",
     "chain_lookback", "histogram_buckets", "label_values", "lookback_seconds", "matches",
-    "quantile_estimate", "quantile_observation", "recorded_in_ranges", "targets",
+    "quantile_estimate", "quantile_observation", "recorded_in_ranges", "situations", "targets",
 ]

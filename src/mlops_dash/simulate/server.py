@@ -6,20 +6,25 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from mlops_dash.simulate.situations import situations
 from mlops_dash.simulate.world import HEALTHY, SimulationError, World
 
 
 class Simulator:
     """The world served over HTTP: ``/metrics`` follows the current scenario (switchable with
-    ``POST /scenario/NAME``); ``/scenarios/NAME/metrics`` always serves NAME in full effect."""
+    ``POST /scenario/NAME``); ``/scenarios/NAME/metrics`` always serves NAME in full effect.
+    A situation (``situations.py``) as the scenario adds its series to the healthy world;
+    ``/situations/metrics`` serves every situation's series alone, ``/situations/NAME/metrics``
+    one situation's."""
 
     def __init__(self, world: World, scenario: str = HEALTHY, anchor: float | None = None,
                  host: str = "127.0.0.1", port: int = 0) -> None:
-        if scenario != HEALTHY and scenario not in world.scenarios:
-            raise SimulationError(f"unknown scenario {scenario!r}")
         self.world = world
         self.anchor = anchor if anchor is not None else time.time()
-        self.current = world.timeline(scenario, self.anchor)
+        self.situations = situations(self.anchor)
+        self._known(scenario)
+        self.situation = self.situations.get(scenario)
+        self.current = world.timeline(HEALTHY if self.situation else scenario, self.anchor)
         self.current_name = scenario
         self.lock = threading.Lock()
         self.fixed = {name: world.timeline(name, self.anchor)
@@ -36,11 +41,16 @@ class Simulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def switch(self, name: str, now: float | None = None) -> None:
-        if name != HEALTHY and name not in self.world.scenarios:
+    def _known(self, name: str) -> None:
+        if name != HEALTHY and name not in self.world.scenarios and name not in self.situations:
             raise SimulationError(f"unknown scenario {name!r}")
+
+    def switch(self, name: str, now: float | None = None) -> None:
+        self._known(name)
         with self.lock:
-            self.current.segments.append((now if now is not None else time.time(), name))
+            self.situation = self.situations.get(name)
+            state = HEALTHY if self.situation else name
+            self.current.segments.append((now if now is not None else time.time(), state))
             self.current_name = name
 
     def start(self) -> Simulator:
@@ -58,7 +68,15 @@ class Simulator:
         now = time.time()
         if parts == ["metrics"]:
             with self.lock:
-                return 200, self.world.exposition(self.current, now)
+                extra = self.situation.exposition(now) if self.situation else ""
+                return 200, self.world.exposition(self.current, now) + extra
+        if parts == ["situations", "metrics"]:
+            return 200, "".join(s.exposition(now) for s in self.situations.values())
+        if len(parts) == 3 and parts[0] == "situations" and parts[2] == "metrics":
+            found = self.situations.get(parts[1])
+            if found is None:
+                return 404, f"unknown situation {parts[1]}\n"
+            return 200, found.exposition(now)
         if len(parts) == 3 and parts[0] == "scenarios" and parts[2] == "metrics":
             tl = self.fixed.get(parts[1])
             if tl is None:
@@ -67,6 +85,7 @@ class Simulator:
         if parts in (["scenarios"], ["scenario"], []):
             lines = [f"current: {self.current_name}", f"{HEALTHY}: no alert fires"]
             lines += [f"{n}: {s.description}" for n, s in self.world.scenarios.items()]
+            lines += [s.line() for s in self.situations.values()]
             return 200, "\n".join(lines) + "\n"
         return 404, "not found\n"
 
