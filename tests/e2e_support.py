@@ -162,7 +162,8 @@ class Prometheus:
     """The real prometheus binary with rule files, scraping targets, in a temporary folder."""
 
     def __init__(self, workdir: Path, rule_files: list[Path], targets: list[str],
-                 alertmanager: str | None = None) -> None:
+                 alertmanager: str | None = None,
+                 scrape_interval: str = SCRAPE_INTERVAL) -> None:
         self.workdir = workdir
         self.data = workdir / "data"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -176,7 +177,7 @@ class Prometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config: dict[str, Any] = {
-            "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL,
+            "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                        "evaluation_interval": RULE_INTERVAL},
             "rule_files": [str(p) for p in self.rule_files],
             "scrape_configs": [],

@@ -164,10 +164,11 @@ def pipeline_first_failure(a: float) -> Situation:
 def pipeline_weekly_stuck(a: float) -> Situation:
     tr: list[Track] = []
     for p in ("sim-weekly-retrain", "sim-weekly-features"):
-        # one run a week, 50 minutes each: the last one finished 6 days ago
+        # one run a week, 50 minutes each: last week's started 8 days ago (a week before this
+        # week's) and finished 50 minutes later, outside a 7-day increase()
         tr += histogram(a, "mlops_pipeline_run_duration_seconds", DURATION_BUCKETS,
-                        [(-6 * D, 3000.0)], before=3, before_duration=3000.0, pipeline=p,
-                        **EXPORTER)
+                        [(-8 * D + 3000, 3000.0)], before=3, before_duration=3000.0,
+                        pipeline=p, **EXPORTER)
     tr += [
         track("mlops_pipeline_run_start_timestamp_seconds", level(a, a - D, -D),
               pipeline="sim-weekly-retrain", run_id="sim-run-stuck-1d", **EXPORTER),
@@ -177,8 +178,8 @@ def pipeline_weekly_stuck(a: float) -> Situation:
     ps = "PipelineStuck"
     return Situation(
         "pipeline-weekly-stuck", "one run a week; this week's run stuck for a day",
-        "tests/promtool/pipeline-first-failure-and-sparse.test.yaml: increase() over 7d of a "
-        "weekly histogram", 8 * D, tr,
+        "prometheus docs (querying/functions): increase() over 7d holds no run of a weekly "
+        "pipeline whose last run finished 8 days ago", 9 * D, tr,
         fires=[Expect(ps, {"pipeline": "sim-weekly-retrain"}, "running 1d, p95 ~1h")],
         quiet=[Expect(ps, {"pipeline": "sim-weekly-features"}, "running 30m, p95 ~1h")])
 
