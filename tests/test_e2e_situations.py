@@ -14,7 +14,7 @@ The behaviour each situation models, and its source:
 
 * resource-events: kube-state-metrics keeps a terminated pod's
   ``kube_pod_container_status_terminated_reason``/``kube_pod_status_reason`` until pod garbage
-  collection (kubernetes/kube-state-metrics docs/metrics/workload/pod-metrics.md; kubernetes
+  collection (kubernetes/kube-state-metrics docs/pod-metrics.md; kubernetes
   pkg/controller/podgc, --terminated-pod-gc-threshold=12500); an in-place restart shows only in
   ``..._last_terminated_reason`` with ``..._restarts_total``.
 * pipeline-first-failure: a series that first appears at 1 has no increase() (Prometheus
@@ -24,8 +24,9 @@ The behaviour each situation models, and its source:
   holds no run and a 7-day baseline alone is NaN.
 * error-budget-gap: --query.lookback-delta 5m: a 15-minute gap leaves subquery steps empty.
 * drift-late-check, producer-stopped: the Pushgateway serves the last push of a group until the
-  next one and never expires it, "explicitly not an aggregator" (prometheus/pushgateway
-  README.md), so a stopped producer's values stay and only timestamps tell.
+  next one, "explicitly not an aggregator ... but rather a metrics cache" (prometheus/pushgateway
+  README.md), and "never forgets series pushed to it" (prometheus.io/docs/practices/pushing/),
+  so a stopped producer's values stay and only timestamps tell.
 * estate: Kubeflow's namespace is Istio-injected (kubeflow/manifests
   common/kubeflow-namespace/base/namespace.yaml, ``istio-injection: enabled``); dcgm-exporter's
   ServiceMonitor defaults to honorLabels: false, so the pod arrives as exported_namespace /

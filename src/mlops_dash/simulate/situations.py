@@ -124,7 +124,7 @@ def resource_events(a: float) -> Situation:
     return Situation(
         "resource-events", "terminated pods kept for days vs a new OOM kill, a new eviction, "
         "an in-place restart after an OOM kill",
-        "kube-state-metrics docs/metrics/workload/pod-metrics.md; kubernetes "
+        "kubernetes/kube-state-metrics docs/pod-metrics.md; kubernetes "
         "pkg/controller/podgc (--terminated-pod-gc-threshold 12500)", 3 * D, tr,
         fires=[Expect(ra, {"namespace": ns_p, "pod": "sim-step-oom-now"}, "a new OOM kill"),
                Expect(ra, {"namespace": ns_t, "pod": "sim-evicted-now"}, "a new eviction"),
@@ -257,7 +257,8 @@ def producer_stopped(a: float) -> Situation:
     return Situation(
         "producer-stopped", "a drift checker, a validation job and an exporter source stop; "
         "their last values stay (the Pushgateway never expires series)",
-        "prometheus/pushgateway README (not an aggregator; pushed series never expire)", 31 * H,
+        "prometheus/pushgateway README (a metrics cache, not an aggregator); "
+        "prometheus.io/docs/practices/pushing (it never forgets series pushed to it)", 31 * H,
         tr,
         fires=[Expect("DriftCheckStale", {"job": "sim-drift-stopped"}, "last check 4h ago"),
                Expect("DataValidationStale", {"datasource": "sim-orders-db"}, "30h ago"),
