@@ -39,7 +39,7 @@ NEW = -30.0  # a new event: after the backfilled history, seen by the live scrap
 # 5-minute boundary after it: up to 5 minutes later)
 RECENT = -600.0
 EXPORTER = {"job": "mlops-exporter", "instance": "mlops-exporter:9210"}  # our collector target
-DURATION_BUCKETS = [60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400]  # collectors default
+DURATION_BUCKETS = [60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400]  # specs/platform.yaml
 
 
 @dataclass(frozen=True)
