@@ -46,7 +46,7 @@ e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on l
 	@$(PYTHON) -c "import mlops_dash, aiosmtpd, pytest" 2>/dev/null || $(MAKE) install
 	$(PYTHON) -m pytest -q -m e2e
 
-simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or an alert name)
+simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy, an alert or a situation name)
 	mlops-dash simulate --specs $(SPECS) --scenario $${SCENARIO:-healthy}
 
 bench: ## Benchmark build/check/--help (whole processes) vs grafanalib; writes benchmarks/RESULTS.md
