@@ -60,7 +60,7 @@ def dashboard_and_rules(spec_set: SpecSet, doc: Document, _files: output.Tree) -
     if any(p.raw is not None for p in d.panels):
         problems = grafana_panels.raw_problems(d, dashboard)
         if problems:
-            raise SpecErrors(doc.source.error(path, f"raw: {message}")
+            raise SpecErrors(doc.source.error(path, message)
                              for path, message in problems)
     tree: output.Tree = {cv.dashboard_json_path(d.uid): output.dump_json(dashboard)}
     groups = rules.rule_groups(d, platform)

@@ -59,7 +59,7 @@ def check_panels(ctx: Context) -> None:
     """panel-title, panel-description, panel-unit, duplicate-panel-id, grid-overlap."""
     for doc, d, rel, dash in ctx.rendered_dashboards():
         seen: dict[Any, tuple[Any, ...]] = {}
-        for where, p in _all_panels(dash):
+        for where, p in panel_places(dash):
             si = _spec_panel(d, p)
 
             def report(field: str, out_path: tuple[Any, ...], check: str, msg: str,
@@ -110,7 +110,7 @@ def check_panels(ctx: Context) -> None:
 UNITLESS_KINDS = frozenset({"row", "text", "alertlist", "logs", "annolist"})
 
 
-def _all_panels(dash: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+def panel_places(dash: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
     """(JSON path, panel) of every panel: top-level ones, then a row's own panels after it."""
     out: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for i, p in enumerate(dash.get("panels", [])):
@@ -138,7 +138,7 @@ def _grid(ctx: Context, rel: str, panels: list[dict[str, Any]], at: tuple[Any, .
 
 def _datasource_places(dash: dict[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
     out: list[tuple[tuple[Any, ...], Any]] = []
-    for where, p in _all_panels(dash):
+    for where, p in panel_places(dash):
         out.append(((*where, "datasource"), p.get("datasource")))
         for t, target in enumerate(p.get("targets", [])):
             out.append(((*where, "targets", t, "datasource"), target.get("datasource")))

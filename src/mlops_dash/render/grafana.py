@@ -273,8 +273,10 @@ def _options(panel: m.Panel) -> dict[str, Any]:
                 "reduceOptions": dict(_REDUCE), "percentChangeColorMode": "standard",
                 "orientation": "auto"}
     if t == "gauge":
+        # the gauge schema requires the sizing fields too (Grafana's defaults: auto, 75, 75)
         return {"reduceOptions": dict(_REDUCE), "orientation": "auto",
-                "showThresholdLabels": False, "showThresholdMarkers": True}
+                "showThresholdLabels": False, "showThresholdMarkers": True,
+                "sizing": "auto", "minVizWidth": 75, "minVizHeight": 75}
     if t == "piechart":
         return {"pieType": "donut", "displayLabels": ["percent"], "tooltip": dict(_TOOLTIP),
                 "reduceOptions": dict(_REDUCE), "legend": {**_legend("right"), "values": ["percent"]},

@@ -55,7 +55,7 @@ def is_grafanalib_kind(panel: m.Panel) -> bool:
 
 
 def ds_loki() -> dict[str, str]:
-    return {"type": "loki", "uid": "${%s}" % cv.LOKI_VAR}
+    return {"type": "loki", "uid": f"${{{cv.LOKI_VAR}}}"}
 
 
 def render_other(panel: m.Panel, index: int, grid: dict[str, int],
@@ -163,7 +163,8 @@ def raw_problems(d: m.Dashboard, dashboard_json: dict[str, Any]
         if owned:
             continue
         for path, message in raw_errors(by_id[cv.panel_numeric_id(i)]):
-            out.append(((*base, *_within(panel.raw, path)), message))
+            out.append(((*base, *_within(panel.raw, path)),
+                        f"the Grafana 12 schema of a {panel.type} panel refuses it: {message}"))
     return out
 
 

@@ -140,12 +140,14 @@ class Panel(Strict):
         if allowed is not None:
             extra = sorted(self.model_fields_set - allowed)
             if extra:
-                raise ValueError(f"{', '.join(extra)} does not apply to a {self.type} panel "
-                                 f"(it takes {', '.join(sorted(allowed - {'id', 'type'}))})")
+                takes = ", ".join(sorted(allowed - {"id", "type"}))
+                raise ValueError(f"{', '.join(extra)} does not apply to a panel of type "
+                                 f"{self.type} (it takes {takes})")
+        a = "an" if self.type[0] in "aeiou" else "a"
         if self.type != "row" and not self.description:
-            raise ValueError(f"a {self.type} panel needs a description")
+            raise ValueError(f"{a} {self.type} panel needs a description")
         if self.type in DATA_KINDS and not self.unit:
-            raise ValueError(f"a {self.type} panel needs a unit (a Grafana unit id)")
+            raise ValueError(f"{a} {self.type} panel needs a unit (a Grafana unit id)")
         if self.type == "text" and not self.content:
             raise ValueError("a text panel needs content (Markdown)")
         if self.type == "logs":
