@@ -1,5 +1,6 @@
-"""Grafana 12 JSON of rows, text, alert list and logs panels, the grid layout with rows, and the
-``raw`` escape hatch merged into a rendered panel. Pure: spec models in, JSON dicts out.
+"""Grafana 12 JSON of rows, text, alert list, annotations list and logs panels, the grid layout
+with rows, and the ``raw`` escape hatch merged into a rendered panel. Pure: spec models in, JSON
+dicts out.
 
 Rows follow Grafana's classic (schema v1) dashboard model (grafana-foundation-sdk
 ``dashboard.jsonschema.json`` ``RowPanel``; Grafana ``DashboardModel.toggleRow``): a row is a
@@ -60,7 +61,7 @@ def ds_loki() -> dict[str, str]:
 
 def render_other(panel: m.Panel, index: int, grid: dict[str, int],
                  links: list[dict[str, Any]]) -> dict[str, Any]:
-    """A row, text, alert list or logs panel (without its raw part)."""
+    """A row, text, alert list, annotations list or logs panel (without its raw part)."""
     pid = cv.panel_numeric_id(index)
     if panel.type == "row":
         return {"type": "row", "id": pid, "title": panel.title, "collapsed": panel.collapsed,
@@ -74,6 +75,8 @@ def render_other(panel: m.Panel, index: int, grid: dict[str, int],
                                    "showMiniMap": False}}
     elif panel.type == "alertlist":
         out["options"] = dict(ALERTLIST_OPTIONS, stateFilter=dict(_ALERT_STATES))
+    elif panel.type == "annolist":
+        out["options"] = dict(ANNOLIST_OPTIONS, tags=[])
     elif panel.type == "logs":
         out["datasource"] = ds_loki()
         out["targets"] = [
@@ -99,6 +102,13 @@ ALERTLIST_OPTIONS: dict[str, Any] = {
     "dashboardAlerts": False, "alertName": "", "alertInstanceLabelFilter": "",
     "showInstances": False, "showInactiveAlerts": False, "datasource": "",
     "folder": {"uid": "", "title": ""},
+}
+# The annotations list: the ten options its schema requires, with the schema's defaults
+# (grafana-foundation-sdk annotationslist.jsonschema.json; `tags` has none: Grafana's is []).
+ANNOLIST_OPTIONS: dict[str, Any] = {
+    "onlyFromThisDashboard": False, "onlyInTimeRange": False, "limit": 10, "showUser": True,
+    "showTime": True, "showTags": True, "navigateToPanel": True, "navigateBefore": "10m",
+    "navigateAfter": "10m",
 }
 LOGS_OPTIONS: dict[str, Any] = {
     "showTime": True, "showLabels": False, "showCommonLabels": False, "wrapLogMessage": True,

@@ -82,7 +82,7 @@ class Annotation(Strict):
 
 PanelType = Literal[
     "timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge", "table",
-    "state-timeline", "alert-history", "row", "text", "alertlist", "logs",
+    "state-timeline", "alert-history", "row", "text", "alertlist", "annolist", "logs",
 ]
 # Kinds that draw query results in a unit (the nine kinds before rows, text, alert lists and logs)
 DATA_KINDS = frozenset({"timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge",
@@ -93,6 +93,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "row": frozenset({"id", "title", "type", "collapsed"}),
     "text": frozenset(_LAYOUT | {"content"}),
     "alertlist": frozenset(_LAYOUT),
+    "annolist": frozenset(_LAYOUT),
     "logs": frozenset(_LAYOUT | {"queries", "time_from"}),
 }
 
