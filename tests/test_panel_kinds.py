@@ -235,6 +235,29 @@ def test_raw_problems_are_placed_at_the_raw_field(tmp_path):
     assert errors["panels[7].raw.bogus"].line == _line_of(specs, "bogus: 1")
 
 
+def test_raw_numbers_are_finite_and_rows_take_only_row_fields(tmp_path):
+    specs = _specs(tmp_path, edits=(
+        ("      fieldConfig: {defaults: {custom: {align: center}}}\n",
+         "      fieldConfig: {defaults: {min: .nan, custom: {align: center}}}\n"),
+        ("    title: Details\n    type: row\n",
+         "    title: Details\n    type: row\n    raw: {options: {x: 1}}\n"),
+        ("    title: Alerts\n    type: row\n",
+         "    title: Alerts\n    type: row\n    raw: {repeat: model}\n"),
+    ))
+    errors = {e.path: e.message for e in _errors(specs)}
+    assert set(errors) == {"panels[7].raw.fieldConfig.defaults.min", "panels[5].raw.options"}
+    assert "not a finite number" in errors["panels[7].raw.fieldConfig.defaults.min"]
+    assert "'options' was unexpected" in errors["panels[5].raw.options"]  # RowPanel's schema
+
+
+def test_a_row_repeats_through_raw(tmp_path):
+    row_spec = "    title: Alerts\n    type: row\n"
+    specs = _specs(tmp_path, edits=((row_spec, row_spec + "    raw: {repeat: model}\n"),))
+    dash = _render(specs)
+    row = next(p for p in dash["panels"] if p.get("title") == "Alerts")
+    assert row["repeat"] == "model" and dashboard_errors(dash) == []
+
+
 def test_raw_cannot_replace_what_the_spec_renders(tmp_path):
     specs = _specs(tmp_path, edits=(
         ("      options: {maxItems: 50,", "      targets: []\n      options: {maxItems: 50,"),))

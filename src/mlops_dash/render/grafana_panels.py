@@ -13,6 +13,8 @@ opened (just below the row), and the next row follows it directly.
 from __future__ import annotations
 
 import copy
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from mlops_dash import conventions as cv
@@ -170,12 +172,27 @@ def raw_problems(d: m.Dashboard, dashboard_json: dict[str, Any]
         for key in owned:
             out.append(((*base, key), f"{key!r} is rendered from the panel's own fields; set "
                         "it there, not in raw"))
-        if owned:
+        not_finite = list(_not_finite(panel.raw, ()))
+        for path in not_finite:
+            out.append(((*base, *path), "not a finite number: JSON (and Grafana) has no NaN "
+                        "or infinity"))
+        if owned or not_finite:
             continue
         for path, message in raw_errors(by_id[cv.panel_numeric_id(i)]):
             out.append(((*base, *_within(panel.raw, path)),
                         f"the Grafana 12 schema of a {panel.type} panel refuses it: {message}"))
     return out
+
+
+def _not_finite(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _not_finite(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _not_finite(v, (*path, i))
 
 
 def _within(raw: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:

@@ -90,7 +90,7 @@ DATA_KINDS = frozenset({"timeseries", "stat", "gauge", "piechart", "heatmap", "b
 _LAYOUT = {"id", "title", "description", "type", "width", "height", "links", "raw"}
 # The fields each newer kind takes (the data kinds take every field, as before)
 KIND_FIELDS: dict[str, frozenset[str]] = {
-    "row": frozenset({"id", "title", "type", "collapsed"}),
+    "row": frozenset({"id", "title", "type", "collapsed", "raw"}),
     "text": frozenset(_LAYOUT | {"content"}),
     "alertlist": frozenset(_LAYOUT),
     "annolist": frozenset(_LAYOUT),
