@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, parallel
-from mlops_dash.errors import BuildError
+from mlops_dash.errors import BuildError, SpecError, SpecErrors
 from mlops_dash.render import (
     alert_tests,
     alertmanager,
@@ -25,7 +25,7 @@ from mlops_dash.render import (
     slo,
 )
 from mlops_dash.spec import models as m
-from mlops_dash.spec.loader import Document, SpecSet, load_specs
+from mlops_dash.spec.loader import Document, SpecSet, load_specs, read_folder
 
 
 def render_tree(spec_set: SpecSet, *, jobs: int = 1) -> output.Tree:
@@ -38,9 +38,18 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1) -> output.Tree:
     tree = parallel.render_dashboards(spec_set, jobs)
     for stage in STAGES:
         output.merge_tree(tree, stage(spec_set))
+    tree = select_outputs(tree, spec_set.platform_model.outputs)
     for finish in FINISHING_STAGES:
         output.merge_tree(tree, finish(spec_set, tree))
     return tree
+
+
+def select_outputs(tree: output.Tree, outputs: m.Outputs) -> output.Tree:
+    """The files of the outputs ``outputs`` selects (all by default: the tree itself)."""
+    off = {name for name, on in outputs if not on}
+    if not off:
+        return tree
+    return {rel: text for rel, text in tree.items() if cv.output_kind(rel) not in off}
 
 
 def render_dashboard_files(spec_set: SpecSet, doc: Document) -> output.Tree:
@@ -276,6 +285,42 @@ FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
 ]
 
 
-def build_tree(specs_dir: Path, *, jobs: int = 1) -> output.Tree:
-    """Load, validate and render a specs folder (``jobs``: see render_tree)."""
-    return render_tree(load_specs(specs_dir, jobs=jobs), jobs=jobs)
+def build_tree(specs_dir: Path, *, jobs: int = 1, env: str | None = None) -> output.Tree:
+    """Load, validate and render a specs folder (``jobs``: see render_tree) as ``env``
+    renders it (None: the platform spec as written)."""
+    return render_tree(load_specs(specs_dir, jobs=jobs, env=env), jobs=jobs)
+
+
+ALL = "all"
+
+
+def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1
+                ) -> list[tuple[str | None, output.Tree]]:
+    """The trees to write: ``[(None, tree)]`` for a folder without Environment files, else
+    one per environment (``env``: one name; None or ``all``: every one), by name. Problems of
+    every environment are reported together."""
+    folder = read_folder(specs_dir, jobs=jobs)
+    if not folder.environments:
+        if env is not None and env != ALL:
+            folder.environment(env)  # raises: there is none
+        return [(None, render_tree(folder.spec_set(None), jobs=jobs))]
+    names = sorted(folder.environments) if env in (None, ALL) else [env]
+    chosen = [folder.environment(n) for n in names]
+    trees: list[tuple[str | None, output.Tree]] = []
+    errors: list[SpecError] = []
+    for name, picked in zip(names, chosen, strict=True):
+        try:
+            trees.append((name, render_tree(folder.spec_set(picked), jobs=jobs)))
+        except SpecErrors as exc:
+            errors.extend(e for e in exc.errors if e not in errors)
+    if errors:
+        raise SpecErrors(_unique(errors))
+    return trees
+
+
+def _unique(errors: list[SpecError]) -> list[SpecError]:
+    """The same mistake (in a file every environment reads) reported once."""
+    seen: dict[str, SpecError] = {}
+    for e in errors:
+        seen.setdefault(e.format(), e)
+    return list(seen.values())
