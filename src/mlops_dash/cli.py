@@ -294,13 +294,15 @@ def exporter(config: Path, listen: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text: file:line:col: check-id: message; json: a list; "
                                       "github: workflow annotations.")
+@click.option("--env", "env", default=None, metavar="NAME",
+              help="Lint one environment (default: each environment of the folder).")
 @reports_errors
-def lint(specs_dir: Path, fmt: str) -> None:
+def lint(specs_dir: Path, fmt: str, env: str | None) -> None:
     """Lint the specs offline: PromQL against the metric catalogue, dashboards, alerts, promtool,
     amtool and the official schemas. Exit 1 when an error-level finding is reported."""
     from mlops_dash.lint.runner import ERROR, format_findings, lint_folder
 
-    findings = lint_folder(specs_dir)
+    findings = lint_folder(specs_dir, env=env)
     click.echo(format_findings(findings, fmt), nl=False)
     errors = sum(1 for f in findings if f.level == ERROR)
     if fmt != "json":

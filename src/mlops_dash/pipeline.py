@@ -307,20 +307,21 @@ def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1
     names = sorted(folder.environments) if env in (None, ALL) else [env]
     chosen = [folder.environment(n) for n in names]
     trees: list[tuple[str | None, output.Tree]] = []
-    errors: list[SpecError] = []
+    found: dict[str, tuple[SpecError, list[str]]] = {}
     for name, picked in zip(names, chosen, strict=True):
         try:
             trees.append((name, render_tree(folder.spec_set(picked), jobs=jobs)))
         except SpecErrors as exc:
-            errors.extend(e for e in exc.errors if e not in errors)
-    if errors:
-        raise SpecErrors(_unique(errors))
+            for e in exc.errors:
+                found.setdefault(e.format(), (e, []))[1].append(name)
+    if found:
+        raise SpecErrors(_per_environment(list(found.values()), len(names)))
     return trees
 
 
-def _unique(errors: list[SpecError]) -> list[SpecError]:
-    """The same mistake (in a file every environment reads) reported once."""
-    seen: dict[str, SpecError] = {}
-    for e in errors:
-        seen.setdefault(e.format(), e)
-    return list(seen.values())
+def _per_environment(found: list[tuple[SpecError, list[str]]], count: int) -> list[SpecError]:
+    """The same mistake (in a file every environment reads) reported once; one only some
+    environments make says which."""
+    return [e if len(envs) == count else
+            SpecError(e.file, f"{e.message} (environment {', '.join(envs)})", line=e.line,
+                      column=e.column, path=e.path) for e, envs in found]

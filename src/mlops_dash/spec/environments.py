@@ -51,8 +51,8 @@ class OverlaySourceMap(SourceMap):
 
     def error(self, path: Path, message: str) -> SpecError:
         smap, where = self._map(path)
-        line, col = smap.locate(where)
-        return SpecError(smap.file, message, line=line, column=col, path=format_path(path))
+        line, col = smap.locate(where)  # the path as written in the file that holds it
+        return SpecError(smap.file, message, line=line, column=col, path=format_path(where))
 
     def error_in_value(self, path: Path, message: str, value: str, offset: int | None
                        ) -> SpecError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlops_dash.spec.base import DURATION_RE, Strict
 from mlops_dash.spec.fields import LabelName, Uid
@@ -38,12 +38,14 @@ class Parameter(Strict):
     value: ParamValue
     description: str = ""
 
-    @model_validator(mode="after")
-    def _typed(self) -> Parameter:
-        problem = value_error(self.type, self.value)
+    @field_validator("value")
+    @classmethod
+    def _typed(cls, v: ParamValue, info: ValidationInfo) -> ParamValue:
+        ptype = info.data.get("type")
+        problem = value_error(ptype, v) if ptype else None
         if problem:
             raise ValueError(problem)
-        return self
+        return v
 
 
 class Outputs(Strict):

@@ -94,15 +94,19 @@ def resolve_and_validate(data: dict[str, Any], smap: SourceMap,
     except SpecErrors as exc:
         if not used:
             raise
-        raise SpecErrors([_from_parameter(e, used, declared) for e in exc.errors]) from None
+        errors = [e for e in (_from_parameter(e, used, declared) for e in exc.errors) if e]
+        raise SpecErrors(errors) from None
 
 
 def _from_parameter(err: SpecError, used: dict[tuple[str | int, ...], str],
-                    declared: params.Declared) -> SpecError:
-    """``err`` saying which parameter gave the value, when one did."""
+                    declared: params.Declared) -> SpecError | None:
+    """``err`` saying which parameter gave the value, when one did (None: the parameter's
+    own declaration is wrong, and that error is reported)."""
     for path, ref in used.items():
         shown = format_path(path)
-        if err.path == shown or (err.path or "").startswith(shown + "."):
+        if err.path == shown or (err.path or "").startswith((shown + ".", shown + "[")):
+            if ref in declared.invalid:
+                return None
             return SpecError(err.file, f"{err.message} (the value of ${{{ref}}}, "
                              f"{declared.describe(ref)})", line=err.line, column=err.column,
                              path=err.path)

@@ -100,7 +100,7 @@ def declared(platform_data: dict[str, Any], defaults: dict[str, Value],
             continue
         out.values[ref] = value
         out.types[ref] = ptype
-        out.places[ref] = ("parameters", name)
+        out.places[ref] = ("parameters", name, "value")
     return Declared(out.values, out.types, out.places, frozenset(invalid), smap)
 
 
@@ -134,6 +134,8 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
             return [walk(v, (*path, i)) for i, v in enumerate(node)]
         if isinstance(node, str) and "${" in node:
             whole = REF_RE.fullmatch(node)
+            if whole and whole.group(1) in params.invalid and used is not None:
+                used[path] = whole.group(1)  # its declaration's error is the one to report
             if (whole and whole.group(1).startswith(TYPED + ".") and whole.group(1) in params
                     and not _text_context(path)):
                 if used is not None:
