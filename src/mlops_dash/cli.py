@@ -161,20 +161,29 @@ def routes(specs_dir: Path, fmt: str) -> None:
 
 
 @click.option("--verbose", "-v", is_flag=True, help="Show each case's time.")
+@click.option("--env", "env", default=None, metavar="NAME",
+              help="Test one environment (default: each environment of the folder).")
 @reports_errors
-def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool) -> None:
+def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool,
+             env: str | None) -> None:
     """Run promtool on every generated alert test; table of alert → cases passed."""
+    import dataclasses
     import tempfile
 
     from mlops_dash import output, pipeline
     from mlops_dash.lint import alert_tests, tools
 
     tools.find_tool("promtool")
-    tree = pipeline.build_tree(specs_dir)
+    trees = pipeline.build_trees(specs_dir, env=env)
+    results = []
     with tempfile.TemporaryDirectory(prefix="mlops-dash-build-") as tmp:
-        target = out_dir if out_dir is not None else Path(tmp) / "generated"
-        output.write_tree(tree, target)
-        results = alert_tests.run_alert_tests(target, jobs=jobs)
+        for name, tree in trees:
+            base = out_dir if out_dir is not None else Path(tmp) / "generated"
+            target = base if name is None else base / name
+            output.write_tree(tree, target)
+            results += [r if name is None or len(trees) == 1 else
+                        dataclasses.replace(r, alert=f"{name}/{r.alert}")
+                        for r in alert_tests.run_alert_tests(target, jobs=jobs)]
     rows = alert_tests.summarise(results)
     if not rows:
         click.echo("no alert tests: the specs define no alerts")
