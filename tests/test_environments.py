@@ -323,7 +323,14 @@ def test_specs_in_subfolders_are_found(tmp_path):
         (specs / name).rename(specs / "areas" / name)
     (specs / ".hidden").mkdir()
     (specs / ".hidden" / "broken.yaml").write_text("not: [a spec")
+    # an output folder inside (it holds .mlops-dash-files) is not read as specs
+    output.write_tree({"prometheus/x.rules.yaml": "groups: []\n"}, specs / "generated")
     assert pipeline.build_tree(specs) == pipeline.build_tree(SPECS)
+    (specs / "areas" / "stray.yaml").write_text("groups: []\n")  # YAML, not a spec: an error
+    with pytest.raises(SpecErrors) as exc:
+        load_specs(specs)
+    assert [e.message for e in exc.value.errors] == [
+        "missing apiVersion; expected apiVersion: mlops-dash/v1"]
 
 
 def test_ignored_files_are_named_when_a_kind_is_missing(tmp_path):
@@ -341,3 +348,8 @@ def test_ignored_files_are_named_when_a_kind_is_missing(tmp_path):
     assert (f"ignored: {specs / 'cost-optimization.yaml.txt'} (not YAML: a spec file ends in "
             ".yaml or .yml, this is .txt)") in err.message
     assert "mlops-dash.schema.json (not YAML" in err.message
+    (specs / "linked").symlink_to(tmp_path)
+    with pytest.raises(SpecErrors) as exc:
+        load_specs(specs)
+    assert f"{specs / 'linked'} (a symbolic link to a folder (not followed))" in \
+        exc.value.errors[0].message

@@ -1,7 +1,8 @@
 """Which files of a specs folder are specs: every ``*.yaml``/``*.yml`` in it and its subfolders
 (``environments/`` included: an Environment file is known by its kind, wherever it is). Hidden
-files and folders (``.git``) are skipped; other files are listed as ignored, with the reason,
-for the messages that say what was read."""
+files and folders (``.git``) are skipped; output folders (holding ``.mlops-dash-files``),
+symbolic links to folders and other files are listed as ignored, with the reason, for the
+messages that say what was read."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_dash.errors import EnvironmentProblem
+from mlops_dash.outdir import MANIFEST
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -26,7 +28,16 @@ def discover(specs_dir: Path) -> Found:
         raise EnvironmentProblem(f"specs folder not found: {specs_dir}")
     found = Found()
     for root, dirs, names in os.walk(specs_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if MANIFEST in names and Path(root) != specs_dir:
+            found.ignored.append((root, "an mlops-dash output folder (it has .mlops-dash-files)"))
+            dirs[:] = []
+            continue
+        for d in dirs:
+            if not d.startswith(".") and (Path(root) / d).is_symlink():
+                found.ignored.append((str(Path(root) / d), "a symbolic link to a folder (not "
+                                                           "followed)"))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not (Path(root) / d).is_symlink())
         for name in names:
             path = Path(root) / name
             if name.startswith("."):
