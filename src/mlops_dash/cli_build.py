@@ -1,4 +1,4 @@
-"""``build``, ``check`` and ``diff``: one output folder, or one per environment."""
+"""``build``, ``check``, ``diff`` and ``test``: one output folder, or one per environment."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from pathlib import Path
 
 import click
 
-from mlops_dash.cli import OUT_OPTION, RENDER_JOBS_OPTION, SPECS_OPTION, _render_jobs, cli, \
-    reports_errors
+from mlops_dash.cli import (
+    OUT_OPTION,
+    RENDER_JOBS_OPTION,
+    SPECS_OPTION,
+    _render_jobs,
+    cli,
+    reports_errors,
+)
 from mlops_dash.errors import EnvironmentProblem
 
 ENV_OPTION = click.option(
@@ -136,3 +142,60 @@ def diff(base: str, head: str | None, fmt: str, exit_code: bool, generated: Path
         click.echo(semdiff.to_markdown(changes, base_label, head_label), nl=False)
     if changes and exit_code:
         sys.exit(1)
+
+
+@cli.command("test")
+@SPECS_OPTION
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Build into this folder and test it (default: a temporary folder).")
+
+
+@click.option("--jobs", "-j", type=click.IntRange(1, 16), default=None,
+              help="promtool processes in parallel (default: 2 or the CPU count if lower).")
+
+
+@click.option("--verbose", "-v", is_flag=True, help="Show each case's time.")
+@click.option("--env", "env", default=None, metavar="NAME",
+              help="Test one environment (default: each environment of the folder).")
+@reports_errors
+def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool,
+             env: str | None) -> None:
+    """Run promtool on every generated alert test; table of alert → cases passed."""
+    import dataclasses
+    import tempfile
+
+    from mlops_dash import output, pipeline
+    from mlops_dash.lint import alert_tests, tools
+
+    tools.find_tool("promtool")
+    trees = pipeline.build_trees(specs_dir, env=env)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mlops-dash-build-") as tmp:
+        for name, tree in trees:
+            base = out_dir if out_dir is not None else Path(tmp) / "generated"
+            target = base if name is None else base / name
+            output.write_tree(tree, target)
+            results += [r if name is None or len(trees) == 1 else
+                        dataclasses.replace(r, alert=f"{name}/{r.alert}")
+                        for r in alert_tests.run_alert_tests(target, jobs=jobs)]
+    rows = alert_tests.summarise(results)
+    if not rows:
+        click.echo("no alert tests: the specs define no alerts")
+        return
+    width = max(len("alert"), *(len(a) for a, _, _ in rows))
+    click.echo(f"{'alert':<{width}}  passed  failed cases")
+    for alert, passed, failed in rows:
+        total = len(passed) + len(failed)
+        click.echo(f"{alert:<{width}}  {len(passed):>2}/{total:<3}  {', '.join(failed) or '-'}")
+    failures = [r for r in results if not r.ok]
+    if verbose:
+        for r in results:
+            click.echo(f"  {r.seconds:6.2f}s  {r.alert}: {r.case}")
+    for r in failures:
+        click.echo(f"\nFAILED {r.alert}: {r.case} ({r.file})\n{r.output}", err=True)
+    cases = len(results)
+    seconds = sum(r.seconds for r in results)
+    if failures:
+        click.echo(f"{len(failures)} of {cases} cases failed", err=True)
+        sys.exit(1)
+    click.echo(f"all {cases} cases of {len(rows)} alerts passed ({seconds:.1f}s of promtool)")

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mlops_dash import conventions as cv
-from mlops_dash.errors import EnvironmentProblem, SpecError, SpecErrors
+from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec import models as m
 from mlops_dash.spec import params
 from mlops_dash.spec.messages import (  # noqa: F401 - re-exported
