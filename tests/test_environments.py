@@ -353,3 +353,12 @@ def test_ignored_files_are_named_when_a_kind_is_missing(tmp_path):
         load_specs(specs)
     assert f"{specs / 'linked'} (a symbolic link to a folder (not followed))" in \
         exc.value.errors[0].message
+
+
+def test_routes_per_environment():
+    code, stdout, _ = cli_run("routes", "--specs", str(EXAMPLE_SPECS), "--env", "staging",
+                              "--format", "tsv")
+    assert code == 0 and "ErrorRateSpike\tcritical\tslack-ml-staging\tnone (not paged)" in stdout
+    code, stdout, _ = cli_run("routes", "--specs", str(EXAMPLE_SPECS), "--env", "prod",
+                              "--format", "tsv")
+    assert code == 0 and "ErrorRateSpike\tcritical\tpagerduty-ml-oncall, slack-ml-ops" in stdout

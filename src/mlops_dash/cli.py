@@ -133,13 +133,15 @@ def schema(out_file: Path | None) -> None:
 @SPECS_OPTION
 @click.option("--format", "fmt", type=click.Choice(["markdown", "tsv"]), default="markdown",
               show_default=True, help="Markdown (for PR descriptions) or tab-separated values.")
+@click.option("--env", "env", default=None, metavar="NAME",
+              help="Environment whose values to use (default: the platform spec as written).")
 @reports_errors
-def routes(specs_dir: Path, fmt: str) -> None:
+def routes(specs_dir: Path, fmt: str, env: str | None) -> None:
     """Print where every alert goes: alert → severity → receivers → escalation → override."""
     from mlops_dash.render import alertmanager
     from mlops_dash.spec.loader import load_specs
 
-    spec_set = load_specs(specs_dir)
+    spec_set = load_specs(specs_dir, env=env)
     platform, dashboards = spec_set.platform_model, spec_set.dashboard_models()
     if fmt == "markdown":
         click.echo(alertmanager.routes_markdown(platform, dashboards), nl=False)
@@ -176,9 +178,12 @@ def routes(specs_dir: Path, fmt: str) -> None:
 
 @click.option("--no-serve", is_flag=True, help="Write the history and exit.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@click.option("--env", "env", default=None, metavar="NAME",
+              help="Environment whose values to use (default: the platform spec as written).")
 @reports_errors
 def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | None,
-             history: str | None, job: str, no_serve: bool, list_only: bool) -> None:
+             history: str | None, job: str, no_serve: bool, list_only: bool,
+             env: str | None) -> None:
     """Serve every catalogue series on 127.0.0.1 for a scenario (`healthy` or an alert name)."""
     import time
 
@@ -187,7 +192,7 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
     from mlops_dash.spec.loader import load_specs
     from mlops_dash.spec.models import duration_seconds
 
-    world = sim.build_world(load_specs(specs_dir))
+    world = sim.build_world(load_specs(specs_dir, env=env))
     if list_only:
         click.echo(f"{sim.HEALTHY}: no alert fires")
         for name, sc in world.scenarios.items():
