@@ -3,6 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 SPECS ?= specs
 OUT ?= generated
+EXAMPLE ?= examples/staging-prod
 # pytest workers (pytest-xdist): one per CPU; whole files go to one worker (module fixtures)
 PYTEST_WORKERS ?= auto
 
@@ -34,13 +35,18 @@ build: ## Render the shipped specs into generated/
 schema: ## Regenerate the spec JSON Schema referenced by the specs
 	mlops-dash schema --out $(SPECS)/mlops-dash.schema.json
 
-check: ## Fail when generated/ is not what the specs produce
+check: ## Fail when generated/ (and the staging/prod example's generated/<env>/) is not what the specs produce
 	mlops-dash check --specs $(SPECS) --out $(OUT)
+	mlops-dash check --specs $(EXAMPLE)/specs --out $(EXAMPLE)/generated
+
+build-example: ## Render the staging/prod example (examples/staging-prod) into its generated/<env>/
+	mlops-dash build --specs $(EXAMPLE)/specs --out $(EXAMPLE)/generated
 
 lint: ## Lint the specs offline (PromQL vs catalogue, dashboards, alerts, promtool, schemas)
 	mlops-dash lint --specs $(SPECS)
 
-test: ## Run the whole test suite (unit, golden, every alert's promtool cases, amtool, e2e), a worker per CPU
+test: ## Check the staging/prod example is current, then the whole test suite (unit, golden, every alert's promtool cases, amtool, e2e), a worker per CPU
+	PYTHONPATH=src $(PYTHON) -m mlops_dash check --specs $(EXAMPLE)/specs --out $(EXAMPLE)/generated
 	$(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
@@ -60,4 +66,4 @@ update-golden: ## Accept the current output as the new golden files (review the 
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build schema check lint test e2e simulate bench bench-exporter update-golden
+.PHONY: help install tools build build-example schema check lint test e2e simulate bench bench-exporter update-golden

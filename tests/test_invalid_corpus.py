@@ -4,7 +4,8 @@ folder byte-identical, and makes `lint` report the same problem.
 
 A case folder holds ``expected`` (lines that must all appear in build's stderr), optionally
 ``edit.yaml`` (a list of {file, old, new}: ``old`` must occur exactly once in ``file``), ``remove``
-(spec files to delete), ``lint-expected`` (lines lint's text output must contain, when lint
+(spec files to delete), ``args`` (more build arguments, e.g. ``--env prd``; lint gets the
+same ``--env``), ``lint-expected`` (lines lint's text output must contain, when lint
 reports the problem as a lint finding rather than a spec error), and any other file, which is
 copied into the specs folder (a new file, or one replacing a shipped file).
 """
@@ -23,7 +24,7 @@ from mlops_dash.lint.runner import format_findings, lint_folder
 
 CORPUS = ROOT / "tests" / "testdata" / "invalid"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
-META = {"expected", "edit.yaml", "remove", "lint-expected"}
+META = {"expected", "edit.yaml", "remove", "lint-expected", "args"}
 
 
 def apply_case(case: Path, specs: Path) -> None:
@@ -62,7 +63,8 @@ def test_broken_spec(name, tmp_path, built, monkeypatch):
     shutil.copytree(built, out)
     before = digest(out)
 
-    r = run("build", "--specs", str(specs), "--out", str(out), cwd=tmp_path)
+    args = (case / "args").read_text().split() if (case / "args").exists() else []
+    r = run("build", "--specs", str(specs), "--out", str(out), *args, cwd=tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     expected = [ln for ln in (case / "expected").read_text(encoding="utf-8").splitlines() if ln]
@@ -74,7 +76,8 @@ def test_broken_spec(name, tmp_path, built, monkeypatch):
 
     # lint reports the same problem (as a spec/invalid finding, or its own check)
     monkeypatch.chdir(tmp_path)  # the same relative file names as the build above
-    text = format_findings(lint_folder(Path("specs")), "text")
+    env = args[args.index("--env") + 1] if "--env" in args else None
+    text = format_findings(lint_folder(Path("specs"), env=env), "text")
     lint_expected = case / "lint-expected"
     wanted = ([ln for ln in lint_expected.read_text(encoding="utf-8").splitlines() if ln]
               if lint_expected.exists() else

@@ -19,6 +19,7 @@ from mlops_dash.lint import (
     alert_checks,
     dashboard_checks,
     inhibit_checks,
+    param_checks,
     promql_checks,
     runner,
     schemas,
@@ -66,7 +67,7 @@ def replace_once(specs: Path, file: str, old: str, new: str) -> int:
 
 # Spec-edit tests run every check but the external tools (covered by their own tests below).
 SPEC_CHECKS = [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
-               *inhibit_checks.CHECKS]
+               *inhibit_checks.CHECKS, *param_checks.CHECKS]
 
 
 def lint_folder(specs: Path) -> list[Finding]:
@@ -514,6 +515,21 @@ def test_msteams_on_alertmanager_0_25_is_refused_at_the_channel(specs_copy):
 
 
 # ------------------------------------------------------------------------------ tool/*, schema/*
+
+
+def test_declared_parameter_no_spec_uses(specs_copy):
+    line = replace_once(specs_copy, "platform.yaml", "namespaces:\n",
+                        "parameters:\n  latency_p95_ms: {type: number, value: 300}\n"
+                        "  spare: {type: string, value: x}\nnamespaces:\n") + 2
+    replace_once(specs_copy, "serving-health.yaml", "    threshold: 300",
+                 '    threshold: "${params.latency_p95_ms}"')
+    hits = only(lint_folder(specs_copy), "params/unused")
+    assert [(Path(h.file).name, h.line) for h in hits] == [("platform.yaml", line)]
+    assert "parameter 'spare' is declared but no spec references ${params.spare}" in \
+        hits[0].message
+    # quiet side: every declared parameter used
+    replace_once(specs_copy, "platform.yaml", "  spare: {type: string, value: x}\n", "")
+    assert not [f for f in lint_folder(specs_copy) if f.check_id == "params/unused"]
 
 
 def test_inhibit_rule_that_can_never_match(specs_copy):

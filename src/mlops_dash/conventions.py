@@ -221,3 +221,35 @@ def pushgateway_service_url(namespace: str) -> str:
     """In-cluster URL of the Pushgateway the bundle deploys."""
     return f"http://{PUSHGATEWAY_NAME}.{namespace}.svc:{PUSHGATEWAY_PORT}"
 JOBS_KIND = "CollectorJobs"  # kind of the jobs.yaml the CronJobs read
+
+
+def output_kind(rel: str) -> str | None:
+    """Which output selection (``outputs:`` in the platform spec) a generated path belongs to,
+    or None for files that come with every build (the kustomization)."""
+    k = KUBERNETES_DIR + "/"
+    if rel == KUSTOMIZATION_PATH:
+        return None
+    if rel.startswith("prometheus/tests/"):
+        return "alert_tests"
+    if rel.startswith("prometheus/"):
+        return "prometheus_rules"
+    if rel.startswith(k + "prometheusrule-"):
+        return "prometheus_rule_manifests"
+    if rel.startswith("alertmanager/"):
+        return "alertmanager_config"
+    if rel.startswith(k + "alertmanagerconfig-"):
+        return "alertmanager_config_manifest"
+    if rel.startswith("grafana/"):
+        return "dashboards"
+    if rel.startswith((k + "configmap-", k + "grafanadashboard-")):
+        return "dashboard_manifests"
+    if rel.startswith("pagerduty/"):
+        return "pagerduty"
+    if rel.startswith("opsgenie/"):
+        return "opsgenie"
+    if rel.startswith("runbooks/"):
+        return "runbooks"
+    if rel.startswith((k + "collectors/", k + "exporter-", EXPORTERS_DIR + "/")) \
+            or rel == DIGEST_CRONJOB_PATH:
+        return "collectors"
+    return None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, parallel
-from mlops_dash.errors import BuildError, SpecErrors
+from mlops_dash.errors import BuildError, SpecError, SpecErrors
 from mlops_dash.render import (
     alert_tests,
     alertmanager,
@@ -26,7 +26,7 @@ from mlops_dash.render import (
     slo,
 )
 from mlops_dash.spec import models as m
-from mlops_dash.spec.loader import Document, SpecSet, load_specs
+from mlops_dash.spec.loader import Document, SpecSet, load_specs, read_folder
 
 
 def render_tree(spec_set: SpecSet, *, jobs: int = 1) -> output.Tree:
@@ -39,9 +39,18 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1) -> output.Tree:
     tree = parallel.render_dashboards(spec_set, jobs)
     for stage in STAGES:
         output.merge_tree(tree, stage(spec_set))
+    tree = select_outputs(tree, spec_set.platform_model.outputs)
     for finish in FINISHING_STAGES:
         output.merge_tree(tree, finish(spec_set, tree))
     return tree
+
+
+def select_outputs(tree: output.Tree, outputs: m.Outputs) -> output.Tree:
+    """The files of the outputs ``outputs`` selects (all by default: the tree itself)."""
+    off = {name for name, on in outputs if not on}
+    if not off:
+        return tree
+    return {rel: text for rel, text in tree.items() if cv.output_kind(rel) not in off}
 
 
 def render_dashboard_files(spec_set: SpecSet, doc: Document) -> output.Tree:
@@ -282,6 +291,43 @@ FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
 ]
 
 
-def build_tree(specs_dir: Path, *, jobs: int = 1) -> output.Tree:
-    """Load, validate and render a specs folder (``jobs``: see render_tree)."""
-    return render_tree(load_specs(specs_dir, jobs=jobs), jobs=jobs)
+def build_tree(specs_dir: Path, *, jobs: int = 1, env: str | None = None) -> output.Tree:
+    """Load, validate and render a specs folder (``jobs``: see render_tree) as ``env``
+    renders it (None: the platform spec as written)."""
+    return render_tree(load_specs(specs_dir, jobs=jobs, env=env), jobs=jobs)
+
+
+ALL = "all"
+
+
+def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1
+                ) -> list[tuple[str | None, output.Tree]]:
+    """The trees to write: ``[(None, tree)]`` for a folder without Environment files, else
+    one per environment (``env``: one name; None or ``all``: every one), by name. Problems of
+    every environment are reported together."""
+    folder = read_folder(specs_dir, jobs=jobs)
+    if not folder.environments:
+        if env is not None and env != ALL:
+            folder.environment(env)  # raises: there is none
+        return [(None, render_tree(folder.spec_set(None), jobs=jobs))]
+    names = sorted(folder.environments) if env in (None, ALL) else [env]
+    chosen = [folder.environment(n) for n in names]
+    trees: list[tuple[str | None, output.Tree]] = []
+    found: dict[str, tuple[SpecError, list[str]]] = {}
+    for name, picked in zip(names, chosen, strict=True):
+        try:
+            trees.append((name, render_tree(folder.spec_set(picked), jobs=jobs)))
+        except SpecErrors as exc:
+            for e in exc.errors:
+                found.setdefault(e.format(), (e, []))[1].append(name)
+    if found:
+        raise SpecErrors(_per_environment(list(found.values()), len(names)))
+    return trees
+
+
+def _per_environment(found: list[tuple[SpecError, list[str]]], count: int) -> list[SpecError]:
+    """The same mistake (in a file every environment reads) reported once; one only some
+    environments make says which."""
+    return [e if len(envs) == count else
+            SpecError(e.file, f"{e.message} (environment {', '.join(envs)})", line=e.line,
+                      column=e.column, path=e.path) for e, envs in found]

@@ -27,6 +27,8 @@ WARNING = "warning"
 # check id → (level, what it means). The README table lists exactly these (a test checks it).
 CHECKS: dict[str, tuple[str, str]] = {
     "spec/invalid": (ERROR, "the specs do not load (the same message `build` prints)"),
+    "params/unused": (WARNING, "a parameter the platform spec declares (`parameters:`) is "
+                               "referenced by no spec"),
     "promql/unknown-metric": (ERROR, "a query reads a series that is not in the metric catalogue "
                                      "nor a recording rule"),
     "promql/rate-on-gauge": (ERROR, "`rate`/`irate`/`increase` applied to a gauge"),
@@ -221,12 +223,14 @@ def all_checks() -> list[Check]:
         dashboard_checks,
         inhibit_checks,
         label_checks,
+        param_checks,
         promql_checks,
         tool_checks,
     )
 
     return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
-            *label_checks.CHECKS, *inhibit_checks.CHECKS, *tool_checks.CHECKS]
+            *label_checks.CHECKS, *inhibit_checks.CHECKS, *param_checks.CHECKS,
+            *tool_checks.CHECKS]
 
 
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,
@@ -241,13 +245,34 @@ def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,
                                                     f.check_id, f.message))
 
 
-def lint_folder(specs_dir: Any, checks: Iterable[Check] | None = None) -> list[Finding]:
-    """Load a specs folder leniently (unknown metrics become findings) and lint it."""
-    from mlops_dash.spec.loader import load_specs
+def lint_folder(specs_dir: Any, checks: Iterable[Check] | None = None,
+                env: str | None = None) -> list[Finding]:
+    """Load a specs folder leniently (unknown metrics become findings) and lint it: as the
+    environment ``env`` renders it, or each environment of the folder (None or ``all``; a
+    finding some environments only have says which)."""
+    from mlops_dash.spec.loader import read_folder
 
     try:  # every problem in the chosen format, also those found while rendering
-        spec_set = load_specs(specs_dir, check_metrics=False)
-        return lint_spec_set(spec_set, checks=checks)
+        folder = read_folder(specs_dir)
+        if not folder.environments and env in (None, "all"):
+            return lint_spec_set(folder.spec_set(None, check_metrics=False), checks=checks)
+        names = sorted(folder.environments) if env in (None, "all") else [env]
+        chosen = [folder.environment(n) for n in names]
+        found: dict[Finding, list[str]] = {}
+        for name, picked in zip(names, chosen, strict=True):
+            try:
+                for f in lint_spec_set(folder.spec_set(picked, check_metrics=False),
+                                       checks=checks):
+                    found.setdefault(f, []).append(name)
+            except SpecErrors as exc:
+                for f in spec_error_findings(exc):
+                    found.setdefault(f, []).append(name)
+        out = [f if len(envs) == len(names) else
+               Finding(f.file, f.line, f.col, f.check_id, f.level,
+                       f"{f.message} (environment {', '.join(envs)})")
+               for f, envs in found.items()]
+        return sorted(out, key=lambda f: (f.file, f.line or 0, f.col or 0, f.check_id,
+                                          f.message))
     except SpecErrors as exc:
         return spec_error_findings(exc)
     except SpecError as exc:

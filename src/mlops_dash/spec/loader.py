@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +11,19 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mlops_dash import conventions as cv
-from mlops_dash.errors import EnvironmentProblem, SpecError, SpecErrors
+from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec import models as m
 from mlops_dash.spec import params
+from mlops_dash.spec.messages import (  # noqa: F401 - re-exported
+    FIELD_NAMES,
+    PATTERN_WORDS,
+    _convert,
+    _kind,
+    fields_at,
+    nearest_valid,
+    suggest,
+    suggest_ref,
+)
 from mlops_dash.spec.secrets import find_literal_secrets
 from mlops_dash.spec.yamlsource import SourceMap, format_path, load_yaml
 
@@ -25,7 +31,10 @@ KINDS: dict[str, type[BaseModel]] = {
     "Dashboard": m.Dashboard,
     "Platform": m.Platform,
     "MetricCatalogue": m.MetricCatalogue,
+    "Environment": m.Environment,
 }
+# the platform's own declarations are not resolved (a parameter cannot reference another)
+PLATFORM_SKIP = (("namespaces",), ("parameters",))
 
 
 @dataclass
@@ -62,278 +71,46 @@ class SpecSet:
         return {d.model.uid: d.model.title for d in self.dashboards}
 
 
-def _field_vocabulary() -> list[str]:
-    names: set[str] = set()
-    for obj in vars(m).values():
-        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel:
-            for fname, finfo in obj.model_fields.items():
-                names.add(finfo.alias or fname)
-    return sorted(names)
-
-
-FIELD_NAMES = _field_vocabulary()
-
-
-def suggest(word: str, candidates: list[str]) -> str:
-    """`` (did you mean 'x'?)`` for a near miss, else an empty string."""
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def suggest_ref(word: str, candidates: list[str]) -> str:
-    """For a reference to a name: the nearest name (a near miss, or one containing the word),
-    else the names there are when few."""
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    containing = [c for c in candidates if word and (word in c or c in word)]
-    if close or len(containing) == 1:
-        return f" (did you mean {(close or containing)[0]!r}?)"
-    if candidates and len(candidates) <= 12:
-        return f" (there are: {', '.join(candidates)})"
-    return ""
-
-
-def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], bool]:
-    """Map a pydantic ``loc`` onto the data, dropping union tags; tell if the leaf exists."""
-    path: list[str | int] = []
-    cur = data
-    for i, part in enumerate(loc):
-        if (isinstance(cur, dict) and i + 1 < len(loc) and isinstance(part, str)
-                and cur.get("shape") == part):
-            continue  # the tag of a discriminated union (``signal.shape``), not a data key
-        if isinstance(cur, dict) and part in cur:
-            path.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-            path.append(part)
-            cur = cur[part]
-        elif isinstance(cur, dict) and isinstance(part, str) and part in FIELD_NAMES:
-            path.append(part)
-            return tuple(path), False
-        # else: a discriminator tag or validator name: not a data key
-    return tuple(path), True
-
-
-# What each name pattern means, in words, for messages (the regex alone helps nobody).
-PATTERN_WORDS = {
-    cv.UID_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter or "
-                       "digit, at most 40 characters (it becomes a file name, a URL and a "
-                       "Kubernetes name)",
-    cv.PANEL_ID_RE.pattern: "lowercase letters, digits and '-', starting and ending with a letter "
-                            "or digit, at most 64 characters (it becomes part of a URL)",
-    cv.ALERT_NAME_RE.pattern: "CamelCase: a capital letter, then letters and digits, at most 40 "
-                              "characters (it becomes a file name and a URL)",
-    cv.RECORD_NAME_RE.pattern: "level:metric:operations, e.g. job:http_requests:rate5m",
-    cv.LABEL_NAME_RE.pattern: "a Prometheus label name: letters, digits and '_', not starting "
-                              "with a digit",
-    cv.METRIC_NAME_RE.pattern: "a Prometheus metric name: letters, digits, '_' and ':', not "
-                               "starting with a digit",
-    m.DURATION_RE: "a Prometheus duration such as 30s, 5m, 1h or 7d (units from the largest "
-                   "to the smallest, each at most once: 1h30m, not 30m1h)",
-    cv.K8S_NAMESPACE_RE.pattern: "a Kubernetes namespace: lowercase letters, digits and '-', at "
-                                 "most 63 characters",
-    r"^https?://": "an http:// or https:// URL",
-}
-
-
-def nearest_valid(pattern: str, value: str) -> str | None:
-    """A valid name close to ``value`` for the name patterns, or None."""
-    if pattern in (cv.UID_RE.pattern, cv.PANEL_ID_RE.pattern, cv.K8S_NAMESPACE_RE.pattern):
-        limit = 40 if pattern == cv.UID_RE.pattern else 63
-        candidate = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:limit].strip("-")
-    elif pattern == cv.ALERT_NAME_RE.pattern:
-        words = re.split(r"[^A-Za-z0-9]+", value)
-        candidate = "".join(w[:1].upper() + w[1:] for w in words if w)[:40]
-        candidate = re.sub(r"^[0-9]+", "", candidate)
-    elif pattern in (cv.LABEL_NAME_RE.pattern, cv.METRIC_NAME_RE.pattern):
-        keep = "[^A-Za-z0-9_:]" if pattern == cv.METRIC_NAME_RE.pattern else "[^A-Za-z0-9_]"
-        candidate = re.sub(keep, "_", value)
-        candidate = "_" + candidate if candidate[:1].isdigit() else candidate
-    else:
-        return None
-    return candidate if candidate and candidate != value and re.match(pattern, candidate) else None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if value is None:
-        return "nothing (null)"
-    return f"a {type(value).__name__}"
-
-
-def _number_hint(got: Any) -> str:
-    """How to write a number given as text (``"0.02"``, ``"2%"``)."""
-    if not isinstance(got, str):
-        return ""
-    text = got.strip()
-    if text.endswith("%"):
-        try:
-            ratio = float(text[:-1]) / 100
-        except ValueError:
-            return ""
-        return (f"; write a ratio without '%': {ratio:g} with unit percentunit (or "
-                f"{text[:-1].strip()} with unit percent)")
-    try:
-        float(text)
-    except ValueError:
-        return ""
-    return f"; write it without quotes: {text}"
-
-
-def _strip(t: Any) -> Any:
-    """``Annotated[X, ...]`` → X; ``X | None`` → X."""
-    while True:
-        origin = typing.get_origin(t)
-        if origin is typing.Annotated:
-            t = typing.get_args(t)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [a for a in typing.get_args(t) if a is not type(None)]
-            if len(members) != 1:
-                return t
-            t = members[0]
-        else:
-            return t
-
-
-def fields_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
-    """Field names of the model a pydantic ``loc`` points into (for scoped did-you-mean)."""
-    t: Any = root
-    for part in loc:
-        t = _strip(t)
-        origin = typing.get_origin(t)
-        if isinstance(t, type) and issubclass(t, BaseModel):
-            by_name = {(f.alias or n): f for n, f in t.model_fields.items()}
-            by_name.update(t.model_fields)
-            if part not in by_name:
-                return None
-            t = by_name[part].annotation
-        elif origin is list and isinstance(part, int):
-            t = typing.get_args(t)[0]
-        elif origin is dict and isinstance(part, str):
-            t = typing.get_args(t)[1]
-        elif origin in (typing.Union, types.UnionType) and isinstance(part, str):
-            tagged = [a for a in typing.get_args(t) if isinstance(a, type)
-                      and issubclass(a, BaseModel) and "shape" in a.model_fields
-                      and part in typing.get_args(a.model_fields["shape"].annotation)]
-            if not tagged:
-                return None
-            t = tagged[0]
-        else:
-            return None
-    t = _strip(t)
-    if isinstance(t, type) and issubclass(t, BaseModel):
-        return [f.alias or n for n, f in t.model_fields.items()]
-    return None
-
-
-def _message(err: Any, path: tuple[str | int, ...],
-             root: type[BaseModel] | None = None) -> tuple[str, tuple[str | int, ...]]:
-    """A readable message (what was expected, what was found, the nearest valid value)."""
-    etype = err["type"]
-    msg = err["msg"]
-    ctx = err.get("ctx", {})
-    got = err.get("input")
-    if etype == "extra_forbidden":
-        key = str(path[-1]) if path else ""
-        scoped = fields_at(root, tuple(err["loc"])[:-1]) if root is not None else None
-        hint = suggest(key, scoped) if scoped else suggest(key, FIELD_NAMES)
-        if scoped and not hint:
-            hint = f" (fields here: {', '.join(sorted(scoped))})" if len(scoped) <= 12 else ""
-        return f"unknown field {key!r}{hint}", path
-    if etype == "missing":
-        field_name = str(path[-1]) if path else ""
-        return f"required field {field_name!r} is missing", path
-    if etype == "literal_error":
-        expected = ctx.get("expected", "")
-        options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
-        hint = suggest(str(got), options) if isinstance(got, str) else ""
-        if not hint and isinstance(got, str) and got[::-1] in options:
-            hint = f" (did you mean {got[::-1]!r}?)"
-        return f"{got!r} is not allowed; expected {expected}{hint}", path
-    if etype == "union_tag_invalid":
-        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        return (f"unknown shape {ctx.get('tag')!r}; expected one of {', '.join(tags)}"
-                f"{suggest(str(ctx.get('tag')), tags)}", path + ("shape",))
-    if etype == "union_tag_not_found":
-        return "missing `shape`; say which kind of signal this is", path
-    if etype == "string_pattern_mismatch":
-        pattern = ctx.get("pattern", "")
-        words = PATTERN_WORDS.get(pattern, f"the pattern {pattern}")
-        fix = nearest_valid(pattern, got) if isinstance(got, str) else None
-        return (f"{got!r} is not valid; expected {words}"
-                + (f" (did you mean {fix!r}?)" if fix else "")), path
-    if etype in ("model_type", "dict_type", "model_attributes_type"):
-        return f"expected a mapping (key: value lines), found {_kind(got)}", path
-    if etype == "list_type":
-        hint = f"; write [{got}] for a single item" if isinstance(got, str | int | float) else ""
-        return f"expected a list, found {_kind(got)}{hint}", path
-    if etype == "string_type":
-        hint = ""
-        if isinstance(got, bool):
-            hint = "; YAML reads yes/no/on/off/true/false as booleans, so quote the value"
-        elif isinstance(got, int | float):
-            hint = "; quote it to keep it text"
-        return f"expected a string, found {_kind(got)}{hint}", path
-    if etype in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
-        what = "a whole number" if etype.startswith("int") else "a number"
-        return f"expected {what}, found {_kind(got)}{_number_hint(got)}", path
-    if etype == "finite_number":
-        return (f"expected a finite number, found {_kind(got)}; JSON, Grafana and promtool "
-                "cannot take NaN or infinity"), path
-    if etype in ("bool_type", "bool_parsing"):
-        return f"expected true or false, found {_kind(got)}", path
-    if msg.startswith("Value error, "):
-        return msg[len("Value error, "):], path
-    if got is not None and not isinstance(got, dict | list):
-        msg = f"{msg}, found {_kind(got)}"
-    return msg, path
-
-
-def _one_error_per_typo(errs: list[Any]) -> list[Any]:
-    """A misspelt required field is one mistake: drop "required field X is missing" when an
-    unknown key beside it is a near miss of X (that error then says "did you mean X")."""
-    unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errs
-               if e["type"] == "extra_forbidden" and e["loc"]}
-    out = []
-    for e in errs:
-        if e["type"] == "missing" and e["loc"]:
-            parent, name = tuple(e["loc"][:-1]), str(e["loc"][-1])
-            near = [key for where, key in unknown if where == parent
-                    and difflib.get_close_matches(key, [name], n=1, cutoff=0.75)]
-            if near:
-                continue
-        out.append(e)
-    return out
-
-
-def _convert(exc: ValidationError, data: Any, smap: SourceMap,
-             root: type[BaseModel] | None = None) -> list[SpecError]:
-    errors = []
-    for err in _one_error_per_typo(exc.errors()):
-        path, _ = _data_path(data, tuple(err["loc"]))
-        msg, path = _message(err, path, root)
-        line, col = smap.locate(path)
-        errors.append(SpecError(smap.file, msg, line=line, column=col, path=format_path(path)))
-    return errors
-
-
 def load_document(path: Path, display: str) -> Document:
     """Read, parse and validate one spec file (parameters from itself or the defaults)."""
     data, smap = parse_document(path, display)
     declared = _declared_parameters([(data, smap)])
-    skip: tuple[str, ...] = ("namespaces",) if data.get("kind") == "Platform" else ()
-    resolved, problems = params.resolve(data, smap, declared, skip)
+    return resolve_and_validate(data, smap, declared)
+
+
+def resolve_and_validate(data: dict[str, Any], smap: SourceMap,
+                         declared: params.Declared) -> Document:
+    """A parsed spec file with its parameters resolved, validated; a validation error at a
+    value that was a whole ``${params.x}`` reference names the parameter."""
+    if data.get("kind") == "Environment":
+        return validate_document(data, smap)  # merged into the platform, resolved there
+    skip = PLATFORM_SKIP if data.get("kind") == "Platform" else ()
+    used: dict[tuple[str | int, ...], str] = {}
+    resolved, problems = params.resolve(data, smap, declared, skip, used)
     if problems:
         raise SpecErrors(problems)
-    return validate_document(resolved, smap)
+    try:
+        return validate_document(resolved, smap)
+    except SpecErrors as exc:
+        if not used:
+            raise
+        errors = [e for e in (_from_parameter(e, used, declared) for e in exc.errors) if e]
+        raise SpecErrors(errors) from None
+
+
+def _from_parameter(err: SpecError, used: dict[tuple[str | int, ...], str],
+                    declared: params.Declared) -> SpecError | None:
+    """``err`` saying which parameter gave the value, when one did (None: the parameter's
+    own declaration is wrong, and that error is reported)."""
+    for path, ref in used.items():
+        shown = format_path(path)
+        if err.path == shown or (err.path or "").startswith((shown + ".", shown + "[")):
+            if ref in declared.invalid:
+                return None
+            return SpecError(err.file, f"{err.message} (the value of ${{{ref}}}, "
+                             f"{declared.describe(ref)})", line=err.line, column=err.column,
+                             path=err.path)
+    return err
 
 
 def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
@@ -384,12 +161,10 @@ def validate_document(data: dict[str, Any], smap: SourceMap) -> Document:
 
 
 def spec_files(specs_dir: Path) -> list[Path]:
-    """The spec files of a folder (``*.yaml`` / ``*.yml``), sorted."""
-    if not specs_dir.is_dir():
-        raise EnvironmentProblem(f"specs folder not found: {specs_dir}")
-    return sorted(
-        p for p in specs_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
-    )
+    """The spec files of a folder and its subfolders (``*.yaml`` / ``*.yml``), sorted."""
+    from mlops_dash.spec.discovery import discover
+
+    return discover(specs_dir).files
 
 
 Parsed = tuple[dict[str, Any], SourceMap]
@@ -412,19 +187,30 @@ def parse_files(files: list[Path], start: int, stop: int) -> list[Parsed | list[
     return out
 
 
-def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1) -> SpecSet:
+def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1,
+               env: str | None = None) -> SpecSet:
     """Load and cross-check every spec in a folder; raise SpecErrors listing all problems.
 
     ``check_metrics=False`` leaves metrics missing from the catalogue to ``mlops-dash lint``,
     which reports them as ``promql/unknown-metric`` findings instead of load errors. With
-    ``jobs`` > 1 large folders are read in that many processes (same result).
+    ``jobs`` > 1 large folders are read in that many processes (same result). ``env``: the
+    Environment whose values are merged over the platform spec's (None: the platform as
+    written).
     """
-    from mlops_dash import parallel
-    from mlops_dash.spec.crosscheck import check_spec_set
+    folder = read_folder(specs_dir, jobs=jobs)
+    return folder.spec_set(None if env is None else folder.environment(env),
+                           check_metrics=check_metrics)
 
-    files = spec_files(specs_dir)
+
+def read_folder(specs_dir: Path, *, jobs: int = 1) -> Folder:
+    """Every spec file of a folder parsed (not yet resolved or validated), its Environment
+    files validated; raise SpecErrors on files that cannot be read as specs."""
+    from mlops_dash import parallel
+    from mlops_dash.spec.discovery import discover
+
+    found = discover(specs_dir)
+    files = found.files
     errors: list[SpecError] = []
-    docs: list[Document] = []
     parsed_docs: list[Parsed] = []
     for part in parallel.run_chunks(parse_files, files, len(files), jobs):
         for parsed in part:
@@ -432,44 +218,110 @@ def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1) ->
                 errors.extend(parsed)
             else:
                 parsed_docs.append(parsed)
-    declared = _declared_parameters(parsed_docs)
+    envs: dict[str, tuple[Parsed, Document]] = {}
     for data, smap in parsed_docs:
-        skip: tuple[str, ...] = ("namespaces",) if data.get("kind") == "Platform" else ()
-        resolved, problems = params.resolve(data, smap, declared, skip)
-        if problems:
-            errors.extend(problems)
+        if data.get("kind") != "Environment":
             continue
         try:
-            docs.append(validate_document(resolved, smap))
+            doc = validate_document(data, smap)
         except SpecErrors as exc:
             errors.extend(exc.errors)
+            continue
+        name = doc.model.name
+        if name in envs:
+            errors.append(smap.error(("name",), f"a second environment {name!r} (the first is "
+                                     f"{envs[name][1].path})"))
+        else:
+            envs[name] = ((data, smap), doc)
     if errors:
         raise SpecErrors(errors)
-    platforms = [d for d in docs if isinstance(d.model, m.Platform)]
-    catalogues = [d for d in docs if isinstance(d.model, m.MetricCatalogue)]
-    dashboards = [d for d in docs if isinstance(d.model, m.Dashboard)]
-    where = str(specs_dir)
-    for name, found in (("Platform", platforms), ("MetricCatalogue", catalogues)):
-        if not found:
-            errors.append(SpecError(where, f"no spec of kind {name} in the folder"))
-        for extra in found[1:]:
-            errors.append(
-                SpecError(extra.path, f"a second {name} spec (the first is {found[0].path})",
-                          line=1, column=1)
-            )
-    if not dashboards:
-        errors.append(SpecError(where, "no spec of kind Dashboard: nothing to build"))
-    if errors:
-        raise SpecErrors(errors)
-    spec_set = SpecSet(platforms[0], catalogues[0], dashboards)
-    check_spec_set(spec_set, check_metrics=check_metrics)
-    return spec_set
+    return Folder(specs_dir, [d for d in parsed_docs if d[0].get("kind") != "Environment"],
+                  envs, found.ignored)
 
 
-def _declared_parameters(parsed: list[Parsed]) -> dict[str, params.Value]:
+@dataclass
+class Folder:
+    """A read specs folder: its spec files parsed, its environments by name."""
+
+    specs_dir: Path
+    parsed: list[Parsed]
+    environments: dict[str, tuple[Parsed, Document]]
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+    def environment(self, name: str) -> tuple[Parsed, Document]:
+        """The environment called ``name``; an unknown name is an error naming the others."""
+        if name in self.environments:
+            return self.environments[name]
+        names = sorted(self.environments)
+        where = str(self.specs_dir)
+        if not names:
+            raise SpecErrors([SpecError(where, f"unknown environment {name!r}: the folder has "
+                                        "no kind: Environment file (build without --env)")])
+        listed = ", ".join(f"{n} ({self.environments[n][1].path})" for n in names)
+        raise SpecErrors([SpecError(where, f"unknown environment {name!r}"
+                                    f"{suggest(name, names)}; environments: {listed}")])
+
+    def spec_set(self, env: tuple[Parsed, Document] | None, *,
+                 check_metrics: bool = True) -> SpecSet:
+        """The spec set as ``env`` renders it (None: the platform spec as written)."""
+        from mlops_dash.spec import environments
+        from mlops_dash.spec.crosscheck import check_spec_set
+
+        errors: list[SpecError] = []
+        parsed = list(self.parsed)
+        if env is not None:
+            for i, (data, _smap) in enumerate(parsed):
+                if data.get("kind") == "Platform":
+                    parsed[i], problems = environments.apply(parsed[i], env[0])
+                    errors.extend(problems)
+                    break
+        declared = _declared_parameters(parsed)
+        docs: list[Document] = []
+        for data, smap in parsed:
+            try:
+                docs.append(resolve_and_validate(data, smap, declared))
+            except SpecErrors as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise SpecErrors(errors)
+        platforms = [d for d in docs if isinstance(d.model, m.Platform)]
+        catalogues = [d for d in docs if isinstance(d.model, m.MetricCatalogue)]
+        dashboards = [d for d in docs if isinstance(d.model, m.Dashboard)]
+        where = str(self.specs_dir)
+        for name, found in (("Platform", platforms), ("MetricCatalogue", catalogues)):
+            if not found:
+                errors.append(SpecError(where, f"no spec of kind {name} in the folder"
+                                        + self._what_was_read()))
+            for extra in found[1:]:
+                errors.append(SpecError(
+                    extra.path, f"a second {name} spec (the first is {found[0].path})",
+                    line=1, column=1))
+        if not dashboards:
+            errors.append(SpecError(where, "no spec of kind Dashboard: nothing to build"
+                                    + self._what_was_read()))
+        if errors:
+            raise SpecErrors(errors)
+        spec_set = SpecSet(platforms[0], catalogues[0], dashboards)
+        check_spec_set(spec_set, check_metrics=check_metrics)
+        return spec_set
+
+    def _what_was_read(self) -> str:
+        """`` (read: a.yaml (Platform), …; ignored: notes.txt (not YAML))`` for messages."""
+        read = [f"{smap.file} ({data.get('kind')})" for data, smap in self.parsed]
+        read += [f"{doc.path} (Environment)" for _p, doc in self.environments.values()]
+        ignored = [f"{path} ({why})" for path, why in self.ignored]
+        parts = [f"read: {', '.join(read) if read else 'no YAML file'}"]
+        if ignored:
+            parts.append(f"ignored: {', '.join(ignored)}")
+        return " (" + "; ".join(parts) + ")"
+
+
+def _declared_parameters(parsed: list[Parsed]) -> params.Declared:
     """The parameters the (first) platform spec declares, or the defaults without one."""
-    platform = next((d for d, _ in parsed if d.get("kind") == "Platform"), {})
-    return params.declared(platform, dict(m.DEFAULT_NAMESPACES))
+    platform = next(((d, s) for d, s in parsed if d.get("kind") == "Platform"), None)
+    if platform is None:
+        return params.declared({}, dict(m.DEFAULT_NAMESPACES))
+    return params.declared(platform[0], dict(m.DEFAULT_NAMESPACES), platform[1])
 
 
 def _is_below_cwd(p: Path) -> bool:

@@ -51,6 +51,11 @@ from mlops_dash.spec.collectors import (  # noqa: F401 - re-exported
 from mlops_dash.spec.dashboard import (  # noqa: F401 - re-exported
     Dashboard,
 )
+from mlops_dash.spec.envmodels import (  # noqa: F401 - re-exported
+    Environment,
+    Outputs,
+    Parameter,
+)
 from mlops_dash.spec.fields import (  # noqa: F401 - re-exported
     AlertName,
     Comparison,
@@ -121,7 +126,7 @@ class Header(Strict):
     """What every spec file starts with."""
 
     api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
-    kind: Literal["Dashboard", "Platform", "MetricCatalogue"]
+    kind: Literal["Dashboard", "Platform", "MetricCatalogue", "Environment"]
 
 
 GaugeSignal.model_rebuild()

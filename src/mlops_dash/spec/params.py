@@ -1,23 +1,27 @@
 """Spec parameters: ``${section.name}`` references in any spec string, resolved at load.
 
-The platform spec declares the parameters; today one section, ``namespaces`` (each entry a
-namespace or a list of them). A reference is ``${section.name}``: the section names where the
-value is declared, so a later section (typed parameters, per-environment values) adds a prefix
-without changing the syntax. Names starting with ``__`` are Grafana's own (``${__field.x}``) and
-references without a dot (``${threshold}``, ``${model}``) are alert placeholders or Grafana
-variables: both are left alone.
+The platform spec declares the parameters, in two sections: ``namespaces`` (each entry a
+namespace or a list of them) and ``parameters`` (typed values: string, number, duration, list,
+bool; referenced as ``${params.<name>}``); an Environment file may give both other values. Names
+starting with ``__`` are Grafana's own (``${__field.x}``) and references without a dot
+(``${threshold}``, ``${model}``) are alert placeholders or Grafana variables: both are left alone.
 
 A list value is a regex alternation (``a|b``). Where a reference is the whole value of a PromQL
 equality matcher (``namespace="${namespaces.pipelines}"``) or of a spec matcher
 (``namespace: "${namespaces.pipelines}"``), a list turns the matcher into ``=~`` (``!=`` into
 ``!~``); a single value keeps ``=``. In a variable's ``default`` (one selected value) a list gives
-its first entry. Unknown references are placed errors naming the use and the declared names.
+its first entry. Where a typed parameter is the whole value (``threshold: "${params.p95_ms}"``)
+the typed value replaces the string (a number stays a number, a list a list), so the field
+validates it as its own; inside text a number reads as written (``300``, ``0.05``), a bool as
+``true``/``false``. Unknown references are placed errors naming the use and the declared names.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_dash.errors import SpecError
@@ -27,44 +31,116 @@ REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)+)\}")
 # a whole PromQL equality matcher value: label="${ref}" or label!="${ref}"
 _MATCHER_RE = re.compile(
     r"(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>!=|=)(?!~)\s*\"\$\{(?P<ref>[^}]+)\}\"")
-SECTIONS = ("namespaces",)
+SECTIONS = ("namespaces", "params")
+TYPED = "params"
+# the platform's own declarations are not resolved (a value cannot reference another)
+DECLARATIONS = (("namespaces",), ("parameters",))
 
-Value = str | list[str]
+Value = str | list[str] | bool | int | float
 Path = tuple[str | int, ...]
 
 
-def declared(platform_data: dict[str, Any], defaults: dict[str, Value]) -> dict[str, Value]:
-    """``section.name`` → value, from a parsed platform spec (its namespaces merged over the
-    defaults). Values that are not strings or lists of strings are skipped: the platform's own
-    validation reports them."""
-    out: dict[str, Value] = {}
+@dataclass(frozen=True)
+class Declared:
+    """What ``declared`` found: the values by ``section.name``, their types (``namespace`` for
+    namespaces) and where each is declared (``file:line:col``, or "" for a default)."""
+
+    values: dict[str, Value] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    places: dict[str, Path] = field(default_factory=dict)
+    invalid: frozenset[str] = frozenset()  # declared with a bad value (reported by validation)
+    source: SourceMap | None = None  # of the platform spec (places are found when needed)
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self.values
+
+    def __getitem__(self, ref: str) -> Value:
+        return self.values[ref]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def describe(self, ref: str) -> str:
+        """``a number parameter declared at specs/platform.yaml:20:5``."""
+        path = self.places.get(ref)
+        where = self.source.where(path) if self.source is not None and path else ""
+        return f"a {self.types.get(ref, 'string')} parameter" + (
+            f" declared at {where}" if where else "")
+
+
+def declared(platform_data: dict[str, Any], defaults: dict[str, Value],
+             smap: SourceMap | None = None) -> Declared:
+    """The parameters of a parsed platform spec: its namespaces merged over the defaults, and
+    its typed ``parameters``. Values of the wrong shape are left out (and marked invalid, so
+    their uses are not reported again): the platform's own validation reports them."""
+    from mlops_dash.spec.envmodels import value_error
+
+    out = Declared()
+    invalid: set[str] = set()
+
     raw = platform_data.get("namespaces")
     merged: dict[str, Any] = {**defaults, **(raw if isinstance(raw, dict) else {})}
     for name, value in merged.items():
+        ref = f"namespaces.{name}"
         if isinstance(value, str) or (isinstance(value, list) and value
                                       and all(isinstance(v, str) for v in value)):
-            out[f"namespaces.{name}"] = value
-    return out
+            out.values[ref] = value
+            out.types[ref] = "namespace"
+            if isinstance(raw, dict) and name in raw:
+                out.places[ref] = ("namespaces", name)
+        else:
+            invalid.add(ref)
+    typed = platform_data.get("parameters")
+    for name, spec in (typed.items() if isinstance(typed, dict) else ()):
+        ref = f"{TYPED}.{name}"
+        ptype = spec.get("type") if isinstance(spec, dict) else None
+        value = spec.get("value") if isinstance(spec, dict) else None
+        if not isinstance(ptype, str) or value_error(ptype, value) is not None:
+            invalid.add(ref)
+            continue
+        out.values[ref] = value
+        out.types[ref] = ptype
+        out.places[ref] = ("parameters", name, "value")
+    return Declared(out.values, out.types, out.places, frozenset(invalid), smap)
 
 
 def alternation(value: Value) -> str:
-    """A parameter as a regex alternation (a single value as itself)."""
-    return value if isinstance(value, str) else "|".join(value)
+    """A parameter as text: a list as a regex alternation, a number as written, a bool as
+    true/false."""
+    if isinstance(value, list):
+        return "|".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
-def resolve(data: Any, smap: SourceMap, params: dict[str, Value],
-            skip: Path = ()) -> tuple[Any, list[SpecError]]:
-    """``data`` with every reference resolved, and the problems found (placed)."""
+def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
+            skip: Path | tuple[Path, ...] = (),
+            used: dict[Path, str] | None = None) -> tuple[Any, list[SpecError]]:
+    """``data`` with every reference resolved, and the problems found (placed). ``skip``: a
+    path (or paths) left as written; ``used``, when given, gets path → reference of every value
+    that is a whole typed reference (so a validation error there can name the parameter)."""
+    if not isinstance(params, Declared):
+        params = Declared(dict(params))
     errors: list[SpecError] = []
+    skips: tuple[Path, ...] = (skip,) if skip and not isinstance(skip[0], tuple) else skip  # type: ignore[assignment]
 
     def walk(node: Any, path: Path) -> Any:
-        if skip and path[:len(skip)] == skip:
+        if any(s and path[:len(s)] == s for s in skips):
             return node
         if isinstance(node, dict):
             return {k: walk(v, (*path, k)) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v, (*path, i)) for i, v in enumerate(node)]
         if isinstance(node, str) and "${" in node:
+            whole = REF_RE.fullmatch(node)
+            if whole and whole.group(1) in params.invalid and used is not None:
+                used[path] = whole.group(1)  # its declaration's error is the one to report
+            if (whole and whole.group(1).startswith(TYPED + ".") and whole.group(1) in params
+                    and not _text_context(path)):
+                if used is not None:
+                    used[path] = whole.group(1)
+                return params[whole.group(1)]
             return _resolve_string(node, path, smap, params, errors)
         return node
 
@@ -75,36 +151,43 @@ def _known(ref: str) -> bool:
     return ref.split(".", 1)[0] in SECTIONS
 
 
-def _resolve_string(text: str, path: Path, smap: SourceMap, params: dict[str, Value],
+def _text_context(path: Path) -> bool:
+    """Where a whole reference stays text: matchers and variable defaults (list semantics)."""
+    in_matchers = len(path) >= 2 and path[-2] == "matchers"
+    is_default = len(path) >= 3 and path[-3] == "variables" and path[-1] == "default"
+    return in_matchers or is_default
+
+
+def _resolve_string(text: str, path: Path, smap: SourceMap, params: Declared,
                     errors: list[SpecError]) -> str:
     refs = [r for r in REF_RE.findall(text) if not r.startswith("__")]
-    bad = [r for r in refs if r not in params]
+    bad = [r for r in refs if r not in params and r not in params.invalid]
     if bad:
         for r in dict.fromkeys(bad):
             errors.append(smap.error(path, _unknown_message(r, path, params)))
         return text
-    if not refs:
-        return text
+    if not refs or any(r in params.invalid for r in refs):
+        return text  # an invalid declaration is reported by the platform's validation
     in_matchers = len(path) >= 2 and path[-2] == "matchers"
     is_default = len(path) >= 3 and path[-3] == "variables" and path[-1] == "default"
     whole = REF_RE.fullmatch(text)
     if whole and is_default:
         value = params[whole.group(1)]
-        return value if isinstance(value, str) else value[0]
+        return value[0] if isinstance(value, list) else alternation(value)
     if whole and in_matchers:
         value = params[whole.group(1)]
-        return value if isinstance(value, str) else "=~" + alternation(value)
+        return "=~" + alternation(value) if isinstance(value, list) else alternation(value)
     if in_matchers and text.startswith("!=") and REF_RE.fullmatch(text[2:]):
         value = params[text[4:-1]]
-        return "!=" + value if isinstance(value, str) else "!~" + alternation(value)
+        return ("!~" if isinstance(value, list) else "!=") + alternation(value)
 
     def matcher(mt: re.Match[str]) -> str:
         ref = mt.group("ref")
         if ref not in params:
             return mt.group(0)
         value = params[ref]
-        if isinstance(value, str):
-            return f'{mt.group("label")}{mt.group("op")}"{value}"'
+        if not isinstance(value, list):
+            return f'{mt.group("label")}{mt.group("op")}"{alternation(value)}"'
         op = "=~" if mt.group("op") == "=" else "!~"
         return f'{mt.group("label")}{op}"{alternation(value)}"'
 
@@ -113,7 +196,7 @@ def _resolve_string(text: str, path: Path, smap: SourceMap, params: dict[str, Va
                       if mt.group(1) in params else mt.group(0), text)
 
 
-def _unknown_message(ref: str, path: Path, params: dict[str, Value]) -> str:
+def _unknown_message(ref: str, path: Path, params: Declared) -> str:
     """``unknown parameter ${x.y} (did you mean …?); declared parameters: …`` (the place names
     the use)."""
     names = sorted(params)

@@ -10,6 +10,7 @@ from mlops_dash import conventions as cv
 from mlops_dash.spec.base import Duration, PositiveDuration, Strict
 from mlops_dash.spec.cloudwatch import CloudWatchExporter
 from mlops_dash.spec.collectors import Collectors
+from mlops_dash.spec.envmodels import Outputs, Parameter
 from mlops_dash.spec.fields import LabelName, Severity, Uid
 
 
@@ -337,6 +338,12 @@ class Platform(Strict):
         "${namespaces.<name>} (pipelines, training and serving have defaults; add others). "
         "A list (e.g. Kubeflow profile namespaces) is a regex alternation, =~ in matchers",
     )
+    parameters: dict[LabelName, Parameter] = Field(
+        default_factory=dict,
+        description="typed values referenced in any spec string as ${params.<name>}; an "
+        "Environment file may give them other values")
+    outputs: Outputs = Field(default_factory=Outputs,
+                             description="which outputs the build writes (default: all)")
     links: list[ExternalLink] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     routing: Routing

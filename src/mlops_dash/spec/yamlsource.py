@@ -55,6 +55,11 @@ class SourceMap:
                 return (None, None)
             p = p[:-1]
 
+    def where(self, path: Path) -> str:
+        """``file:line:col`` of ``path`` (the file alone when it has no place)."""
+        line, col = self.locate(path)
+        return f"{self.file}:{line}:{col}" if line is not None else self.file
+
     def error(self, path: Path, message: str) -> SpecError:
         """A SpecError at ``path``."""
         line, col = self.locate(path)
