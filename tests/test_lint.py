@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -86,13 +85,11 @@ def only(findings: list[Finding], check_id: str) -> list[Finding]:
 # ------------------------------------------------------------------------------ shipped specs
 
 
-def test_shipped_specs_lint_clean_within_five_seconds():
-    start = time.monotonic()
+def test_shipped_specs_lint_clean():
+    # its time is a `make bench` target (lint-shipped, benchmarks/bench.py), not asserted here
     r = run("lint")
-    elapsed = time.monotonic() - start
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout == "" and "no problems found" in r.stderr
-    assert elapsed <= 5.0, f"lint took {elapsed:.1f}s"
 
 
 def test_json_format_parses_and_is_empty_on_shipped_specs():

@@ -57,6 +57,13 @@ OUT_OPTION = click.option(
     show_default=True, help="Output folder.",
 )
 
+NO_LINT_OPTION = click.option(
+    "--no-lint", "no_lint", is_flag=True,
+    help="Skip the offline lint checks that refuse specs which can never work (metric "
+         "contract, units, labels, rate on gauges, alert text labels, Grafana units, `for` "
+         "against the evaluation interval).",
+)
+
 RENDER_JOBS_OPTION = click.option(
     "--jobs", "-j", "jobs", type=click.IntRange(1, 64), default=None,
     help="Processes reading and rendering large spec sets (default: the CPUs available, at "
@@ -118,12 +125,13 @@ def cli() -> None:
 @OUT_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @RENDER_JOBS_OPTION
+@NO_LINT_OPTION
 @reports_errors
-def build(specs_dir: Path, out_dir: Path, quiet: bool, jobs: int | None) -> None:
-    """Validate the specs and render every output into OUT."""
+def build(specs_dir: Path, out_dir: Path, quiet: bool, jobs: int | None, no_lint: bool) -> None:
+    """Validate the specs, refuse what can never work, and render every output into OUT."""
     from mlops_dash import output, pipeline
 
-    tree = pipeline.build_tree(specs_dir, jobs=_render_jobs(jobs))
+    tree = pipeline.build_tree(specs_dir, jobs=_render_jobs(jobs), lint=not no_lint)
     report = output.write_tree(tree, out_dir)
     if not quiet:
         click.echo(
@@ -138,12 +146,13 @@ def build(specs_dir: Path, out_dir: Path, quiet: bool, jobs: int | None) -> None
 @SPECS_OPTION
 @OUT_OPTION
 @RENDER_JOBS_OPTION
+@NO_LINT_OPTION
 @reports_errors
-def check(specs_dir: Path, out_dir: Path, jobs: int | None) -> None:
+def check(specs_dir: Path, out_dir: Path, jobs: int | None, no_lint: bool) -> None:
     """Exit 1 if OUT is not exactly what the specs produce (stale, missing or extra files)."""
     from mlops_dash import output, pipeline
 
-    tree = pipeline.build_tree(specs_dir, jobs=_render_jobs(jobs))
+    tree = pipeline.build_tree(specs_dir, jobs=_render_jobs(jobs), lint=not no_lint)
     diff = output.compare_tree(tree, out_dir)
     if diff.clean:
         click.echo(f"{out_dir} is up to date ({len(tree)} files)")
@@ -205,8 +214,10 @@ def routes(specs_dir: Path, fmt: str) -> None:
 
 
 @click.option("--verbose", "-v", is_flag=True, help="Show each case's time.")
+@NO_LINT_OPTION
 @reports_errors
-def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool) -> None:
+def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool,
+             no_lint: bool) -> None:
     """Run promtool on every generated alert test; table of alert → cases passed."""
     import tempfile
 
@@ -214,7 +225,7 @@ def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: b
     from mlops_dash.lint import alert_tests, tools
 
     tools.find_tool("promtool")
-    tree = pipeline.build_tree(specs_dir)
+    tree = pipeline.build_tree(specs_dir, lint=not no_lint)
     with tempfile.TemporaryDirectory(prefix="mlops-dash-build-") as tmp:
         target = out_dir if out_dir is not None else Path(tmp) / "generated"
         output.write_tree(tree, target)

@@ -276,6 +276,13 @@ FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
 ]
 
 
-def build_tree(specs_dir: Path, *, jobs: int = 1) -> output.Tree:
-    """Load, validate and render a specs folder (``jobs``: see render_tree)."""
-    return render_tree(load_specs(specs_dir, jobs=jobs), jobs=jobs)
+def build_tree(specs_dir: Path, *, jobs: int = 1, lint: bool = True) -> output.Tree:
+    """Load, validate and render a specs folder (``jobs``: see render_tree); with ``lint``,
+    refuse what can never work (the offline error-level lint checks, lint/runner.py)."""
+    spec_set = load_specs(specs_dir, jobs=jobs)
+    tree = render_tree(spec_set, jobs=jobs)
+    if lint:
+        from mlops_dash.lint.runner import refuse_errors
+
+        refuse_errors(spec_set, tree)
+    return tree

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
 from mlops_dash import conventions as cv
 from mlops_dash.lint.runner import Context
 from mlops_dash.spec import models as m
@@ -31,7 +29,7 @@ def _rule_files(ctx: Context) -> list[tuple[Document, str, dict[str, Any]]]:
     for doc in ctx.spec_set.dashboards:
         rel = cv.rule_file_path(doc.model.uid)
         if rel in ctx.tree:
-            out.append((doc, rel, yaml.safe_load(ctx.tree[rel]) or {}))
+            out.append((doc, rel, ctx.parsed_yaml(rel)))
     return out
 
 
@@ -103,7 +101,7 @@ def check_msteams(ctx: Context) -> None:
     major, minor = (int(p) for p in platform.alertmanager_version.split("."))
     if (major, minor) >= (0, 26):
         return
-    config = yaml.safe_load(ctx.tree.get(cv.ALERTMANAGER_CONFIG_PATH, "") or "{}") or {}
+    config = ctx.parsed_yaml(cv.ALERTMANAGER_CONFIG_PATH)
     used = {r["name"] for r in config.get("receivers", []) if "msteams_configs" in r}
     for i, c in enumerate(platform.channels):
         if c.type == "msteams" and c.name in used:
