@@ -121,6 +121,25 @@ def cli() -> None:
 
 
 @cli.command()
+@click.argument("folder", metavar="[DIR]", required=False, default=".",
+                type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True,
+              help="Overwrite the starter's files in DIR/specs (other spec files are kept).")
+@reports_errors
+def init(folder: Path, force: bool) -> None:
+    """Start a spec set: write DIR/specs/ (default DIR: the current folder) with a platform
+    spec (every setting defaulted), a metric catalogue (up, kube-state-metrics, cAdvisor,
+    Istio, node-exporter) and one dashboard with one alert, which `build` and `lint` pass.
+    Refuses (exit 1) when DIR/specs already holds spec files, unless --force."""
+    from mlops_dash.starter import write_starter
+
+    for path in write_starter(folder, force=force):
+        click.echo(f"wrote {path}")
+    where = "" if folder == Path(".") else f"cd {folder} && "
+    click.echo(f"next: {where}mlops-dash build && mlops-dash lint   (renders into generated/)")
+
+
+@cli.command()
 @SPECS_OPTION
 @OUT_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")

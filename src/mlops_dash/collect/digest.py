@@ -138,7 +138,9 @@ class Links:
     grafana_url: str
 
     def runbook(self, alertname: str) -> str:
-        return f"{self.runbook_base_url.rstrip('/')}/{alertname}.md"
+        from mlops_dash.conventions import runbook_url
+
+        return runbook_url(self.runbook_base_url, alertname)
 
     def dashboard(self, uid: str) -> str:
         return f"{self.grafana_url.rstrip('/')}/d/{uid}"
