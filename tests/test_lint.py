@@ -23,6 +23,7 @@ from mlops_dash.lint import (
     schemas,
     tool_checks,
 )
+from mlops_dash.errors import SpecErrors
 from mlops_dash.lint.runner import CHECKS, Finding, json_positions, lint_spec_set
 from mlops_dash.spec.loader import load_specs
 
@@ -497,8 +498,11 @@ def test_msteams_on_alertmanager_0_25_is_refused_at_the_channel(specs_copy):
     assert hit.file.endswith("platform.yaml") and hit.line == line + 1
     assert "Alertmanager 0.25 has no msteams_configs" in hit.message
     assert "webhook" in hit.message
-    # the operator manifest reaches Teams through msteamsv2Configs with the Secret
-    tree = pipeline.build_tree(specs_copy)
+    # build refuses it too; past --no-lint the operator manifest reaches Teams through
+    # msteamsv2Configs with the Secret
+    with pytest.raises(SpecErrors, match=r"\[alert/msteams-unsupported\]"):
+        pipeline.build_tree(specs_copy)
+    tree = pipeline.build_tree(specs_copy, lint=False)
     manifest = yaml.safe_load(tree[cv.alertmanager_config_manifest_path("ml-platform")])
     teams = next(r for r in manifest["spec"]["receivers"] if r["name"] == "teams-ml")
     assert teams["msteamsv2Configs"][0]["webhookURL"] == {"name": "alertmanager-teams",

@@ -89,9 +89,24 @@ def check_rules(ctx: Context) -> None:
                 for_s, every_s = m.duration_seconds(for_), m.duration_seconds(interval)
                 if 0 < for_s < every_s:
                     report("for", "alert/for-shorter-than-interval",
-                           f"alert {name}: for {for_} is shorter than its group's evaluation "
-                           f"interval {interval}; it cannot fire sooner than {interval}, so "
-                           f"use for: {interval} (or 0 to fire at the first evaluation)")
+                           for_message(name, for_, interval))
+
+
+def check_spec_for(ctx: Context) -> None:
+    """for-shorter-than-interval on the specs (what `build` runs): an alert's ``for`` against
+    its own ``interval`` (the rule group it is rendered into)."""
+    for doc in ctx.spec_set.dashboards:
+        for ai, a in enumerate(doc.model.alerts):
+            for_, interval = a.for_ or "0s", a.interval
+            if 0 < m.duration_seconds(for_) < m.duration_seconds(interval):
+                ctx.at_spec(doc, ("alerts", ai, "for"), "alert/for-shorter-than-interval",
+                            for_message(a.name, for_, interval))
+
+
+def for_message(name: str, for_: str, interval: str) -> str:
+    return (f"alert {name}: for {for_} is shorter than its group's evaluation interval "
+            f"{interval}; it cannot fire sooner than {interval}, so use for: {interval} (or 0 "
+            "to fire at the first evaluation)")
 
 
 def check_msteams(ctx: Context) -> None:

@@ -102,6 +102,23 @@ def check_panels(ctx: Context) -> None:
         _grid(ctx, rel, panels)
 
 
+def check_spec_units(ctx: Context) -> None:
+    """panel-unit on the specs (what `build` runs): every panel's and query's unit is a Grafana
+    unit id; the rendered JSON is not read."""
+    for doc in ctx.spec_set.dashboards:
+        for pi, panel in enumerate(doc.model.panels):
+            if panel.type not in ("row", "text") and panel.unit and not valid_unit(panel.unit):
+                ctx.at_spec(doc, ("panels", pi, "unit"), "dashboard/panel-unit",
+                            f"panel {panel.title!r}: {panel.unit!r} is not a Grafana unit id "
+                            "(e.g. s, ms, bytes, percentunit, short, reqps, currencyUSD)")
+            for qi, q in enumerate(panel.queries):
+                if q.unit and not valid_unit(q.unit):
+                    ctx.at_spec(doc, ("panels", pi, "queries", qi, "unit"),
+                                "dashboard/panel-unit",
+                                f"panel {panel.title!r}: a series' unit {q.unit!r} is not a "
+                                "Grafana unit id")
+
+
 def _grid(ctx: Context, rel: str, panels: list[dict[str, Any]]) -> None:
     boxes = []
     for i, p in enumerate(panels):

@@ -257,20 +257,24 @@ def all_checks() -> list[Check]:
             *label_checks.CHECKS, *inhibit_checks.CHECKS, *tool_checks.CHECKS]
 
 
-def offline_checks() -> list[Check]:
-    """What `build`, `check` and `test` run before writing anything: every check that needs no
-    tool and no schema (``lint`` adds promtool, amtool and the official schemas)."""
-    from mlops_dash.lint import tool_checks
+def build_checks() -> list[Check]:
+    """What `build`, `check` and `test` run before writing anything: the error-level checks of
+    the specs themselves (metric contract, units, labels, rate on gauges, alert text labels,
+    Grafana unit ids, `for` against the interval, msteams on an Alertmanager without it), on
+    the spec models and PromQL ASTs only. ``lint`` runs them on the rendered output too, and
+    adds the style checks, promtool, amtool and the official schemas."""
+    from mlops_dash.lint import alert_checks, dashboard_checks, label_checks, promql_checks
 
-    tools = set(tool_checks.CHECKS)
-    return [c for c in all_checks() if c not in tools]
+    return [promql_checks.check_queries, promql_checks.check_spec_alerts,
+            dashboard_checks.check_spec_units, alert_checks.check_spec_for,
+            alert_checks.check_msteams, label_checks.check_template_labels]
 
 
 def refuse_errors(spec_set: SpecSet, tree: output.Tree) -> None:
-    """Raise SpecErrors for every error-level finding of the offline checks, each placed as
+    """Raise SpecErrors for every error-level finding of build_checks, each placed as
     ``file:line:col: field: message [check-id]``; warnings are left to ``lint``."""
     ctx = Context(spec_set, tree)
-    for check in offline_checks():
+    for check in build_checks():
         check(ctx)
     errors = [SpecError(f.file, f"{f.message} [{f.check_id}]", line=f.line, column=f.col,
                         path=ctx.fields.get(f, ""))

@@ -331,7 +331,10 @@ def _bound_message(etype: str, ctx: dict[str, Any], got: Any) -> str | None:
              "less_than": ("lt", "below"), "less_than_equal": ("le", "at most")}
     if etype in words:
         key, word = words[etype]
-        return f"expected a number {word} {ctx.get(key)}, found {_kind(got)}"
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # 1, not 1.0
+        return f"expected a number {word} {bound}, found {_kind(got)}"
     return None
 
 
