@@ -15,6 +15,9 @@ from grafanalib._gen import DashboardEncoder
 
 from mlops_dash import conventions as cv
 from mlops_dash.promql import format_number
+from mlops_dash.render import grafana_panels as gp
+from mlops_dash.render.grafana_options import custom_field_config, panel_options
+from mlops_dash.render.grafana_panels import layout  # noqa: F401 - re-exported
 from mlops_dash.spec import models as m
 
 DS_PROM = {"type": "prometheus", "uid": "${%s}" % cv.DATASOURCE_VAR}
@@ -37,14 +40,6 @@ def _thresholds(panel: m.Panel, alerts: list[m.Alert]) -> list[dict[str, Any]]:
     for value, color in sorted(set(values)):
         steps.append({"color": "green" if below else color, "value": value})
     return steps
-
-
-def _legend(placement: str = "bottom") -> dict[str, Any]:
-    return {"calcs": [], "displayMode": "list", "placement": placement, "showLegend": True}
-
-
-_TOOLTIP = {"mode": "multi", "sort": "desc"}
-_REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
 
 
 def _targets(panel: m.Panel, platform: m.Platform) -> list[G.Target]:
@@ -115,19 +110,6 @@ def _panel(panel: m.Panel, index: int, grid: dict[str, int], alerts: list[m.Aler
     raise AssertionError(panel.type)
 
 
-def layout(panels: list[m.Panel]) -> list[dict[str, int]]:
-    """Grid positions: panels flow left to right in rows 24 units wide, in spec order."""
-    out = []
-    x = y = row_h = 0
-    for p in panels:
-        if x + p.width > 24:
-            x, y, row_h = 0, y + row_h, 0
-        out.append({"x": x, "y": y, "w": p.width, "h": p.height})
-        x += p.width
-        row_h = max(row_h, p.height)
-    return out
-
-
 def _variables(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
     prom = platform.datasources.prometheus
     wh = platform.datasources.warehouse
@@ -140,6 +122,11 @@ def _variables(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
         out.append({"name": cv.WAREHOUSE_VAR, "label": "Warehouse", "type": "datasource",
                     "query": wh.type, "regex": wh.regex,
                     "current": {"text": wh.default, "value": wh.default}, "hide": 0})
+    loki = platform.datasources.loki
+    if loki is not None and any(q.datasource == "loki" for p in d.panels for q in p.queries):
+        out.append({"name": cv.LOKI_VAR, "label": "Loki", "type": "datasource",
+                    "query": loki.type, "regex": loki.regex,
+                    "current": {"text": loki.default, "value": loki.default}, "hide": 0})
     for v in d.variables:
         current = {"text": "All" if v.default == "$__all" else v.default,
                    "value": [v.default] if v.multi else v.default}
@@ -238,74 +225,6 @@ def _drop_nulls(obj: Any) -> Any:
     return obj
 
 
-def _custom(panel: m.Panel, has_threshold_line: bool) -> dict[str, Any]:
-    if panel.type == "timeseries":
-        custom: dict[str, Any] = {
-            "drawStyle": "bars" if panel.bars else "line",
-            "lineWidth": 1, "fillOpacity": 80 if panel.bars else 10,
-            "gradientMode": "none", "showPoints": "never", "pointSize": 4,
-            "lineInterpolation": "linear", "spanNulls": False, "axisPlacement": "auto",
-            "axisLabel": "", "barAlignment": 0,
-            "scaleDistribution": ({"type": "log", "log": 10} if panel.log_scale
-                                  else {"type": "linear"}),
-            "stacking": {"mode": "normal" if panel.stacking else "none", "group": "A"},
-            "thresholdsStyle": {"mode": "line" if has_threshold_line else "off"},
-            "hideFrom": {"legend": False, "tooltip": False, "viz": False},
-        }
-        return custom
-    if panel.type in ("alert-history", "state-timeline"):
-        return {"lineWidth": 0, "fillOpacity": 80, "spanNulls": False,
-                "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
-    if panel.type == "heatmap":
-        return {"scaleDistribution": {"type": "linear"},
-                "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
-    if panel.type == "piechart":
-        return {"hideFrom": {"legend": False, "tooltip": False, "viz": False}}
-    if panel.type == "table":
-        return {"align": "auto", "inspect": False}
-    return {}
-
-
-def _options(panel: m.Panel) -> dict[str, Any]:
-    t = panel.type
-    if t == "timeseries":
-        return {"legend": _legend(), "tooltip": dict(_TOOLTIP)}
-    if t in ("alert-history", "state-timeline"):
-        return {"showValue": "never", "rowHeight": 0.8, "mergeValues": True, "alignValue": "left",
-                "legend": _legend(), "tooltip": dict(_TOOLTIP)}
-    if t == "stat":
-        return {"graphMode": "area", "colorMode": "background", "justifyMode": "auto",
-                "textMode": "value_and_name", "wideLayout": True, "showPercentChange": False,
-                "reduceOptions": dict(_REDUCE), "percentChangeColorMode": "standard",
-                "orientation": "auto"}
-    if t == "gauge":
-        return {"reduceOptions": dict(_REDUCE), "orientation": "auto",
-                "showThresholdLabels": False, "showThresholdMarkers": True}
-    if t == "piechart":
-        return {"pieType": "donut", "displayLabels": ["percent"], "tooltip": dict(_TOOLTIP),
-                "reduceOptions": dict(_REDUCE), "legend": {**_legend("right"), "values": ["percent"]},
-                "orientation": "auto"}
-    if t == "heatmap":
-        return {"calculate": False, "color": {"mode": "scheme", "scheme": "RdYlGn",
-                                             "reverse": True, "fill": "dark-orange",
-                                             "scale": "exponential", "exponent": 0.5,
-                                             "steps": 64, "min": 0, "max": 2},
-                "rowsFrame": {"layout": "auto"}, "showValue": "never", "cellGap": 1,
-                "yAxis": {"axisPlacement": "left", "reverse": False},
-                "legend": {"show": True}, "tooltip": {"mode": "single", "yHistogram": False,
-                                                      "showColorScale": True},
-                "exemplars": {"color": "rgba(255,0,255,0.7)"}, "selectionMode": "x"}
-    if t == "bargauge":
-        return {"displayMode": "gradient", "valueMode": "color", "namePlacement": "auto",
-                "showUnfilled": True, "sizing": "auto", "minVizWidth": 8, "minVizHeight": 16,
-                "legend": _legend(), "reduceOptions": dict(_REDUCE), "maxVizHeight": 300,
-                "orientation": "vertical"}
-    if t == "table":
-        return {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
-                "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": []}}
-    raise AssertionError(t)
-
-
 def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
                  links: list[dict[str, Any]]) -> dict[str, Any]:
     p = {k: v for k, v in raw.items() if k in _PANEL_KEYS}
@@ -341,7 +260,7 @@ def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
                   else "palette-classic"},
         "mappings": [],
         "thresholds": {"mode": "absolute", "steps": _thresholds(panel, alerts)},
-        "custom": _custom(panel, line),
+        "custom": custom_field_config(panel, line),
     }
     if panel.type == "alert-history":
         defaults["color"] = {"mode": "fixed", "fixedColor": "red"}
@@ -353,7 +272,7 @@ def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
         if value is not None:
             defaults[key] = value
     p["fieldConfig"] = {"defaults": defaults, "overrides": _unit_overrides(panel)}
-    p["options"] = _options(panel)
+    p["options"] = panel_options(panel)
     return p
 
 
@@ -380,9 +299,10 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     alerts_by_panel: dict[str, list[m.Alert]] = {}
     for a in d.alerts:
         alerts_by_panel.setdefault(a.panel, []).append(a)
-    grid = layout(d.panels)
-    panels = [_panel(p, i, grid[i], alerts_by_panel.get(p.id, []), platform)
-              for i, p in enumerate(d.panels)]
+    grid = gp.layout(d.panels)
+    drawn = [i for i, p in enumerate(d.panels) if gp.is_grafanalib_kind(p)]
+    panels = [_panel(d.panels[i], i, grid[i], alerts_by_panel.get(d.panels[i].id, []), platform)
+              for i in drawn]
     gdash = G.Dashboard(
         title=d.title, uid=d.uid, description=d.description, tags=sorted(d.tags),
         panels=panels, refresh=d.refresh, timezone="browser",
@@ -397,10 +317,17 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     out["fiscalYearStartMonth"] = 0
     out["liveNow"] = False
     out["weekStart"] = ""
-    out["panels"] = [
-        _clean_panel(rp, p, alerts_by_panel.get(p.id, []), link_list(p.links, platform, titles))
-        for rp, p in zip(raw["panels"], d.panels, strict=True)
-    ]
+    cleaned = {
+        i: _clean_panel(rp, d.panels[i], alerts_by_panel.get(d.panels[i].id, []),
+                        link_list(d.panels[i].links, platform, titles))
+        for rp, i in zip(raw["panels"], drawn, strict=True)
+    }
+    rendered = []
+    for i, p in enumerate(d.panels):
+        one = cleaned[i] if i in cleaned else _drop_nulls(
+            gp.render_other(p, i, grid[i], link_list(p.links, platform, titles)))
+        rendered.append(one if p.raw is None else gp.merge_raw(one, p.raw))
+    out["panels"] = rendered
     out["templating"] = {"list": _variables(d, platform)}
     out["annotations"] = {"list": _annotations(d)}
     out["links"] = _links(d, platform, titles)
@@ -413,18 +340,31 @@ def _drop_nulls_except_thresholds(dash: dict[str, Any]) -> dict[str, Any]:
     clean = _drop_nulls(dash)
     out_panels = []
     for p in panels:
-        steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        thresholds = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds")
+        steps = thresholds.get("steps") if isinstance(thresholds, dict) else None
         p = _drop_nulls(p)
-        p["fieldConfig"]["defaults"]["thresholds"]["steps"] = steps
+        if steps is not None:
+            p["fieldConfig"]["defaults"]["thresholds"]["steps"] = steps
         out_panels.append(p)
-    clean["panels"] = out_panels
+    clean["panels"] = gp.nest_rows(out_panels)
     return clean  # type: ignore[no-any-return]
 
 
 def panel_threshold_values(dashboard_json: dict[str, Any], panel_id: int) -> list[str]:
     """Threshold values drawn on a panel, formatted as in alert expressions (for tests/lint)."""
-    for p in dashboard_json["panels"]:
+    for p in all_panels(dashboard_json):
         if p["id"] == panel_id:
             return [format_number(s["value"]) for s in
                     p["fieldConfig"]["defaults"]["thresholds"]["steps"] if s["value"] is not None]
     return []
+
+
+def all_panels(dashboard_json: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel of a dashboard JSON: the top-level ones, and the panels of collapsed rows
+    after their row."""
+    out = []
+    for p in dashboard_json.get("panels", []):
+        out.append(p)
+        if p.get("type") == "row":
+            out.extend(p.get("panels", []))
+    return out

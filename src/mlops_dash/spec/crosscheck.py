@@ -11,6 +11,7 @@ from mlops_dash.render import slo as slo_render
 from mlops_dash.spec import models as m
 from mlops_dash.spec.collisions import name_collisions
 from mlops_dash.spec.crosscheck_paging import paging_errors
+from mlops_dash.spec.crosscheck_panels import panel_kind_errors
 from mlops_dash.spec.loader import Document, SpecSet, suggest, suggest_ref
 
 
@@ -328,6 +329,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                                          f"no channel named {ch!r}"
                                          f"{suggest_ref(ch, channel_names)}"))
     errors += paging_errors(spec_set, channel_names)
+    errors += panel_kind_errors(spec_set)
     if platform.routing.digest and platform.routing.digest.channel not in channel_names:
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  f"no channel named {platform.routing.digest.channel!r}"))
@@ -348,7 +350,8 @@ def _warehouse_errors(spec_set: SpecSet) -> list[SpecError]:
         f"({spec_set.platform.path}) declares no datasources.warehouse; add it, e.g. "
         "warehouse: {type: grafana-postgresql-datasource, default: Business Warehouse}")
         for doc in spec_set.dashboards for pi, p in enumerate(doc.model.panels)
-        for qi, q in enumerate(p.queries) if q.datasource == "warehouse"]
+        for qi, q in enumerate(getattr(p, "queries", None) or [])
+        if getattr(q, "datasource", None) == "warehouse"]
 
 
 def _routing_errors(spec_set: SpecSet) -> list[SpecError]:

@@ -29,6 +29,8 @@ class Datasources(Strict):
     warehouse: Datasource | None = Field(
         default=None, description="SQL datasource of the panels whose queries say "
         "`datasource: warehouse` (needed only by those)")
+    loki: Datasource | None = Field(
+        default=None, description="the Loki datasource logs panels query (type loki)")
 
 
 class ExternalLink(Strict):
