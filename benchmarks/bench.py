@@ -7,7 +7,7 @@ untimed warm-up, hyperfine-style: median wall time with min and max, median CPU 
 the child, from ``os.wait4``: less sensitive to other load on the machine than wall time) and the
 child's peak RSS. Cases:
 
-* ``mlops-dash --help``; ``build`` and ``check`` on the shipped specs; ``lint`` when the
+* ``mlops-dash --help``, ``mlops-dash init`` (into a new folder); ``build`` and ``check`` on the shipped specs; ``lint`` when the
   command exists;
 * ``build`` (into a new folder, so every file is written) and ``check`` on 10, 100 and
   1,000 synthetic dashboards (``synth_specs.py``); on the largest size also ``build -j 1``
@@ -58,6 +58,7 @@ NOTES_MARK = "<!-- notes -->"
 # Targets of issue 8 (on the 2-core reference machine).
 TARGETS = {
     "help": 0.15,
+    "init": 0.15,
     "build-shipped": 0.5,
     "check-shipped": 0.5,
     "lint-shipped": 5.0,
@@ -288,6 +289,10 @@ def build_cases(args: argparse.Namespace, env: dict[str, str], work: Path, tool:
     results.append(measure("python -c pass", [py, "-c", "pass"], env, work, args.runs))
     results.append(measure("help", tool + ["--help"], env, work, max(args.runs, 10),
                            show="mlops-dash --help"))
+    if subprocess.run(tool + ["init", "--help"], env=env, cwd=work, capture_output=True,
+                      check=False).returncode == 0:  # a checkout (--src) without init: skipped
+        results.append(measure("init", tool + ["init", OUT], env, work, max(args.runs, 10),
+                               fresh=work / "init", show="mlops-dash init (a new folder)"))
     out = work / "out-shipped"
     results.append(measure(
         "build-shipped", tool + ["build", "-q", "--specs", str(specs), "--out", OUT],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from mlops_dash.lint import (
     schemas,
     tool_checks,
 )
+from mlops_dash.errors import SpecErrors
 from mlops_dash.lint.runner import CHECKS, Finding, json_positions, lint_spec_set
 from mlops_dash.spec.loader import load_specs
 
@@ -87,13 +87,11 @@ def only(findings: list[Finding], check_id: str) -> list[Finding]:
 # ------------------------------------------------------------------------------ shipped specs
 
 
-def test_shipped_specs_lint_clean_within_five_seconds():
-    start = time.monotonic()
+def test_shipped_specs_lint_clean():
+    # its time is a `make bench` target (lint-shipped, benchmarks/bench.py), not asserted here
     r = run("lint")
-    elapsed = time.monotonic() - start
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout == "" and "no problems found" in r.stderr
-    assert elapsed <= 5.0, f"lint took {elapsed:.1f}s"
 
 
 def test_json_format_parses_and_is_empty_on_shipped_specs():
@@ -501,8 +499,11 @@ def test_msteams_on_alertmanager_0_25_is_refused_at_the_channel(specs_copy):
     assert hit.file.endswith("platform.yaml") and hit.line == line + 1
     assert "Alertmanager 0.25 has no msteams_configs" in hit.message
     assert "webhook" in hit.message
-    # the operator manifest reaches Teams through msteamsv2Configs with the Secret
-    tree = pipeline.build_tree(specs_copy)
+    # build refuses it too; past --no-lint the operator manifest reaches Teams through
+    # msteamsv2Configs with the Secret
+    with pytest.raises(SpecErrors, match=r"\[alert/msteams-unsupported\]"):
+        pipeline.build_tree(specs_copy)
+    tree = pipeline.build_tree(specs_copy, lint=False)
     manifest = yaml.safe_load(tree[cv.alertmanager_config_manifest_path("ml-platform")])
     teams = next(r for r in manifest["spec"]["receivers"] if r["name"] == "teams-ml")
     assert teams["msteamsv2Configs"][0]["webhookURL"] == {"name": "alertmanager-teams",

@@ -57,6 +57,13 @@ OUT_OPTION = click.option(
     show_default=True, help="Output folder.",
 )
 
+NO_LINT_OPTION = click.option(
+    "--no-lint", "no_lint", is_flag=True,
+    help="Skip the offline lint checks that refuse specs which can never work (metric "
+         "contract, units, labels, rate on gauges, alert text labels, Grafana units, `for` "
+         "against the evaluation interval).",
+)
+
 RENDER_JOBS_OPTION = click.option(
     "--jobs", "-j", "jobs", type=click.IntRange(1, 64), default=None,
     help="Processes reading and rendering large spec sets (default: the CPUs available, at "
@@ -111,6 +118,25 @@ def reports_errors(func: F) -> F:
 
 def cli() -> None:
     """Monitoring-as-code for ML platforms: YAML specs → Grafana, Prometheus, Alertmanager."""
+
+
+@cli.command()
+@click.argument("folder", metavar="[DIR]", required=False, default=".",
+                type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True,
+              help="Overwrite the starter's files in DIR/specs (other spec files are kept).")
+@reports_errors
+def init(folder: Path, force: bool) -> None:
+    """Start a spec set: write DIR/specs/ (default DIR: the current folder) with a platform
+    spec (every setting defaulted), a metric catalogue (up, kube-state-metrics, cAdvisor,
+    Istio, node-exporter) and one dashboard with one alert, which `build` and `lint` pass.
+    Refuses (exit 1) when DIR/specs already holds spec files, unless --force."""
+    from mlops_dash.starter import write_starter
+
+    for path in write_starter(folder, force=force):
+        click.echo(f"wrote {path}")
+    where = "" if folder == Path(".") else f"cd {folder} && "
+    click.echo(f"next: {where}mlops-dash build && mlops-dash lint   (renders into generated/)")
 
 
 @cli.command()

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mlops_dash.cli import (
+    NO_LINT_OPTION,
     OUT_OPTION,
     RENDER_JOBS_OPTION,
     SPECS_OPTION,
@@ -46,13 +47,15 @@ def _not_environments(out_dir: Path, trees: list[tuple[str | None, dict[str, str
 @ENV_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @RENDER_JOBS_OPTION
+@NO_LINT_OPTION
 @reports_errors
 def build(specs_dir: Path, out_dir: Path, env: str | None, quiet: bool,
-          jobs: int | None) -> None:
-    """Validate the specs and render every output into OUT (per environment: OUT/<name>)."""
+          jobs: int | None, no_lint: bool) -> None:
+    """Validate the specs, refuse what can never work, and render every output into OUT
+    (per environment: OUT/<name>)."""
     from mlops_dash import output, pipeline
 
-    trees = pipeline.build_trees(specs_dir, env=env, jobs=_render_jobs(jobs))
+    trees = pipeline.build_trees(specs_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint)
     for folder, tree in _folders(out_dir, trees):
         report = output.write_tree(tree, folder)
         if not quiet:
@@ -72,13 +75,15 @@ def build(specs_dir: Path, out_dir: Path, env: str | None, quiet: bool,
 @OUT_OPTION
 @ENV_OPTION
 @RENDER_JOBS_OPTION
+@NO_LINT_OPTION
 @reports_errors
-def check(specs_dir: Path, out_dir: Path, env: str | None, jobs: int | None) -> None:
+def check(specs_dir: Path, out_dir: Path, env: str | None, jobs: int | None,
+          no_lint: bool) -> None:
     """Exit 1 if OUT is not exactly what the specs produce (stale, missing or extra files);
     with environments, each OUT/<name> (and OUT holds nothing else)."""
     from mlops_dash import output, pipeline
 
-    trees = pipeline.build_trees(specs_dir, env=env, jobs=_render_jobs(jobs))
+    trees = pipeline.build_trees(specs_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint)
     stale = False
     for folder, tree in _folders(out_dir, trees):
         diff = output.compare_tree(tree, folder)
@@ -157,9 +162,10 @@ def diff(base: str, head: str | None, fmt: str, exit_code: bool, generated: Path
 @click.option("--verbose", "-v", is_flag=True, help="Show each case's time.")
 @click.option("--env", "env", default=None, metavar="NAME",
               help="Test one environment (default: each environment of the folder).")
+@NO_LINT_OPTION
 @reports_errors
 def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: bool,
-             env: str | None) -> None:
+             env: str | None, no_lint: bool) -> None:
     """Run promtool on every generated alert test; table of alert → cases passed."""
     import dataclasses
     import tempfile
@@ -168,7 +174,7 @@ def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: b
     from mlops_dash.lint import alert_tests, tools
 
     tools.find_tool("promtool")
-    trees = pipeline.build_trees(specs_dir, env=env)
+    trees = pipeline.build_trees(specs_dir, env=env, lint=not no_lint)
     results = []
     with tempfile.TemporaryDirectory(prefix="mlops-dash-build-") as tmp:
         for name, tree in trees:

@@ -115,6 +115,16 @@ def alert_test_path(dashboard_uid: str) -> str:
 RUNBOOK_TEMPLATE_FILE = "runbook.md.j2"
 
 
+DEFAULT_GRAFANA_URL = "http://localhost:3000"  # Grafana's default http_addr:http_port
+
+
+def runbook_url(base_url: str, alert_name: str) -> str:
+    """An alert's runbook_url: under the published base URL, else the runbook's path in the
+    output folder."""
+    path = runbook_path(alert_name)
+    return f"{base_url.rstrip('/')}/{path.split('/', 1)[1]}" if base_url else path
+
+
 def runbook_path(alert_name: str) -> str:
     """Runbook of an alert, relative to the output folder."""
     return f"runbooks/{alert_name}.md"

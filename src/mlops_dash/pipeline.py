@@ -291,16 +291,28 @@ FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
 ]
 
 
-def build_tree(specs_dir: Path, *, jobs: int = 1, env: str | None = None) -> output.Tree:
+def _refused(spec_set: SpecSet, tree: output.Tree, lint: bool) -> output.Tree:
+    """With ``lint``, refuse what can never work (the offline error-level lint checks,
+    lint/runner.py) before anything is written."""
+    if lint:
+        from mlops_dash.lint.runner import refuse_errors
+
+        refuse_errors(spec_set, tree)
+    return tree
+
+
+def build_tree(specs_dir: Path, *, jobs: int = 1, env: str | None = None,
+               lint: bool = True) -> output.Tree:
     """Load, validate and render a specs folder (``jobs``: see render_tree) as ``env``
-    renders it (None: the platform spec as written)."""
-    return render_tree(load_specs(specs_dir, jobs=jobs, env=env), jobs=jobs)
+    renders it (None: the platform spec as written); ``lint``: see `_refused`."""
+    spec_set = load_specs(specs_dir, jobs=jobs, env=env)
+    return _refused(spec_set, render_tree(spec_set, jobs=jobs), lint)
 
 
 ALL = "all"
 
 
-def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1
+def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint: bool = True
                 ) -> list[tuple[str | None, output.Tree]]:
     """The trees to write: ``[(None, tree)]`` for a folder without Environment files, else
     one per environment (``env``: one name; None or ``all``: every one), by name. Problems of
@@ -309,14 +321,16 @@ def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1
     if not folder.environments:
         if env is not None and env != ALL:
             folder.environment(env)  # raises: there is none
-        return [(None, render_tree(folder.spec_set(None), jobs=jobs))]
+        spec_set = folder.spec_set(None)
+        return [(None, _refused(spec_set, render_tree(spec_set, jobs=jobs), lint))]
     names = sorted(folder.environments) if env in (None, ALL) else [env]
     chosen = [folder.environment(n) for n in names]
     trees: list[tuple[str | None, output.Tree]] = []
     found: dict[str, tuple[SpecError, list[str]]] = {}
     for name, picked in zip(names, chosen, strict=True):
         try:
-            trees.append((name, render_tree(folder.spec_set(picked), jobs=jobs)))
+            spec_set = folder.spec_set(picked)
+            trees.append((name, _refused(spec_set, render_tree(spec_set, jobs=jobs), lint)))
         except SpecErrors as exc:
             for e in exc.errors:
                 found.setdefault(e.format(), (e, []))[1].append(name)

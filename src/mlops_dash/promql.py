@@ -20,7 +20,15 @@ from mlops_dash.spec.models import (
     Selector,
 )
 
-BUILTIN_SERIES = frozenset({"ALERTS", "ALERTS_FOR_STATE"})
+# Series Prometheus writes itself, known without cataloguing them: per scrape target
+# (https://prometheus.io/docs/concepts/jobs_instances: up, scrape_duration_seconds,
+# scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added) and per
+# alerting rule (ALERTS, ALERTS_FOR_STATE). Their labels depend on the scrape config (a
+# ServiceMonitor adds namespace, pod, service...), so lint does not check them; catalogue one
+# (e.g. up with its labels) to have them checked and alert tests derived.
+SCRAPE_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped",
+                           "scrape_samples_post_metric_relabeling", "scrape_series_added"})
+BUILTIN_SERIES = frozenset({"ALERTS", "ALERTS_FOR_STATE"}) | SCRAPE_SERIES
 _GRAFANA_RANGE_VARS = re.compile(r"\$(__rate_interval|__interval|__range)\b|\$\{(__rate_interval|__interval|__range)\}")
 _GRAFANA_VARS = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 

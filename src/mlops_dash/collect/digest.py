@@ -138,7 +138,10 @@ class Links:
     grafana_url: str
 
     def runbook(self, alertname: str) -> str:
-        return f"{self.runbook_base_url.rstrip('/')}/{alertname}.md"
+        # conventions.runbook_url's rule, kept stdlib-only here (the CronJob image): without a
+        # base URL, the runbook's path in the output folder
+        base = self.runbook_base_url.rstrip("/")
+        return f"{base}/{alertname}.md" if base else f"runbooks/{alertname}.md"
 
     def dashboard(self, uid: str) -> str:
         return f"{self.grafana_url.rstrip('/')}/d/{uid}"

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
 from mlops_dash import conventions as cv
 from mlops_dash.lint.runner import Context
 from mlops_dash.spec import models as m
@@ -31,7 +29,7 @@ def _rule_files(ctx: Context) -> list[tuple[Document, str, dict[str, Any]]]:
     for doc in ctx.spec_set.dashboards:
         rel = cv.rule_file_path(doc.model.uid)
         if rel in ctx.tree:
-            out.append((doc, rel, yaml.safe_load(ctx.tree[rel]) or {}))
+            out.append((doc, rel, ctx.parsed_yaml(rel)))
     return out
 
 
@@ -91,9 +89,24 @@ def check_rules(ctx: Context) -> None:
                 for_s, every_s = m.duration_seconds(for_), m.duration_seconds(interval)
                 if 0 < for_s < every_s:
                     report("for", "alert/for-shorter-than-interval",
-                           f"alert {name}: for {for_} is shorter than its group's evaluation "
-                           f"interval {interval}; it cannot fire sooner than {interval}, so "
-                           f"use for: {interval} (or 0 to fire at the first evaluation)")
+                           for_message(name, for_, interval))
+
+
+def check_spec_for(ctx: Context) -> None:
+    """for-shorter-than-interval on the specs (what `build` runs): an alert's ``for`` against
+    its own ``interval`` (the rule group it is rendered into)."""
+    for doc in ctx.spec_set.dashboards:
+        for ai, a in enumerate(doc.model.alerts):
+            for_, interval = a.for_ or "0s", a.interval
+            if 0 < m.duration_seconds(for_) < m.duration_seconds(interval):
+                ctx.at_spec(doc, ("alerts", ai, "for"), "alert/for-shorter-than-interval",
+                            for_message(a.name, for_, interval))
+
+
+def for_message(name: str, for_: str, interval: str) -> str:
+    return (f"alert {name}: for {for_} is shorter than its group's evaluation interval "
+            f"{interval}; it cannot fire sooner than {interval}, so use for: {interval} (or 0 "
+            "to fire at the first evaluation)")
 
 
 def check_msteams(ctx: Context) -> None:
@@ -103,7 +116,7 @@ def check_msteams(ctx: Context) -> None:
     major, minor = (int(p) for p in platform.alertmanager_version.split("."))
     if (major, minor) >= (0, 26):
         return
-    config = yaml.safe_load(ctx.tree.get(cv.ALERTMANAGER_CONFIG_PATH, "") or "{}") or {}
+    config = ctx.parsed_yaml(cv.ALERTMANAGER_CONFIG_PATH)
     used = {r["name"] for r in config.get("receivers", []) if "msteams_configs" in r}
     for i, c in enumerate(platform.channels):
         if c.type == "msteams" and c.name in used:

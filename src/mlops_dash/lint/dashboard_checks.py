@@ -120,6 +120,24 @@ def panel_places(dash: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, 
     return out
 
 
+def check_spec_units(ctx: Context) -> None:
+    """panel-unit on the specs (what `build` runs): every panel's and query's unit is a Grafana
+    unit id; the rendered JSON is not read."""
+    for doc in ctx.spec_set.dashboards:
+        for pi, panel in enumerate(doc.model.panels):
+            unit = getattr(panel, "unit", None)
+            if panel.type not in UNITLESS_KINDS and unit and not valid_unit(unit):
+                ctx.at_spec(doc, ("panels", pi, "unit"), "dashboard/panel-unit",
+                            f"panel {panel.title!r}: {unit!r} is not a Grafana unit id "
+                            "(e.g. s, ms, bytes, percentunit, short, reqps, currencyUSD)")
+            for qi, q in enumerate(getattr(panel, "queries", None) or []):
+                if getattr(q, "unit", None) and not valid_unit(q.unit):
+                    ctx.at_spec(doc, ("panels", pi, "queries", qi, "unit"),
+                                "dashboard/panel-unit",
+                                f"panel {panel.title!r}: a series' unit {q.unit!r} is not a "
+                                "Grafana unit id")
+
+
 def _grid(ctx: Context, rel: str, panels: list[dict[str, Any]], at: tuple[Any, ...]) -> None:
     boxes = []
     for i, p in enumerate(panels):

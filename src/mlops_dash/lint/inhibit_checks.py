@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from mlops_dash import conventions as cv
 from mlops_dash.lint.runner import Context
 from mlops_dash.render import rules, slo
@@ -65,7 +63,7 @@ def alert_label_sets(ctx: Context) -> list[AlertLabels]:
     out = []
     for doc in ctx.spec_set.dashboards:
         rel = cv.rule_file_path(doc.model.uid)
-        data = yaml.safe_load(ctx.tree.get(rel, "")) or {}
+        data = ctx.parsed_yaml(rel)
         for group in data.get("groups", []):
             for rule in group.get("rules", []):
                 if "alert" in rule:
@@ -109,7 +107,7 @@ def check_inhibit_rules(ctx: Context) -> None:
     text = ctx.tree.get(cv.ALERTMANAGER_CONFIG_PATH)
     if text is None:
         return
-    config = yaml.safe_load(text) or {}
+    config = ctx.parsed_yaml(cv.ALERTMANAGER_CONFIG_PATH)
     alerts = alert_label_sets(ctx)
     spec_rules = len(ctx.spec_set.platform_model.routing.inhibit)
     for i, rule in enumerate(config.get("inhibit_rules", []) or []):

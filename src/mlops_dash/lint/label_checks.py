@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import promql_parser as pp
-import yaml
 
 from mlops_dash import conventions as cv
 from mlops_dash import promql
@@ -24,7 +23,6 @@ _LABEL_REF = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)|index\s+\$labels\s+
 _KEEP_ALL = {"topk", "bottomk", "limitk", "limit_ratio"}
 _NO_LABELS = {"time", "vector", "scalar", "pi"}
 _ADD_LABEL = {"label_replace", "label_join"}
-_YAML = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _union(a: LabelSet, b: LabelSet) -> LabelSet:
@@ -124,15 +122,12 @@ def _alert_labels(ctx: Context) -> dict[str, LabelSet]:
     slo_kept = {name: frozenset(s.by) | {cv.LABEL_SLO} for doc in ctx.spec_set.dashboards
                 for s in doc.model.slos for name in slo_render.alert_names(s)}
     for doc in ctx.spec_set.dashboards:
-        text = ctx.tree.get(cv.rule_file_path(doc.model.uid))
-        for group in (yaml.load(text, Loader=_YAML) or {}).get("groups", []) if text else []:
+        for group in ctx.parsed_yaml(cv.rule_file_path(doc.model.uid)).get("groups", []):
             for rule in group.get("rules", []):
                 if "alert" not in rule:
                     continue
-                try:
-                    kept = kept_labels(promql.parse(str(rule["expr"])))
-                except promql.PromQLSyntaxError:
-                    kept = None
+                ast = ctx.parsed_promql(str(rule["expr"]))
+                kept = None if ast is None else kept_labels(ast)
                 kept = slo_kept.get(str(rule["alert"])) if kept is None else kept
                 static = frozenset(rule.get("labels") or {}) | {"alertname"}
                 out[str(rule["alert"])] = None if kept is None else kept | static
@@ -143,10 +138,8 @@ def check_template_labels(ctx: Context) -> None:
     """``alert/template-label``: alert text reads a label the expression removes."""
     for doc in ctx.spec_set.dashboards:
         for ai, alert in enumerate(doc.model.alerts):
-            try:
-                kept = kept_labels(promql.parse(promql.alert_expr(alert)))
-            except promql.PromQLSyntaxError:
-                continue
+            ast = ctx.parsed_promql(promql.alert_expr(alert))
+            kept = None if ast is None else kept_labels(ast)
             if kept is None:
                 continue
             texts = [("summary", alert.summary), ("description", alert.description)]

@@ -324,20 +324,13 @@ def unit_problem(quantity: str | None, grafana_unit: str) -> str | None:
     return f"the query is in {quantity} but the unit is {grafana_unit!r}{hint}"
 
 
-def _parse(expr: str) -> object | None:
-    try:
-        return promql.parse(expr)
-    except promql.PromQLSyntaxError:
-        return None  # the loader reports invalid PromQL
-
-
 def check_queries(ctx: Context) -> None:
     """unknown-metric, rate-on-gauge, bucket-without-rate, quantile-drops-le, unknown-label and
     the panel-query side of unit-mismatch, on every expression of every dashboard spec."""
     for doc in ctx.spec_set.dashboards:
         d: m.Dashboard = doc.model
         for path, expr in queries(doc):
-            ast = _parse(expr)
+            ast = ctx.parsed_promql(expr)
             if ast is None:
                 continue
             analyzer = Analyzer(ctx, doc, path, bucket_check=path[0] != "variables")
@@ -363,13 +356,23 @@ _UP = ("above", "over", "exceed", "exceeds", "exceeding", "more than", "greater 
 
 def check_alerts(ctx: Context) -> None:
     """The alert side of unit-mismatch and threshold-mismatch."""
+    _alerts(ctx, rendered_too=True)
+
+
+def check_spec_alerts(ctx: Context) -> None:
+    """check_alerts on the specs only (what `build` runs): not the rendered threshold lines
+    and rule expressions, which only a renderer bug could break."""
+    _alerts(ctx, rendered_too=False)
+
+
+def _alerts(ctx: Context, *, rendered_too: bool) -> None:
     for doc in ctx.spec_set.dashboards:
         d: m.Dashboard = doc.model
         panels = {p.id: p for p in d.panels}
-        rendered = ctx.dashboard_json(d)
+        rendered = ctx.dashboard_json(d) if rendered_too else None
         for ai, alert in enumerate(d.alerts):
             an = Analyzer(ctx, doc, ("alerts", ai, "unit"))
-            ast = _parse(promql.signal_expr(alert))
+            ast = ctx.parsed_promql(promql.signal_expr(alert))
             quantity = an.unit(ast) if ast is not None else None
             problem = unit_problem(quantity, alert.unit)
             if problem:
@@ -386,7 +389,8 @@ def check_alerts(ctx: Context) -> None:
             _threshold_text(ctx, doc, ai, alert)
             if rendered is not None and panel is not None:
                 _threshold_line(ctx, doc, ai, alert, d, rendered)
-            _rendered_expr(ctx, doc, ai, alert, d)
+            if rendered_too:
+                _rendered_expr(ctx, doc, ai, alert, d)
 
 
 def _bounded_threshold(ctx: Context, doc: Document, ai: int, alert: m.Alert,
@@ -456,20 +460,18 @@ def _threshold_line(ctx: Context, doc: Document, ai: int, alert: m.Alert, d: m.D
 def _rendered_expr(ctx: Context, doc: Document, ai: int, alert: m.Alert,
                    d: m.Dashboard) -> None:
     """The rule file must compare the signal exactly as the spec's fields say."""
-    import yaml
-
     from mlops_dash import conventions as cv
 
     rel = cv.rule_file_path(d.uid)
     if rel not in ctx.tree:
         return
-    data = yaml.safe_load(ctx.tree[rel]) or {}
+    data = ctx.parsed_yaml(rel)
     for gi, group in enumerate(data.get("groups", [])):
         for ri, rule in enumerate(group.get("rules", [])):
             if rule.get("alert") != alert.name:
                 continue
             where = ("groups", gi, "rules", ri, "expr")
-            ast = _parse(str(rule.get("expr", "")))
+            ast = ctx.parsed_promql(str(rule.get("expr", "")))
             ok = (isinstance(ast, pp.BinaryExpr) and str(ast.op) == alert.comparison
                   and not (ast.modifier is not None and ast.modifier.return_bool)
                   and isinstance(ast.rhs, pp.NumberLiteral)

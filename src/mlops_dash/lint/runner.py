@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
+import yaml
+
 from mlops_dash import conventions as cv
 from mlops_dash import output, promql
 from mlops_dash.errors import BuildError, SpecError, SpecErrors, format_place
@@ -19,7 +21,9 @@ from mlops_dash.spec import models as m
 from mlops_dash.spec.crosscheck import catalogue_names
 from mlops_dash.spec.loader import Document, SpecSet
 from mlops_dash.spec.yamlsource import Path as FieldPath
-from mlops_dash.spec.yamlsource import SourceMap, load_yaml
+from mlops_dash.spec.yamlsource import SourceMap, format_path, load_yaml
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ERROR = "error"
 WARNING = "warning"
@@ -149,7 +153,29 @@ class Context:
     spec_set: SpecSet
     tree: output.Tree
     findings: list[Finding] = field(default_factory=list)
+    # the spec field path of each finding reported at a spec (build prints it)
+    fields: dict[Finding, str] = field(default_factory=dict)
     _maps: dict[str, SourceMap] = field(default_factory=dict)
+    _yaml: dict[str, Any] = field(default_factory=dict)
+    _asts: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ parsed once, shared
+    def parsed_yaml(self, rel: str) -> Any:
+        """A rendered YAML file of the tree, parsed once for all checks ({} when absent)."""
+        if rel not in self._yaml:
+            text = self.tree.get(rel)
+            self._yaml[rel] = (yaml.load(text, Loader=_YAML_LOADER) or {}) if text else {}
+        return self._yaml[rel]
+
+    def parsed_promql(self, expr: str) -> Any:
+        """The AST of a PromQL expression, parsed once for all checks (None when invalid:
+        the loader reports invalid PromQL)."""
+        if expr not in self._asts:
+            try:
+                self._asts[expr] = promql.parse(expr)
+            except promql.PromQLSyntaxError:
+                self._asts[expr] = None
+        return self._asts[expr]
 
     # ------------------------------------------------------------------ catalogue
     @cached_property
@@ -169,7 +195,9 @@ class Context:
 
     def at_spec(self, doc: Document, path: FieldPath, check_id: str, message: str) -> None:
         line, col = doc.source.locate(path)
-        self.report(Finding(doc.path, line, col, check_id, CHECKS[check_id][0], message))
+        finding = Finding(doc.path, line, col, check_id, CHECKS[check_id][0], message)
+        self.fields.setdefault(finding, format_path(path))
+        self.report(finding)
 
     def at_output(self, rel: str, path: FieldPath, check_id: str, message: str) -> None:
         line, col = self._source(rel).locate(path) if rel in self.tree else (None, None)
@@ -231,6 +259,32 @@ def all_checks() -> list[Check]:
     return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
             *label_checks.CHECKS, *inhibit_checks.CHECKS, *param_checks.CHECKS,
             *tool_checks.CHECKS]
+
+
+def build_checks() -> list[Check]:
+    """What `build`, `check` and `test` run before writing anything: the error-level checks of
+    the specs themselves (metric contract, units, labels, rate on gauges, alert text labels,
+    Grafana unit ids, `for` against the interval, msteams on an Alertmanager without it), on
+    the spec models and PromQL ASTs only. ``lint`` runs them on the rendered output too, and
+    adds the style checks, promtool, amtool and the official schemas."""
+    from mlops_dash.lint import alert_checks, dashboard_checks, label_checks, promql_checks
+
+    return [promql_checks.check_queries, promql_checks.check_spec_alerts,
+            dashboard_checks.check_spec_units, alert_checks.check_spec_for,
+            alert_checks.check_msteams, label_checks.check_template_labels]
+
+
+def refuse_errors(spec_set: SpecSet, tree: output.Tree) -> None:
+    """Raise SpecErrors for every error-level finding of build_checks, each placed as
+    ``file:line:col: field: message [check-id]``; warnings are left to ``lint``."""
+    ctx = Context(spec_set, tree)
+    for check in build_checks():
+        check(ctx)
+    errors = [SpecError(f.file, f"{f.message} [{f.check_id}]", line=f.line, column=f.col,
+                        path=ctx.fields.get(f, ""))
+              for f in set(ctx.findings) if f.level == ERROR]
+    if errors:
+        raise SpecErrors(errors)
 
 
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,

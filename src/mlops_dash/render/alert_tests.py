@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_dash import conventions as cv
+from mlops_dash import promql
 from mlops_dash.spec import models as m
 
 SAFE_MARGIN = 0.05  # "just on the safe side": 5% of the threshold
@@ -245,6 +246,10 @@ def _check_labels(ctx: Context, metric: str, labels: dict[str, str]) -> None:
     if known is None:
         if ":" in metric:
             return
+        if metric in promql.BUILTIN_SERIES:
+            raise AlertTestError(f"{metric} is Prometheus' own series, known without a "
+                                 "catalogue entry; list it in the metric catalogue with its "
+                                 "labels so test cases can be derived")
         raise AlertTestError(f"{metric} is not in the metric catalogue")
     extra = sorted(set(labels) - set(known.labels) - {"le"})
     if extra:

@@ -41,7 +41,7 @@ def panel_link(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> str:
 
 def runbook_url(alert: m.Alert, platform: m.Platform) -> str:
     """Where the alert's generated runbook is published."""
-    return f"{platform.runbook_base_url.rstrip('/')}/{alert.name}.md"
+    return cv.runbook_url(platform.runbook_base_url, alert.name)
 
 
 def humanize_threshold(value: float, unit: str) -> str:

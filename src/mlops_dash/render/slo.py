@@ -160,8 +160,8 @@ def alert_annotations(d: m.Dashboard, slo: m.SLO, tier: str,
         "description": (
             f"{slo.description} Objective {_percent(slo.objective)} over {slo.period}; "
             f"this {tier} alert fires when the error budget is spent at {pairs}."),
-        "runbook_url": f"{platform.runbook_base_url.rstrip('/')}/"
-                       f"{cv.slo_alert_name(alert_stem(slo), tier)}.md",
+        "runbook_url": cv.runbook_url(platform.runbook_base_url,
+                                      cv.slo_alert_name(alert_stem(slo), tier)),
     }
     if slo.panel is not None:
         index = next(i for i, p in enumerate(d.panels) if p.id == slo.panel)

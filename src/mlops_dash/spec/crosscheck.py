@@ -335,8 +335,23 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                                  f"no channel named {platform.routing.digest.channel!r}"))
     errors += _routing_errors(spec_set)
     errors += name_collisions(spec_set)
+    errors += _warehouse_errors(spec_set)
     if errors:
         raise SpecErrors(errors)
+
+
+def _warehouse_errors(spec_set: SpecSet) -> list[SpecError]:
+    """A panel querying the warehouse needs the platform's ``datasources.warehouse``."""
+    if spec_set.platform_model.datasources.warehouse is not None:
+        return []
+    return [doc.source.error(
+        ("panels", pi, "queries", qi, "datasource"),
+        f"panel {p.id!r} queries the warehouse, but the platform spec "
+        f"({spec_set.platform.path}) declares no datasources.warehouse; add it, e.g. "
+        "warehouse: {type: grafana-postgresql-datasource, default: Business Warehouse}")
+        for doc in spec_set.dashboards for pi, p in enumerate(doc.model.panels)
+        for qi, q in enumerate(getattr(p, "queries", None) or [])
+        if getattr(q, "datasource", None) == "warehouse"]
 
 
 def _routing_errors(spec_set: SpecSet) -> list[SpecError]:
@@ -345,6 +360,11 @@ def _routing_errors(spec_set: SpecSet) -> list[SpecError]:
     psrc = spec_set.platform.source
     errors: list[SpecError] = []
     routing = platform.routing
+    if not routing.routes:  # no default: several channels (platform.py _default_route)
+        return [psrc.error(("routing", "routes"),
+                           f"no routes, and {len(platform.channels)} channels: say which "
+                           "severities go to which (routes: [{severity: critical, channels: "
+                           "[...]}, ...]); only a single channel or none has a default route")]
     routed = [r.severity for r in routing.routes]
     if routing.fallback_severity not in routed:
         errors.append(psrc.error(

@@ -247,9 +247,50 @@ def _message(err: Any, path: tuple[str | int, ...],
         return f"expected true or false, found {_kind(got)}", path
     if msg.startswith("Value error, "):
         return msg[len("Value error, "):], path
+    bounded = _bound_message(etype, ctx, got)
+    if bounded is not None:
+        if etype == "too_short" and path and path[-1] in _EMPTY_HINTS and not got:
+            bounded = _EMPTY_HINTS[str(path[-1])]
+        return bounded, path
+    if msg.startswith("Input should be "):  # pydantic's wording, in ours
+        msg = "expected " + msg[len("Input should be "):]
     if got is not None and not isinstance(got, dict | list):
         msg = f"{msg}, found {_kind(got)}"
     return msg, path
+
+
+_EMPTY_HINTS = {
+    "metrics": "the catalogue lists no series; list those the dashboards query (Prometheus' "
+               "own up, scrape_duration_seconds... are known without it; `mlops-dash init` "
+               "writes a starting catalogue)",
+}
+
+
+def _bound_message(etype: str, ctx: dict[str, Any], got: Any) -> str | None:
+    """Length and range errors (pydantic's ``too_short``, ``greater_than``...) in our words."""
+    if etype in ("too_short", "too_long"):
+        n = ctx.get("min_length" if etype == "too_short" else "max_length")
+        count = len(got) if isinstance(got, list | dict) else ctx.get("actual_length")
+        what = "at least" if etype == "too_short" else "at most"
+        items = "item" if n == 1 else "items"
+        if etype == "too_short" and count == 0:
+            return f"expected a list of {what} {n} {items}, found an empty list"
+        return f"expected {what} {n} {items}, found {count}"
+    if etype in ("string_too_short", "string_too_long"):
+        n = ctx.get("min_length" if etype == "string_too_short" else "max_length")
+        if etype == "string_too_short" and got == "":
+            return "expected a non-empty string, found an empty one"
+        what = "at least" if etype == "string_too_short" else "at most"
+        return f"expected a string of {what} {n} characters, found {len(str(got))}"
+    words = {"greater_than": ("gt", "above"), "greater_than_equal": ("ge", "at least"),
+             "less_than": ("lt", "below"), "less_than_equal": ("le", "at most")}
+    if etype in words:
+        key, word = words[etype]
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # 1, not 1.0
+        return f"expected a number {word} {bound}, found {_kind(got)}"
+    return None
 
 
 def _one_error_per_typo(errs: list[Any]) -> list[Any]:

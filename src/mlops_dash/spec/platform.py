@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,8 +23,13 @@ class Datasource(Strict):
 
 
 class Datasources(Strict):
-    prometheus: Datasource
-    warehouse: Datasource
+    prometheus: Datasource = Field(
+        default_factory=lambda: Datasource(type="prometheus", default="Prometheus"),
+        description="default: the prometheus plugin, preselecting the datasource named "
+        "Prometheus")
+    warehouse: Datasource | None = Field(
+        default=None, description="SQL datasource of the panels whose queries say "
+        "`datasource: warehouse` (needed only by those)")
     loki: Datasource | None = Field(
         default=None, description="the Loki datasource logs panels query (type loki)")
 
@@ -235,7 +240,10 @@ class EscalationLevel(Strict):
 
 class Routing(Strict):
     group_by: list[LabelName] = Field(default_factory=lambda: ["alertname"])
-    routes: list[SeverityRoute] = Field(min_length=1)
+    routes: list[SeverityRoute] = Field(
+        default_factory=list,
+        description="empty: one route of the fallback severity (every severity goes there) "
+        "to the only channel, or to no notification when no channel is declared")
     fallback_severity: Severity = Field(
         default="warning",
         description="alerts whose severity label is missing or not routed go where this "
@@ -291,8 +299,14 @@ class Platform(Strict):
     api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
     kind: Literal["Platform"]
     name: Uid
-    grafana_url: str = Field(pattern=r"^https?://")
-    runbook_base_url: str = Field(pattern=r"^https?://")
+    grafana_url: str = Field(
+        default=cv.DEFAULT_GRAFANA_URL, pattern=r"^https?://",
+        description="Grafana the dashboard links of alerts and runbooks point at (default: "
+        "Grafana's own default address)")
+    runbook_base_url: str = Field(
+        default="", pattern=r"^(https?://.*)?$",
+        description="where the generated runbooks are published (<url>/<AlertName>.md); "
+        "empty: each alert's runbook_url is the runbook's path in the output folder")
     grafana_folder: str = Field(
         default="MLOps", min_length=1,
         description="Grafana folder of the dashboards; the sidecar joins it to its folder, so "
@@ -331,7 +345,7 @@ class Platform(Strict):
                 raise ValueError(f"label {key}: {value!r} is not a valid Kubernetes label value "
                                  "(at most 63 letters, digits, '-', '_', '.')")
         return v
-    datasources: Datasources
+    datasources: Datasources = Field(default_factory=Datasources)
     namespaces: dict[LabelName, NamespaceValue] = Field(
         default_factory=lambda: dict(DEFAULT_NAMESPACES),
         description="the platform's namespaces, referenced in any spec string as "
@@ -346,7 +360,10 @@ class Platform(Strict):
                              description="which outputs the build writes (default: all)")
     links: list[ExternalLink] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
-    routing: Routing
+    routing: Routing = Field(
+        default_factory=lambda: Routing(),
+        description="default: one route, every severity to the only channel (or to no "
+        "notification when no channel is declared)")
     escalation: list[EscalationLevel] = Field(default_factory=list)
     cloudwatch: CloudWatchExporter = Field(
         default_factory=CloudWatchExporter,
@@ -355,6 +372,24 @@ class Platform(Strict):
         default=None,
         description="the exporter and the jobs that produce the mlops_* series (METRICS.md)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_route(cls, data: Any) -> Any:
+        """No routes: every severity (through the fallback) to the one channel, or to no
+        notification; with several channels crosscheck asks which goes where."""
+        if not isinstance(data, dict):
+            return data
+        routing = data.get("routing", {})
+        channels = data.get("channels", [])
+        if (not isinstance(routing, dict) or routing.get("routes") or not isinstance(
+                channels, list) or len(channels) > 1):
+            return data
+        names = [c["name"] for c in channels if isinstance(c, dict) and "name" in c]
+        route = {"severity": routing.get("fallback_severity", "warning"), "channels": names,
+                 "description": "default route: every severity" + (
+                     f" to {names[0]}" if names else "; no notification (no channel declared)")}
+        return {**data, "routing": {**routing, "routes": [route]}}
 
     @field_validator("namespaces")
     @classmethod
