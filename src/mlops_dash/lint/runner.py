@@ -166,8 +166,11 @@ class Context:
         self.findings.append(finding)
 
     def at_spec(self, doc: Document, path: FieldPath, check_id: str, message: str) -> None:
-        line, col = doc.source.locate(path)
-        self.report(Finding(doc.path, line, col, check_id, CHECKS[check_id][0], message))
+        # through the source map: in a template's instance, the place is the template's and
+        # the message names the use (spec/expand.py)
+        placed = doc.source.error(path, message)
+        self.report(Finding(placed.file, placed.line, placed.column, check_id,
+                            CHECKS[check_id][0], placed.message))
 
     def at_output(self, rel: str, path: FieldPath, check_id: str, message: str) -> None:
         line, col = self._source(rel).locate(path) if rel in self.tree else (None, None)

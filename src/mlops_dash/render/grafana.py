@@ -13,6 +13,7 @@ from typing import Any
 import grafanalib.core as G
 from grafanalib._gen import DashboardEncoder
 
+from mlops_dash.spec.expand import expand_links
 from mlops_dash import conventions as cv
 from mlops_dash.promql import format_number
 from mlops_dash.spec import models as m
@@ -190,15 +191,16 @@ def _info_alert_annotations(d: m.Dashboard) -> list[dict[str, Any]]:
 
 
 def _links(d: m.Dashboard, platform: m.Platform, titles: dict[str, str]) -> list[dict[str, Any]]:
-    return link_list(d.links, platform, titles)
+    return link_list(d.links, platform, titles, d.uid)
 
 
-def link_list(links: list[m.Link], platform: m.Platform,
-              titles: dict[str, str]) -> list[dict[str, Any]]:
-    """Dashboard or panel links (the same DashboardLink shape in Grafana 12)."""
+def link_list(links: list[m.Link], platform: m.Platform, titles: dict[str, str],
+              own: str = "") -> list[dict[str, Any]]:
+    """Dashboard or panel links (the same DashboardLink shape in Grafana 12); an
+    ``all_dashboards`` link is one link per other dashboard (``titles`` in file order)."""
     by_title = {link.title: link for link in platform.links}
     out = []
-    for link in links:
+    for link in expand_links(links, own, list(titles)):
         if link.dashboard is not None:
             title = titles[link.dashboard]
             url = cv.dashboard_url(platform.grafana_url, link.dashboard, cv.slugify(title))
@@ -398,7 +400,8 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     out["liveNow"] = False
     out["weekStart"] = ""
     out["panels"] = [
-        _clean_panel(rp, p, alerts_by_panel.get(p.id, []), link_list(p.links, platform, titles))
+        _clean_panel(rp, p, alerts_by_panel.get(p.id, []), link_list(p.links, platform, titles,
+                                                                     d.uid))
         for rp, p in zip(raw["panels"], d.panels, strict=True)
     ]
     out["templating"] = {"list": _variables(d, platform)}

@@ -121,7 +121,7 @@ class Header(Strict):
     """What every spec file starts with."""
 
     api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
-    kind: Literal["Dashboard", "Platform", "MetricCatalogue"]
+    kind: Literal["Dashboard", "Platform", "MetricCatalogue", "Library"]
 
 
 GaugeSignal.model_rebuild()
