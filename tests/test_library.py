@@ -86,6 +86,10 @@ def test_area_template_used_five_times(spec_set: SpecSet) -> None:
         (target,) = [link.dashboard for link in p.links]
         assert all(f'dashboard="{target}"' in q.expr for q in p.queries)
         assert p.title.endswith(": alerts firing") and (p.width, p.height) == (8, 5)
+    headlines = [p for p in overview.panels if p.type == "stat" and p.width == 8
+                 and p.height == 5 and not p.id.endswith("-alerts")]
+    assert len(headlines) == 10  # area-stat: one query, one link down, the use's own unit
+    assert all(len(p.queries) == 1 and len(p.links) == 1 for p in headlines)
 
 
 def test_use_fields_replace_body_fields(specs: Path) -> None:
@@ -273,7 +277,6 @@ def test_schema_knows_the_library_and_uses() -> None:
 def test_shipped_specs_validate_against_the_schema() -> None:
     import jsonschema
     import yaml
-
     from conftest import SPECS
 
     schema = json.loads(spec_json_schema())

@@ -13,10 +13,10 @@ from typing import Any
 import grafanalib.core as G
 from grafanalib._gen import DashboardEncoder
 
-from mlops_dash.spec.expand import expand_links
 from mlops_dash import conventions as cv
 from mlops_dash.promql import format_number
 from mlops_dash.spec import models as m
+from mlops_dash.spec.expand import expand_links
 
 DS_PROM = {"type": "prometheus", "uid": "${%s}" % cv.DATASOURCE_VAR}
 

@@ -12,7 +12,7 @@ dashboard's own field.
 
 from __future__ import annotations
 
-import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,13 +115,13 @@ def expand(data: dict[str, Any], smap: SourceMap, reg: Registry
     result_map: SourceMap = ExpandedSourceMap(smap, instances) if instances else smap
     if broken:
         return None, result_map, errors
-    if reg.selectors or _mentions_selectors(out):
+    if smap.may_contain("selectors.") or smap.may_contain("use:") and _mentions_selectors(out):
         out = _selectors(out, (), reg, result_map, errors)
     return out, result_map, errors
 
 
-def _instantiate(item: dict[str, Any], path: Path, templates: dict[str, Entry],
-                 smap: SourceMap, errors: list[SpecError]) -> tuple[dict[str, Any], Instance] | None:
+def _instantiate(item: dict[str, Any], path: Path, templates: dict[str, Entry], smap: SourceMap,
+                 errors: list[SpecError]) -> tuple[dict[str, Any], Instance] | None:
     from mlops_dash.spec.loader import suggest_ref
 
     name = item["use"]
@@ -139,24 +139,26 @@ def _instantiate(item: dict[str, Any], path: Path, templates: dict[str, Entry],
         errors.append(smap.error((*path, "with"), f"expected a mapping of arguments "
                                  f"(name: value), found {describe(args)}"))
         return None
-    tpl_place = format_place(entry.source.file, *entry.source.locate(entry.path))
+    def tpl_place() -> str:  # only for messages: places cost a second reading of the file
+        return format_place(entry.source.file, *entry.source.locate(entry.path))
+
     ok = True
     for key, value in args.items():
         if key not in declared:
             ok = False
             errors.append(smap.error((*path, "with", key), (
                 f"unknown argument {key!r} of {noun} {name!r}"
-                f"{suggest_ref(str(key), list(declared))}; the template is at {tpl_place}")))
+                f"{suggest_ref(str(key), list(declared))}; the template is at {tpl_place()}")))
         elif problem := type_problem(declared[key].type, value):
             ok = False
             errors.append(smap.error((*path, "with", key), (
-                f"argument {key!r} of {noun} {name!r} {problem} (defined at {tpl_place})")))
+                f"argument {key!r} of {noun} {name!r} {problem} (defined at {tpl_place()})")))
     for req in entry.required():
         if req not in args:
             ok = False
             errors.append(smap.error((*path, "with") if "with" in item else (*path, "use"), (
                 f"missing required argument {req!r} of {noun} {name!r} "
-                f"(defined at {tpl_place})")))
+                f"(defined at {tpl_place()})")))
     if not ok:
         return None
     values = {p.name: p.default for p in entry.template.params if "default" in p.model_fields_set}
@@ -165,7 +167,7 @@ def _instantiate(item: dict[str, Any], path: Path, templates: dict[str, Entry],
     body = _substitute(entry.template.body, (), values, inst.from_args)
     for key, value in item.items():
         if key not in USE_KEYS:
-            body[key] = copy.deepcopy(value)
+            body[key] = value  # parsed data: nothing later changes it in place
     return body, inst
 
 
@@ -186,18 +188,16 @@ def _substitute(node: Any, path: Path, values: dict[str, Any], origins: dict[Pat
         whole = ARG_RE.fullmatch(node)
         if whole:
             origins[path] = whole.group(1)
-            return copy.deepcopy(values[whole.group(1)])
+            value = values[whole.group(1)]
+            return list(value) if isinstance(value, list) else value
         return ARG_RE.sub(lambda mt: _text(values[mt.group(1)]), node)
     return node
 
 
-def _mentions_selectors(node: Any) -> bool:
-    if isinstance(node, dict):
-        return any(_mentions_selectors(v) or (k == "matchers" and isinstance(v, dict)
-                                              and "use" in v) for k, v in node.items())
-    if isinstance(node, list):
-        return any(_mentions_selectors(v) for v in node)
-    return isinstance(node, str) and "${selectors." in node
+def _mentions_selectors(data: dict[str, Any]) -> bool:
+    """Whether a dashboard may name a selector (a quick look at its text, before the walk)."""
+    text = json.dumps(data, default=str)
+    return "${selectors." in text or '"use":' in text
 
 
 def _selectors(node: Any, path: Path, reg: Registry, smap: SourceMap,

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from mlops_dash import conventions as cv
 from mlops_dash.errors import EnvironmentProblem, SpecError, SpecErrors
-from mlops_dash.spec import models as m
 from mlops_dash.spec import expand, params
+from mlops_dash.spec import models as m
 from mlops_dash.spec.library import Library, Registry, registry
 from mlops_dash.spec.messages import (  # noqa: F401 - re-exported
     FIELD_NAMES,
