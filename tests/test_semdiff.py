@@ -13,6 +13,9 @@ import yaml
 from conftest import GENERATED, SPECS, require_tool
 from test_cli import run
 
+from mlops_dash import output, pipeline, semdiff
+from mlops_dash.treesource import read_folder
+
 # the serving dashboard in its flat form (no templates): these tests edit its panels and alerts
 # as text; it renders the same as the shipped one (tests/test_library.py)
 FLAT_SERVING = Path(__file__).parent / "testdata" / "flat" / "serving-health.yaml"
@@ -22,9 +25,6 @@ FLAT_SERVING = Path(__file__).parent / "testdata" / "flat" / "serving-health.yam
 def specs_copy(specs_copy: Path) -> Path:
     shutil.copyfile(FLAT_SERVING, specs_copy / "serving-health.yaml")
     return specs_copy
-
-from mlops_dash import output, pipeline, semdiff
-from mlops_dash.treesource import read_folder
 
 
 def build(specs: Path, out: Path) -> Path:
