@@ -13,7 +13,7 @@ of the same group, so the set is valid for any N: in a last, partial group, refe
 templates not generated are dropped.
 Every five dashboards carry the shipped mix: the seed's 25 panels plus the alert signal and
 alert-history panels, and its 15 alerts with the same signal shapes. ``platform.yaml`` and
-``metrics.yaml`` are copied unchanged.
+``metrics.yaml`` (and ``library.yaml``, the templates the dashboards use) are copied unchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "specs"
-COPIED = ("platform.yaml", "metrics.yaml")
+COPIED = ("platform.yaml", "metrics.yaml", "library.yaml")
 MAX_ALERT_NAME = 40
 
 
@@ -111,7 +111,10 @@ def synth_dashboard(template: dict[str, Any], ren: Renamer, present_uids: set[st
     links = []
     for link in d.get("links", []):
         target = link.get("dashboard")
-        if target is None:
+        if link.get("all_dashboards"):  # its group's dashboards (not all N: N² links)
+            links.extend({"dashboard": ren.uids[t]} for t in ren.uids
+                         if t != template["uid"] and ren.uids[t] in present_uids)
+        elif target is None:
             links.append(link)
         elif target in ren.uids and ren.uids[target] in present_uids:
             links.append({**link, "dashboard": ren.uids[target]})
@@ -134,6 +137,8 @@ def write_specs(n: int, out: Path, specs: Path = SHIPPED) -> list[Path]:
         stale.unlink()
     written = []
     for name in COPIED:
+        if not (specs / name).exists():
+            continue
         shutil.copyfile(specs / name, out / name)
         written.append(out / name)
     per = len(templates)

@@ -301,7 +301,7 @@ def test_plain_exponent_numbers_are_numbers(specs_copy, tmp_path):
     strict numbers still take them (only text such as a quoted "0.02" is refused)."""
     f = specs_copy / "serving-health.yaml"
     f.write_text(f.read_text().replace("threshold: 300", "threshold: 3e2")
-                 .replace("threshold: 0.02", "threshold: 2.0e-2"))
+                 .replace("name: ErrorRateSpike\n", "name: ErrorRateSpike\n    threshold: 2.0e-2\n"))
     out = tmp_path / "out"
     r = run("build", "-q", "--specs", str(specs_copy), "--out", str(out))
     assert r.returncode == 0, r.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from test_cli import run
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, pipeline
+from mlops_dash.errors import SpecErrors
 from mlops_dash.lint import (
     alert_checks,
     dashboard_checks,
@@ -24,11 +26,19 @@ from mlops_dash.lint import (
     schemas,
     tool_checks,
 )
-from mlops_dash.errors import SpecErrors
 from mlops_dash.lint.runner import CHECKS, Finding, json_positions, lint_spec_set
 from mlops_dash.spec.loader import load_specs
 
 SERVING = "serving-health.yaml"
+# the serving dashboard in its flat form (no templates, no selectors): these tests edit its queries
+# as text; it builds the same panels and rules as the shipped one (tests/test_library.py)
+FLAT_SERVING = Path(__file__).parent / "testdata" / "flat" / SERVING
+
+
+@pytest.fixture()
+def specs_copy(specs_copy: Path) -> Path:
+    shutil.copyfile(FLAT_SERVING, specs_copy / SERVING)
+    return specs_copy
 
 
 def query_line(text: str, panel_id: str, n: int = 0) -> int:

@@ -185,14 +185,15 @@ def test_info_alerts_are_annotations_on_their_panels(overview, tree, spec_set):
 def test_a_link_or_annotation_to_a_missing_panel_or_dashboard_is_a_placed_error(specs_copy):
     f = specs_copy / "overview.yaml"
     text = f.read_text()
-    text = text.replace("links: [{dashboard: mlops-serving-health}]",
-                        "links: [{dashboard: mlops-serving-helth}]", 1)
+    # a headline panel (the area-stat template): its link's dashboard is an argument
+    text = text.replace("with: {dashboard: mlops-serving-health, expr:",
+                        "with: {dashboard: mlops-serving-helth, expr:", 1)
     text = text.replace("panels: [alerts-over-time]", "panels: [alerts-over-tim]", 1)
     f.write_text(text)
     with pytest.raises(SpecErrors) as info:
         load_specs(specs_copy)
     messages = [e.format() for e in info.value.errors]
-    assert any(re.search(r"overview\.yaml:\d+:\d+: panels\[\d+\]\.links\[0\]\.dashboard: no "
+    assert any(re.search(r"overview\.yaml:\d+:\d+: panels\[\d+\]\.with\.dashboard: no "
                          r"dashboard with uid 'mlops-serving-helth'", msg) for msg in messages)
     assert any(re.search(r"annotations\[1\]\.panels\[0\]: no panel 'alerts-over-tim' \(did you "
                          r"mean 'alerts-over-time'\?\)", msg) for msg in messages)

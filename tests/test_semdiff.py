@@ -16,6 +16,16 @@ from test_cli import run
 from mlops_dash import output, pipeline, semdiff
 from mlops_dash.treesource import read_folder
 
+# the serving dashboard in its flat form (no templates): these tests edit its panels and alerts
+# as text; it renders the same as the shipped one (tests/test_library.py)
+FLAT_SERVING = Path(__file__).parent / "testdata" / "flat" / "serving-health.yaml"
+
+
+@pytest.fixture()
+def specs_copy(specs_copy: Path) -> Path:
+    shutil.copyfile(FLAT_SERVING, specs_copy / "serving-health.yaml")
+    return specs_copy
+
 
 def build(specs: Path, out: Path) -> Path:
     output.write_tree(pipeline.build_tree(specs), out)
@@ -165,7 +175,8 @@ def test_retitle_unit_query_variable_and_link_changes(tmp_path, specs_copy):
          block.replace(unit_line, unit_line.split("unit:")[0] + "unit: rps"))
     edit(specs_copy, "serving-health.yaml", "[$__rate_interval]", "[$__interval]")
     edit(specs_copy, "serving-health.yaml", "label: Model", "label: Served model")
-    edit(specs_copy, "serving-health.yaml", "  - {platform_link: Grafana MLOps overview}\n", "")
+    edit(specs_copy, "serving-health.yaml", "links: [{all_dashboards: true}]",
+         "links: [{all_dashboards: true}, {platform_link: MLflow}]")
     other = build(specs_copy, tmp_path / "other")
     changes = changes_of(GENERATED, other)
     uid = "mlops-serving-health"
@@ -180,12 +191,11 @@ def test_retitle_unit_query_variable_and_link_changes(tmp_path, specs_copy):
     assert "[$__rate_interval]" in query[0].before
     variable = [c for c in changes if c.area == "dashboard" and c.field == "variable model label"]
     assert [(c.before, c.after) for c in variable] == [("Model", "Served model")]
-    link = [c for c in changes if c.area == "dashboard"
-            and c.field == "link Grafana MLOps overview"]
-    assert len(link) == 1 and link[0].after is None and link[0].subject == uid
+    link = [c for c in changes if c.area == "dashboard" and c.field == "link MLflow"]
+    assert len(link) == 1 and link[0].before is None and link[0].subject == uid
     md = semdiff.to_markdown(changes, "a", "b")
     assert "title: `Cold Start Frequency` → `Cold Starts`" in md
-    assert "link Grafana MLOps overview: removed" in md
+    assert "link MLflow: added" in md
 
 
 def test_alert_fields_window_for_severity_labels_and_expression(tmp_path, specs_copy):

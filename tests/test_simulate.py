@@ -186,7 +186,8 @@ def test_scenarios_follow_the_threshold_in_the_spec(specs_copy):
     assert error_share(world, "ErrorRateSpike") == pytest.approx(0.04)
     assert error_share(world, "healthy") == pytest.approx(0.01)
     spec = specs_copy / "serving-health.yaml"
-    spec.write_text(spec.read_text().replace("threshold: 0.02", "threshold: 0.3"))
+    spec.write_text(spec.read_text().replace(  # an override of the template's default
+        "name: ErrorRateSpike\n", "name: ErrorRateSpike\n    threshold: 0.3\n"))
     world = sim.build_world(load_specs(specs_copy))
     assert error_share(world, "ErrorRateSpike") == pytest.approx(0.6)
     assert error_share(world, "healthy") == pytest.approx(0.15)

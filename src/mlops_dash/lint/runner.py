@@ -194,8 +194,11 @@ class Context:
         self.findings.append(finding)
 
     def at_spec(self, doc: Document, path: FieldPath, check_id: str, message: str) -> None:
-        line, col = doc.source.locate(path)
-        finding = Finding(doc.path, line, col, check_id, CHECKS[check_id][0], message)
+        # through the source map: in a template's instance, the place is the template's and
+        # the message names the use (spec/expand.py)
+        placed = doc.source.error(path, message)
+        finding = Finding(placed.file, placed.line, placed.column, check_id,
+                          CHECKS[check_id][0], placed.message)
         self.fields.setdefault(finding, format_path(path))
         self.report(finding)
 

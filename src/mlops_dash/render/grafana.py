@@ -19,6 +19,7 @@ from mlops_dash.render import grafana_panels as gp
 from mlops_dash.render.grafana_options import custom_field_config, panel_options
 from mlops_dash.render.grafana_panels import layout  # noqa: F401 - re-exported
 from mlops_dash.spec import models as m
+from mlops_dash.spec.expand import expand_links
 
 DS_PROM = {"type": "prometheus", "uid": "${%s}" % cv.DATASOURCE_VAR}
 
@@ -177,15 +178,16 @@ def _info_alert_annotations(d: m.Dashboard) -> list[dict[str, Any]]:
 
 
 def _links(d: m.Dashboard, platform: m.Platform, titles: dict[str, str]) -> list[dict[str, Any]]:
-    return link_list(d.links, platform, titles)
+    return link_list(d.links, platform, titles, d.uid)
 
 
-def link_list(links: list[m.Link], platform: m.Platform,
-              titles: dict[str, str]) -> list[dict[str, Any]]:
-    """Dashboard or panel links (the same DashboardLink shape in Grafana 12)."""
+def link_list(links: list[m.Link], platform: m.Platform, titles: dict[str, str],
+              own: str = "") -> list[dict[str, Any]]:
+    """Dashboard or panel links (the same DashboardLink shape in Grafana 12); an
+    ``all_dashboards`` link is one link per other dashboard (``titles`` in file order)."""
     by_title = {link.title: link for link in platform.links}
     out = []
-    for link in links:
+    for link in expand_links(links, own, list(titles)):
         if link.dashboard is not None:
             title = titles[link.dashboard]
             url = cv.dashboard_url(platform.grafana_url, link.dashboard, cv.slugify(title))
@@ -319,13 +321,13 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     out["weekStart"] = ""
     cleaned = {
         i: _clean_panel(rp, d.panels[i], alerts_by_panel.get(d.panels[i].id, []),
-                        link_list(d.panels[i].links, platform, titles))
+                        link_list(d.panels[i].links, platform, titles, d.uid))
         for rp, i in zip(raw["panels"], drawn, strict=True)
     }
     rendered = []
     for i, p in enumerate(d.panels):
         one = cleaned[i] if i in cleaned else _drop_nulls(
-            gp.render_other(p, i, grid[i], link_list(p.links, platform, titles)))
+            gp.render_other(p, i, grid[i], link_list(p.links, platform, titles, d.uid)))
         rendered.append(one if p.raw is None else gp.merge_raw(one, p.raw))
     out["panels"] = rendered
     out["templating"] = {"list": _variables(d, platform)}

@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from mlops_dash.spec import models as m
+from mlops_dash.spec.library import Library
 
-SpecFile = m.Dashboard | m.Platform | m.MetricCatalogue | m.Environment
+SpecFile = m.Dashboard | m.Platform | m.MetricCatalogue | m.Environment | Library
 REFERENCE = "ParameterReference"
 _TYPED = {"number", "integer", "boolean", "array"}
 
@@ -29,10 +30,29 @@ def _with_references(node: Any, defs: bool = False) -> Any:
         return {"anyOf": [out, {"$ref": f"#/$defs/{REFERENCE}"}]}
     return out
 
+# A dashboard's ``- use: NAME`` item (spec/expand.py): expanded before validation, so it is no
+# model; the schema lets editors accept it beside the flat panels and alerts.
+USE = {
+    "type": "object",
+    "title": "Use",
+    "description": "an instance of a Library template: `use` its name, `with` its arguments; "
+                   "any other field replaces the template body's field of that name",
+    "properties": {
+        "use": {"type": "string", "description": "name of a panel or alert template"},
+        "with": {"type": "object", "description": "arguments: parameter name → value"},
+    },
+    "required": ["use"],
+    "additionalProperties": True,
+}
+
 
 def spec_json_schema() -> str:
     """The schema of any spec file (one of the kinds), as stable JSON text."""
     schema = TypeAdapter(SpecFile).json_schema(by_alias=True)
+    schema["$defs"]["Use"] = USE  # before references: the items' union is then wrapped too
+    props = schema["$defs"]["Dashboard"]["properties"]
+    for section in ("panels", "alerts"):
+        props[section]["items"] = {"anyOf": [props[section]["items"], {"$ref": "#/$defs/Use"}]}
     schema = _with_references(schema, defs=True)
     schema.setdefault("$defs", {})[REFERENCE] = {
         "type": "string", "pattern": r"^\$\{params\.[A-Za-z0-9_-]+\}$",

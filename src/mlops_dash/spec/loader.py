@@ -12,8 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from mlops_dash import conventions as cv
 from mlops_dash.errors import SpecError, SpecErrors
+from mlops_dash.spec import expand, params
 from mlops_dash.spec import models as m
-from mlops_dash.spec import params
+from mlops_dash.spec.library import Library, Registry, registry
 from mlops_dash.spec.messages import (  # noqa: F401 - re-exported
     FIELD_NAMES,
     PATTERN_WORDS,
@@ -32,6 +33,7 @@ KINDS: dict[str, type[BaseModel]] = {
     "Platform": m.Platform,
     "MetricCatalogue": m.MetricCatalogue,
     "Environment": m.Environment,
+    "Library": Library,
 }
 # the platform's own declarations are not resolved (a parameter cannot reference another)
 PLATFORM_SKIP = (("namespaces",), ("parameters",))
@@ -53,6 +55,7 @@ class SpecSet:
     platform: Document
     catalogue: Document
     dashboards: list[Document] = field(default_factory=list)
+    libraries: list[Document] = field(default_factory=list)
 
     @property
     def platform_model(self) -> m.Platform:
@@ -276,8 +279,17 @@ class Folder:
                     errors.extend(problems)
                     break
         declared = _declared_parameters(parsed)
+        reg, libraries = _libraries(parsed, errors)
         docs: list[Document] = []
         for data, smap in parsed:
+            if data.get("kind") == "Library":
+                continue
+            if data.get("kind") == "Dashboard":  # templates first, then parameters
+                expanded, smap, problems = expand.expand(data, smap, reg)
+                errors.extend(problems)
+                if problems or expanded is None:
+                    continue
+                data = expanded
             try:
                 docs.append(resolve_and_validate(data, smap, declared))
             except SpecErrors as exc:
@@ -301,7 +313,7 @@ class Folder:
                                     + self._what_was_read()))
         if errors:
             raise SpecErrors(errors)
-        spec_set = SpecSet(platforms[0], catalogues[0], dashboards)
+        spec_set = SpecSet(platforms[0], catalogues[0], dashboards, libraries)
         check_spec_set(spec_set, check_metrics=check_metrics)
         return spec_set
 
@@ -314,6 +326,21 @@ class Folder:
         if ignored:
             parts.append(f"ignored: {', '.join(ignored)}")
         return " (" + "; ".join(parts) + ")"
+
+
+def _libraries(parsed: list[Parsed], errors: list[SpecError]
+               ) -> tuple[Registry, list[Document]]:
+    """The Library specs validated, and the registry of their parts (problems into errors)."""
+    docs = []
+    for data, smap in parsed:
+        if data.get("kind") == "Library":
+            try:
+                docs.append(validate_document(data, smap))
+            except SpecErrors as exc:
+                errors.extend(exc.errors)
+    reg, problems = registry([(d.model, d.source) for d in docs])
+    errors.extend(problems)
+    return reg, docs
 
 
 def _declared_parameters(parsed: list[Parsed]) -> params.Declared:

@@ -126,7 +126,7 @@ class Header(Strict):
     """What every spec file starts with."""
 
     api_version: Literal["mlops-dash/v1"] = Field(alias="apiVersion")
-    kind: Literal["Dashboard", "Platform", "MetricCatalogue", "Environment"]
+    kind: Literal["Dashboard", "Platform", "MetricCatalogue", "Environment", "Library"]
 
 
 GaugeSignal.model_rebuild()

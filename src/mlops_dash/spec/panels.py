@@ -186,13 +186,19 @@ class Panel(Strict):
 
 
 class Link(Strict):
-    """A link from this dashboard: to another spec's dashboard (by uid) or a platform link."""
+    """A link from this dashboard: to another spec's dashboard (by uid), a platform link, or
+    (``all_dashboards: true``, dashboard links only) every other dashboard of the spec set."""
 
     dashboard: Uid | None = None
     platform_link: str | None = None
+    all_dashboards: bool = Field(
+        default=False, description="links to every other dashboard of the spec set, in the "
+        "order of their files (those linked on their own elsewhere in the list are skipped)")
 
     @model_validator(mode="after")
     def _one(self) -> Link:
-        if (self.dashboard is None) == (self.platform_link is None):
-            raise ValueError("give exactly one of dashboard or platform_link")
+        given = [self.dashboard is not None, self.platform_link is not None, self.all_dashboards]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of dashboard, platform_link or "
+                             "all_dashboards: true")
         return self

@@ -45,6 +45,11 @@ class SourceMap:
     def __repr__(self) -> str:
         return f"SourceMap({self.file!r})"
 
+    def may_contain(self, word: str) -> bool:
+        """False only when the document's text is at hand and does not hold ``word`` (a cheap
+        look before walking the parsed data for it)."""
+        return self._text is None or word in self._text
+
     def locate(self, path: Path) -> tuple[int | None, int | None]:
         """The place of ``path``, or of its nearest ancestor that exists."""
         p = tuple(path)
