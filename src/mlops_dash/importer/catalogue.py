@@ -33,6 +33,11 @@ def _walk(node: object, labels: set[str], uses: dict[str, Usage], in_counter: bo
         in_counter = True
     if isinstance(node, pp.AggregateExpr) and node.modifier is not None:
         labels = labels | {str(x) for x in node.modifier.labels}
+    if isinstance(node, pp.BinaryExpr) and node.modifier is not None:
+        mod = node.modifier
+        if mod.matching is not None and "ignoring" not in str(mod.matching.type).lower():
+            labels = labels | {str(x) for x in mod.matching.labels}
+        labels = labels | {str(x) for x in (mod.group_labels or [])}
     if isinstance(node, pp.VectorSelector):
         name = promql.selector_name(node)
         if name and name not in promql.BUILTIN_SERIES:

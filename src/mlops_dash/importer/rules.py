@@ -209,6 +209,11 @@ def import_rules(path: Path, team: str = "imported") -> ImportedRules:
     spec: dict[str, Any] = {"apiVersion": "mlops-dash/v1", "kind": "Dashboard", "uid": uid,
                             "title": f"{path.name} (imported rules)", "team": team,
                             "panels": panels}
+    if alerts:
+        panels.append({"id": "alert-history", "title": "Alert history", "type": "alert-history",
+                       "description": "When the imported alerts were pending and firing",
+                       "unit": "short", "width": 24,
+                       "alerts": [a["name"] for a in alerts]})
     if records:
         spec["recording_rules"] = records
     if alerts:

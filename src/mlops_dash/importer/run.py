@@ -39,9 +39,7 @@ def grafana(path: Path, out_dir: Path | None, specs_dir: Path | None, team: str)
 
 def rules(path: Path, out_dir: Path | None, specs_dir: Path | None, team: str) -> Result:
     imp = ri.import_rules(path, team)
-    exprs = [a["signal"]["expr"] if a["signal"]["shape"] == "raw" else q["expr"]
-             for a, q in zip(imp.spec.get("alerts") or [],
-                             [p["queries"][0] for p in imp.spec["panels"]], strict=False)]
+    exprs = [q["expr"] for p in imp.spec["panels"] for q in p.get("queries") or []]
     exprs += [r["expr"] for r in imp.spec.get("recording_rules") or []]
     uses = catalogue.collect(exprs)
     known = output.known_metrics(_folder(out_dir, specs_dir))

@@ -65,7 +65,7 @@ def _first_range(node: object, func: str) -> tuple[dict[str, Any], str] | None:
         if isinstance(n, pp.Call) and str(n.func.name) == func and n.args:
             arg = n.args[0]
             if isinstance(arg, pp.MatrixSelector):
-                sel = selector(arg.vs)
+                sel = selector(arg.vector_selector)
                 if sel:
                     return sel, _duration(arg.range)
     return None

@@ -281,7 +281,8 @@ def _options(panel: m.Panel) -> dict[str, Any]:
                 "orientation": "auto"}
     if t == "gauge":
         return {"reduceOptions": dict(_REDUCE), "orientation": "auto",
-                "showThresholdLabels": False, "showThresholdMarkers": True}
+                "showThresholdLabels": False, "showThresholdMarkers": True,
+                "sizing": "auto", "minVizWidth": 75, "minVizHeight": 75}
     if t == "piechart":
         return {"pieType": "donut", "displayLabels": ["percent"], "tooltip": dict(_TOOLTIP),
                 "reduceOptions": dict(_REDUCE), "legend": {**_legend("right"), "values": ["percent"]},
