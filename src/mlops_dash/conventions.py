@@ -28,6 +28,7 @@ LABEL_TIER = "tier"
 # Grafana
 DATASOURCE_VAR = "datasource"
 WAREHOUSE_VAR = "warehouse"
+LOKI_VAR = "loki"
 DASHBOARD_SCHEMA_VERSION = 39
 
 # Names that become file names, URLs or Kubernetes object names.

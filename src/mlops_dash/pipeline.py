@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlops_dash import conventions as cv
 from mlops_dash import output, parallel
-from mlops_dash.errors import BuildError
+from mlops_dash.errors import BuildError, SpecErrors
 from mlops_dash.render import (
     alert_tests,
     alertmanager,
@@ -16,6 +16,7 @@ from mlops_dash.render import (
     exporter_manifests,
     exporters,
     grafana,
+    grafana_panels,
     job_manifests,
     kubernetes,
     opsgenie,
@@ -55,8 +56,13 @@ def dashboard_and_rules(spec_set: SpecSet, doc: Document, _files: output.Tree) -
     """A Grafana dashboard, its plain rule file and PrometheusRule manifest."""
     platform = spec_set.platform_model
     d: m.Dashboard = doc.model
-    tree: output.Tree = {cv.dashboard_json_path(d.uid): output.dump_json(
-        grafana.render_dashboard(d, platform, spec_set.dashboard_titles))}
+    dashboard = grafana.render_dashboard(d, platform, spec_set.dashboard_titles)
+    if any(p.raw is not None for p in d.panels):
+        problems = grafana_panels.raw_problems(d, dashboard)
+        if problems:
+            raise SpecErrors(doc.source.error(path, message)
+                             for path, message in problems)
+    tree: output.Tree = {cv.dashboard_json_path(d.uid): output.dump_json(dashboard)}
     groups = rules.rule_groups(d, platform)
     if groups:
         body = output.dump_yaml(rules.rule_file(groups), header=False)

@@ -58,25 +58,24 @@ def valid_unit(unit: Any) -> bool:
 def check_panels(ctx: Context) -> None:
     """panel-title, panel-description, panel-unit, duplicate-panel-id, grid-overlap."""
     for doc, d, rel, dash in ctx.rendered_dashboards():
-        panels = dash.get("panels", [])
-        seen: dict[Any, int] = {}
-        for i, p in enumerate(panels):
+        seen: dict[Any, tuple[Any, ...]] = {}
+        for where, p in panel_places(dash):
             si = _spec_panel(d, p)
 
             def report(field: str, out_path: tuple[Any, ...], check: str, msg: str,
-                       si: int | None = si, i: int = i) -> None:
+                       si: int | None = si, where: tuple[Any, ...] = where) -> None:
                 if si is not None:
                     ctx.at_spec(doc, ("panels", si, field), check, msg)
                 else:
-                    ctx.at_output(rel, ("panels", i, *out_path), check, msg)
+                    ctx.at_output(rel, (*where, *out_path), check, msg)
 
             name = p.get("title") or f"panel {p.get('id')}"
             if not str(p.get("title", "")).strip():
                 report("title", ("title",), "dashboard/panel-title", f"{name} has no title")
-            if not str(p.get("description", "")).strip():
+            if p.get("type") != "row" and not str(p.get("description", "")).strip():
                 report("description", ("description",), "dashboard/panel-description",
                        f"panel {name!r} has no description")
-            if p.get("type") not in ("row", "text"):
+            if p.get("type") not in UNITLESS_KINDS:
                 unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
                 if not unit or not str(unit).strip():
                     report("unit", ("fieldConfig", "defaults"), "dashboard/panel-unit",
@@ -96,23 +95,42 @@ def check_panels(ctx: Context) -> None:
                                    "unit id")
             pid = p.get("id")
             if pid in seen:
-                ctx.at_output(rel, ("panels", i, "id"), "dashboard/duplicate-panel-id",
-                              f"panel id {pid} is also used by panels[{seen[pid]}]")
-            seen.setdefault(pid, i)
-        _grid(ctx, rel, panels)
+                first = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in seen[pid])
+                ctx.at_output(rel, (*where, "id"), "dashboard/duplicate-panel-id",
+                              f"panel id {pid} is also used by {first.lstrip('.')}")
+            seen.setdefault(pid, where)
+        panels = dash.get("panels", [])
+        _grid(ctx, rel, panels, ("panels",))
+        for i, row in enumerate(panels):  # a collapsed row's panels: laid out among themselves
+            if row.get("type") == "row" and row.get("panels"):
+                _grid(ctx, rel, row["panels"], ("panels", i, "panels"))
 
 
-def _grid(ctx: Context, rel: str, panels: list[dict[str, Any]]) -> None:
+# Kinds without a unit: rows, text, alert lists, logs (and Grafana's annotations list)
+UNITLESS_KINDS = frozenset({"row", "text", "alertlist", "logs", "annolist"})
+
+
+def panel_places(dash: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """(JSON path, panel) of every panel: top-level ones, then a row's own panels after it."""
+    out: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    for i, p in enumerate(dash.get("panels", [])):
+        out.append((("panels", i), p))
+        if p.get("type") == "row":
+            out += [(("panels", i, "panels", j), c) for j, c in enumerate(p.get("panels", []))]
+    return out
+
+
+def _grid(ctx: Context, rel: str, panels: list[dict[str, Any]], at: tuple[Any, ...]) -> None:
     boxes = []
     for i, p in enumerate(panels):
         g = p.get("gridPos") or {}
         x, y, w, h = (int(g.get(k, 0)) for k in ("x", "y", "w", "h"))
         if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > 24:
-            ctx.at_output(rel, ("panels", i, "gridPos"), "dashboard/grid-overlap",
+            ctx.at_output(rel, (*at, i, "gridPos"), "dashboard/grid-overlap",
                           f"panel {p.get('title')!r} at x={x} w={w} leaves the 24-column grid")
         for j, (bx, by, bw, bh) in boxes:
             if x < bx + bw and bx < x + w and y < by + bh and by < y + h:
-                ctx.at_output(rel, ("panels", i, "gridPos"), "dashboard/grid-overlap",
+                ctx.at_output(rel, (*at, i, "gridPos"), "dashboard/grid-overlap",
                               f"panel {p.get('title')!r} overlaps panel "
                               f"{panels[j].get('title')!r}")
         boxes.append((i, (x, y, w, h)))
@@ -120,10 +138,10 @@ def _grid(ctx: Context, rel: str, panels: list[dict[str, Any]]) -> None:
 
 def _datasource_places(dash: dict[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
     out: list[tuple[tuple[Any, ...], Any]] = []
-    for i, p in enumerate(dash.get("panels", [])):
-        out.append((("panels", i, "datasource"), p.get("datasource")))
+    for where, p in panel_places(dash):
+        out.append(((*where, "datasource"), p.get("datasource")))
         for t, target in enumerate(p.get("targets", [])):
-            out.append((("panels", i, "targets", t, "datasource"), target.get("datasource")))
+            out.append(((*where, "targets", t, "datasource"), target.get("datasource")))
     for v, var in enumerate(dash.get("templating", {}).get("list", [])):
         if var.get("type") != "datasource":
             out.append((("templating", "list", v, "datasource"), var.get("datasource")))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import promql_parser as pp
 
 from mlops_dash import promql
+from mlops_dash.lint.dashboard_checks import panel_places
 from mlops_dash.lint.runner import Context
 from mlops_dash.render.rules import humanize_threshold
 from mlops_dash.spec import models as m
@@ -440,14 +441,14 @@ def _threshold_line(ctx: Context, doc: Document, ai: int, alert: m.Alert, d: m.D
                     rendered: tuple[str, dict]) -> None:
     rel, dash = rendered
     index = next(i for i, p in enumerate(d.panels) if p.id == alert.panel)
-    for pi, p in enumerate(dash.get("panels", [])):
+    for where, p in panel_places(dash):  # a collapsed row's panels too
         if p.get("id") != index + 1:
             continue
         steps = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get(
             "steps", [])
         values = [s.get("value") for s in steps if s.get("value") is not None]
         if not any(abs(float(v) - alert.threshold) < 1e-9 for v in values):
-            ctx.at_output(rel, ("panels", pi, "fieldConfig", "defaults", "thresholds"),
+            ctx.at_output(rel, (*where, "fieldConfig", "defaults", "thresholds"),
                           "promql/threshold-mismatch",
                           f"alert {alert.name} fires at {alert.threshold:g} but panel "
                           f"{alert.panel!r} draws no threshold at that value "

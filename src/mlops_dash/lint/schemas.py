@@ -77,28 +77,82 @@ def _errors(validator: Any, doc: Any, prefix: str) -> list[str]:
     return out
 
 
-def dashboard_errors(dashboard: dict[str, Any]) -> list[str]:
-    """Grafana 12 dashboard schema, plus each panel's options and custom field config."""
-    errors = _errors(_validator("grafana-12/dashboard.jsonschema.json"), dashboard, "dashboard")
+def _panels_with_paths(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every panel with its JSON path: top-level ones and the panels inside rows."""
+    out = []
     for i, panel in enumerate(dashboard.get("panels", [])):
-        name = PANEL_SCHEMAS.get(panel.get("type", ""))
-        if name is None:
-            continue
+        out.append((f"panels/{i}", panel))
+        if panel.get("type") == "row":
+            out += [(f"panels/{i}/panels/{j}", p) for j, p in enumerate(panel.get("panels", []))]
+    return out
+
+
+def dashboard_errors(dashboard: dict[str, Any]) -> list[str]:
+    """Grafana 12 dashboard schema, plus each panel's options and custom field config (the
+    panels of collapsed rows too)."""
+    errors = _errors(_validator("grafana-12/dashboard.jsonschema.json"), dashboard, "dashboard")
+    for where, panel in _panels_with_paths(dashboard):
+        errors += panel_type_errors(panel, where)
+    return errors
+
+
+def panel_type_errors(panel: dict[str, Any], where: str) -> list[str]:
+    """One panel's ``options`` and ``fieldConfig.defaults.custom`` against its type's schema,
+    and its Prometheus targets against the Prometheus query schema."""
+    errors: list[str] = []
+    for prefix, validator, doc in _panel_parts(panel, where):
+        errors += _errors(validator, doc, prefix)
+    return errors
+
+
+def _panel_parts(panel: dict[str, Any], where: str) -> list[tuple[str, Any, Any]]:
+    """(JSON path, validator, value) of each part of a panel that has a schema."""
+    parts: list[tuple[str, Any, Any]] = []
+    kind = panel.get("type", "")
+    if kind == "alertlist":
+        parts.append((f"{where}/options", _inline_validator("alertlist"), panel.get("options", {})))
+    name = PANEL_SCHEMAS.get(kind)
+    if name is not None:
         file = f"grafana-12/{name}.jsonschema.json"
         defs = _load(file)["definitions"]
         if "Options" in defs:
-            errors += _errors(_validator(file, "#/definitions/Options"), panel.get("options", {}),
-                              f"panels/{i}/options")
+            parts.append((f"{where}/options", _validator(file, "#/definitions/Options"),
+                          panel.get("options", {})))
         if "FieldConfig" in defs:
             custom = panel.get("fieldConfig", {}).get("defaults", {}).get("custom", {})
-            errors += _errors(_validator(file, "#/definitions/FieldConfig"), custom,
-                              f"panels/{i}/fieldConfig/defaults/custom")
-        for t, target in enumerate(panel.get("targets", [])):
-            if target.get("datasource", {}).get("type") == "prometheus":
-                errors += _errors(
-                    _validator("grafana-12/prometheus.jsonschema.json", "#/definitions/Dataquery"),
-                    target, f"panels/{i}/targets/{t}")
-    return errors
+            parts.append((f"{where}/fieldConfig/defaults/custom",
+                          _validator(file, "#/definitions/FieldConfig"), custom))
+    for t, target in enumerate(panel.get("targets", [])):
+        if target.get("datasource", {}).get("type") == "prometheus":
+            parts.append((f"{where}/targets/{t}",
+                          _validator("grafana-12/prometheus.jsonschema.json",
+                                     "#/definitions/Dataquery"), target))
+    return parts
+
+
+def raw_errors(panel: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems of a rendered panel that has a ``raw`` part merged in: (JSON path inside the
+    panel, message), against the dashboard schema's Panel (or RowPanel) definition and the
+    panel type's own schemas."""
+    ref = "#/definitions/RowPanel" if panel.get("type") == "row" else "#/definitions/Panel"
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    checks = [((), _validator("grafana-12/dashboard.jsonschema.json", ref), panel)]
+    for prefix, validator, doc in _panel_parts(panel, ""):
+        checks.append((tuple(_path_part(p) for p in prefix.strip("/").split("/")), validator,
+                       doc))
+    for base, validator, doc in checks:
+        for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path))):
+            path = (*base, *err.absolute_path)
+            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+                known = set(err.schema.get("properties", {}))
+                extra = sorted(k for k in err.instance if k not in known)
+                path = (*path, *extra[:1])
+            out.append((path, err.message[:300]))
+    return out
+
+
+def _path_part(part: str) -> str | int:
+    return int(part) if part.isdigit() else part
 
 
 # Core kinds have no CRD schema to vendor. These are hand-written from the Kubernetes API
@@ -154,6 +208,36 @@ KUSTOMIZATION_ESSENTIALS: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+# Grafana's alert list panel has no official schema (no panelcfg CUE in grafana/grafana, none
+# in grafana-foundation-sdk): its options as typed in grafana/grafana
+# public/app/plugins/panel/alertlist/types.ts (UnifiedAlertListOptions, StateFilter, the SortOrder
+# 1-5, GroupMode and ViewMode enums), unknown keys refused like the generated panel schemas.
+_FLAG = {"type": "boolean"}
+ALERTLIST_ESSENTIALS: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "alertlist panel options (hand-written from Grafana's types.ts; no official schema)",
+    "type": "object",
+    "properties": {
+        "maxItems": {"type": "integer", "minimum": 1},
+        "sortOrder": {"enum": [1, 2, 3, 4, 5]},
+        "dashboardAlerts": _FLAG,
+        "groupMode": {"enum": ["default", "custom"]},
+        "groupBy": {"type": "array", "items": {"type": "string"}},
+        "alertName": {"type": "string"},
+        "showInstances": _FLAG,
+        "folder": {"type": "object", "properties": {"uid": {"type": "string"},
+                                                     "title": {"type": "string"}},
+                   "additionalProperties": False},
+        "stateFilter": {"type": "object", "additionalProperties": False, "properties": {
+            k: _FLAG for k in ("firing", "pending", "inactive", "recovering", "noData",
+                               "normal", "error")}},
+        "alertInstanceLabelFilter": {"type": "string"},
+        "datasource": {"type": "string"},
+        "viewMode": {"enum": ["list", "stat"]},
+        "showInactiveAlerts": _FLAG,
+    },
+    "additionalProperties": False,
+}
 CONFIGMAP_DATA_LIMIT = 1024 * 1024  # apiserver: total bytes of data + binaryData values
 
 
@@ -162,7 +246,7 @@ def _inline_validator(name: str) -> Any:
     import jsonschema
 
     schema = {"meta": OBJECT_META_ESSENTIALS, "configmap": CONFIGMAP_ESSENTIALS,
-              "kustomization": KUSTOMIZATION_ESSENTIALS}[name]
+              "kustomization": KUSTOMIZATION_ESSENTIALS, "alertlist": ALERTLIST_ESSENTIALS}[name]
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

@@ -15,6 +15,8 @@ from grafanalib._gen import DashboardEncoder
 
 from mlops_dash import conventions as cv
 from mlops_dash.promql import format_number
+from mlops_dash.render import grafana_panels as gp
+from mlops_dash.render.grafana_panels import layout  # noqa: F401 - re-exported
 from mlops_dash.spec import models as m
 
 DS_PROM = {"type": "prometheus", "uid": "${%s}" % cv.DATASOURCE_VAR}
@@ -116,19 +118,6 @@ def _panel(panel: m.Panel, index: int, grid: dict[str, int], alerts: list[m.Aler
     raise AssertionError(panel.type)
 
 
-def layout(panels: list[m.Panel]) -> list[dict[str, int]]:
-    """Grid positions: panels flow left to right in rows 24 units wide, in spec order."""
-    out = []
-    x = y = row_h = 0
-    for p in panels:
-        if x + p.width > 24:
-            x, y, row_h = 0, y + row_h, 0
-        out.append({"x": x, "y": y, "w": p.width, "h": p.height})
-        x += p.width
-        row_h = max(row_h, p.height)
-    return out
-
-
 def _variables(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
     prom = platform.datasources.prometheus
     wh = platform.datasources.warehouse
@@ -141,6 +130,11 @@ def _variables(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
         out.append({"name": cv.WAREHOUSE_VAR, "label": "Warehouse", "type": "datasource",
                     "query": wh.type, "regex": wh.regex,
                     "current": {"text": wh.default, "value": wh.default}, "hide": 0})
+    loki = platform.datasources.loki
+    if loki is not None and any(q.datasource == "loki" for p in d.panels for q in p.queries):
+        out.append({"name": cv.LOKI_VAR, "label": "Loki", "type": "datasource",
+                    "query": loki.type, "regex": loki.regex,
+                    "current": {"text": loki.default, "value": loki.default}, "hide": 0})
     for v in d.variables:
         current = {"text": "All" if v.default == "$__all" else v.default,
                    "value": [v.default] if v.multi else v.default}
@@ -280,6 +274,7 @@ def _options(panel: m.Panel) -> dict[str, Any]:
                 "reduceOptions": dict(_REDUCE), "percentChangeColorMode": "standard",
                 "orientation": "auto"}
     if t == "gauge":
+        # the gauge schema requires the sizing fields too (Grafana's defaults: auto, 75, 75)
         return {"reduceOptions": dict(_REDUCE), "orientation": "auto",
                 "showThresholdLabels": False, "showThresholdMarkers": True,
                 "sizing": "auto", "minVizWidth": 75, "minVizHeight": 75}
@@ -383,9 +378,10 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     alerts_by_panel: dict[str, list[m.Alert]] = {}
     for a in d.alerts:
         alerts_by_panel.setdefault(a.panel, []).append(a)
-    grid = layout(d.panels)
-    panels = [_panel(p, i, grid[i], alerts_by_panel.get(p.id, []), platform)
-              for i, p in enumerate(d.panels)]
+    grid = gp.layout(d.panels)
+    drawn = [i for i, p in enumerate(d.panels) if gp.is_grafanalib_kind(p)]
+    panels = [_panel(d.panels[i], i, grid[i], alerts_by_panel.get(d.panels[i].id, []), platform)
+              for i in drawn]
     gdash = G.Dashboard(
         title=d.title, uid=d.uid, description=d.description, tags=sorted(d.tags),
         panels=panels, refresh=d.refresh, timezone="browser",
@@ -400,10 +396,17 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     out["fiscalYearStartMonth"] = 0
     out["liveNow"] = False
     out["weekStart"] = ""
-    out["panels"] = [
-        _clean_panel(rp, p, alerts_by_panel.get(p.id, []), link_list(p.links, platform, titles))
-        for rp, p in zip(raw["panels"], d.panels, strict=True)
-    ]
+    cleaned = {
+        i: _clean_panel(rp, d.panels[i], alerts_by_panel.get(d.panels[i].id, []),
+                        link_list(d.panels[i].links, platform, titles))
+        for rp, i in zip(raw["panels"], drawn, strict=True)
+    }
+    rendered = []
+    for i, p in enumerate(d.panels):
+        one = cleaned[i] if i in cleaned else _drop_nulls(
+            gp.render_other(p, i, grid[i], link_list(p.links, platform, titles)))
+        rendered.append(one if p.raw is None else gp.merge_raw(one, p.raw))
+    out["panels"] = rendered
     out["templating"] = {"list": _variables(d, platform)}
     out["annotations"] = {"list": _annotations(d)}
     out["links"] = _links(d, platform, titles)
@@ -416,18 +419,31 @@ def _drop_nulls_except_thresholds(dash: dict[str, Any]) -> dict[str, Any]:
     clean = _drop_nulls(dash)
     out_panels = []
     for p in panels:
-        steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        thresholds = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds")
+        steps = thresholds.get("steps") if isinstance(thresholds, dict) else None
         p = _drop_nulls(p)
-        p["fieldConfig"]["defaults"]["thresholds"]["steps"] = steps
+        if steps is not None:
+            p["fieldConfig"]["defaults"]["thresholds"]["steps"] = steps
         out_panels.append(p)
-    clean["panels"] = out_panels
+    clean["panels"] = gp.nest_rows(out_panels)
     return clean  # type: ignore[no-any-return]
 
 
 def panel_threshold_values(dashboard_json: dict[str, Any], panel_id: int) -> list[str]:
     """Threshold values drawn on a panel, formatted as in alert expressions (for tests/lint)."""
-    for p in dashboard_json["panels"]:
+    for p in all_panels(dashboard_json):
         if p["id"] == panel_id:
             return [format_number(s["value"]) for s in
                     p["fieldConfig"]["defaults"]["thresholds"]["steps"] if s["value"] is not None]
     return []
+
+
+def all_panels(dashboard_json: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel of a dashboard JSON: the top-level ones, and the panels of collapsed rows
+    after their row."""
+    out = []
+    for p in dashboard_json.get("panels", []):
+        out.append(p)
+        if p.get("type") == "row":
+            out.extend(p.get("panels", []))
+    return out

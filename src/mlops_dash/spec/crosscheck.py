@@ -11,6 +11,7 @@ from mlops_dash.render import slo as slo_render
 from mlops_dash.spec import models as m
 from mlops_dash.spec.collisions import name_collisions
 from mlops_dash.spec.crosscheck_paging import paging_errors
+from mlops_dash.spec.crosscheck_panels import panel_kind_errors
 from mlops_dash.spec.loader import Document, SpecSet, suggest, suggest_ref
 
 
@@ -330,6 +331,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                                          f"no channel named {ch!r}"
                                          f"{suggest_ref(ch, channel_names)}"))
     errors += paging_errors(spec_set, channel_names)
+    errors += panel_kind_errors(spec_set)
     if platform.routing.digest and platform.routing.digest.channel not in channel_names:
         errors.append(psrc.error(("routing", "digest", "channel"),
                                  f"no channel named {platform.routing.digest.channel!r}"))

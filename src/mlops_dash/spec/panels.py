@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -45,7 +45,9 @@ class Query(Strict):
 
     expr: str = Field(min_length=1, description="PromQL, or SQL for the warehouse datasource")
     legend: str = ""
-    datasource: Literal["prometheus", "warehouse"] = "prometheus"
+    datasource: Literal["prometheus", "warehouse", "loki"] = Field(
+        default="prometheus", description="loki: a LogQL query, on the platform's Loki "
+        "datasource (logs panels)")
     format: Literal["time_series", "table", "heatmap"] = "time_series"
     instant: bool = False
     hide: bool = False
@@ -80,18 +82,30 @@ class Annotation(Strict):
 
 PanelType = Literal[
     "timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge", "table",
-    "state-timeline", "alert-history",
+    "state-timeline", "alert-history", "row", "text", "alertlist", "logs",
 ]
+# Kinds that draw query results in a unit (the nine kinds before rows, text, alert lists and logs)
+DATA_KINDS = frozenset({"timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge",
+                        "table", "state-timeline", "alert-history"})
+_LAYOUT = {"id", "title", "description", "type", "width", "height", "links", "raw"}
+# The fields each newer kind takes (the data kinds take every field, as before)
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "row": frozenset({"id", "title", "type", "collapsed"}),
+    "text": frozenset(_LAYOUT | {"content"}),
+    "alertlist": frozenset(_LAYOUT),
+    "logs": frozenset(_LAYOUT | {"queries", "time_from"}),
+}
 
 
 class Panel(Strict):
-    """One dashboard panel."""
+    """One dashboard panel, or a row: a row groups the panels after it up to the next row."""
 
     id: PanelId = Field(description="stable identifier, used in deep links and diffs")
     title: str = Field(min_length=1)
-    description: str = Field(min_length=1)
+    description: str = Field(default="", description="what the panel shows (every kind but row)")
     type: PanelType
-    unit: str = Field(min_length=1, description="Grafana unit id: ms, s, percentunit, bytes…")
+    unit: str = Field(default="", description="Grafana unit id: ms, s, percentunit, bytes… "
+                      "(the data kinds; not row, text, alertlist, logs)")
     queries: list[Query] = Field(default_factory=list)
     alerts: list[AlertName] = Field(
         default_factory=list, description="alert-history panels: the alerts shown"
@@ -111,9 +125,44 @@ class Panel(Strict):
     time_from: str | None = Field(
         default=None, pattern=r"^[0-9]+[smhdwMy]$",
         description="relative time of this panel (Grafana timeFrom), e.g. 24h")
+    collapsed: bool = Field(
+        default=False, description="rows: collapsed (its panels are inside the row, shown when "
+        "it is opened) or expanded (its panels follow it)")
+    content: str = Field(default="", description="text panels: the Markdown shown")
+    raw: dict[str, Any] | None = Field(
+        default=None, description="escape hatch: Grafana panel JSON merged into the rendered "
+        "panel (objects key by key, other values replace), e.g. {options: {...}, fieldConfig: "
+        "{defaults: {...}}}; checked against the panel type's official schema")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Panel:
+        allowed = KIND_FIELDS.get(self.type)
+        if allowed is not None:
+            extra = sorted(self.model_fields_set - allowed)
+            if extra:
+                takes = ", ".join(sorted(allowed - {"id", "type"}))
+                raise ValueError(f"{', '.join(extra)} does not apply to a panel of type "
+                                 f"{self.type} (it takes {takes})")
+        a = "an" if self.type[0] in "aeiou" else "a"
+        if self.type != "row" and not self.description:
+            raise ValueError(f"{a} {self.type} panel needs a description")
+        if self.type in DATA_KINDS and not self.unit:
+            raise ValueError(f"{a} {self.type} panel needs a unit (a Grafana unit id)")
+        if self.type == "text" and not self.content:
+            raise ValueError("a text panel needs content (Markdown)")
+        if self.type == "logs":
+            if not self.queries:
+                raise ValueError("a logs panel needs at least one query")
+            for i, q in enumerate(self.queries):
+                if q.datasource != "loki":
+                    raise ValueError(f"queries[{i}]: a logs panel reads logs: give the query "
+                                     "`datasource: loki` (a LogQL query)")
+        return self
 
     @model_validator(mode="after")
     def _queries_or_alerts(self) -> Panel:
+        if self.type not in DATA_KINDS:
+            return self
         if self.type == "alert-history":
             if self.queries:
                 raise ValueError("alert-history panels take `alerts`, not `queries`")

@@ -24,6 +24,8 @@ class Datasource(Strict):
 class Datasources(Strict):
     prometheus: Datasource
     warehouse: Datasource
+    loki: Datasource | None = Field(
+        default=None, description="the Loki datasource logs panels query (type loki)")
 
 
 class ExternalLink(Strict):
