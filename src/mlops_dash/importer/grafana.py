@@ -19,7 +19,8 @@ from mlops_dash.importer import migrate as mg
 from mlops_dash.importer.report import Report, json_error, jpath, placed
 
 SPEC_PANEL_TYPES = {"timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge", "table",
-                    "state-timeline"}
+                    "state-timeline", "row", "text", "alertlist", "logs"}
+LAYOUT_KINDS = {"row", "text", "alertlist"}  # panels without queries
 _DURATION = re.compile(r"^[0-9]+[smhdwy]$")
 _TIME_FROM = re.compile(r"^[0-9]+[smhdwMy]$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -93,8 +94,11 @@ def flat_panels(panels: list[Any], where: str = "panels") -> list[tuple[str, dic
     return out
 
 
-def _query(t: dict[str, Any], at: str, title: str, report: Report) -> dict[str, Any] | None:
+def _query(t: dict[str, Any], at: str, title: str, report: Report,
+           logs: bool = False) -> dict[str, Any] | None:
     expr = t.get("expr")
+    if logs and isinstance(expr, str) and expr.strip():
+        return {"expr": expr, "datasource": "loki"}
     if not isinstance(expr, str) or not expr.strip():
         what = "rawSql" if t.get("rawSql") else (t.get("queryType") or "non-PromQL")
         report.skip(at, title, f"a {what} query: only Prometheus (PromQL) queries are "
@@ -127,10 +131,17 @@ def _panel(p: dict[str, Any], at: str, taken: set[str], report: Report,
     title = str(p.get("title") or "").strip()
     kind = p.get("type")
     if kind == "row":
-        report.skip(at, title or "(row)", "rows are not in the spec format yet: the row's "
-                    "panels are imported in order, without the row", {k: v for k, v in
-                                                                     p.items() if k != "panels"})
-        return None
+        spec_row: dict[str, Any] = {"id": _unique(title or "row", taken),
+                                    "title": title or "Row", "type": "row"}
+        if p.get("collapsed"):
+            spec_row["collapsed"] = True
+        for key in ("repeat",):
+            if p.get(key):
+                report.skip(f"{at}.{key}", spec_row["title"], "repeated rows are not in the "
+                            "spec format", p[key])
+        return spec_row
+    if kind in ("text", "alertlist"):
+        return _layout_panel(p, at, taken, report, links)
     if kind not in SPEC_PANEL_TYPES:
         report.skip(at, title or str(kind), f"panel type {kind!r} is not in the spec format", p)
         return None
@@ -141,12 +152,21 @@ def _panel(p: dict[str, Any], at: str, taken: set[str], report: Report,
     queries = []
     for ti, t in enumerate(p.get("targets") or []):
         if isinstance(t, dict):
-            q = _query(t, f"{at}.targets[{ti}]", title, report)
+            q = _query(t, f"{at}.targets[{ti}]", title, report, kind == "logs")
             if q is not None:
                 queries.append(q)
     if not queries:
         report.skip(at, title, "no PromQL query left to show", p)
         return None
+    if kind == "logs":
+        spec_logs: dict[str, Any] = {
+            "id": _unique(title, taken), "title": title, "type": "logs",
+            "description": str(p.get("description") or "").strip() or title,
+            "queries": queries}
+        if isinstance(p.get("timeFrom"), str) and _TIME_FROM.match(p["timeFrom"]):
+            spec_logs["time_from"] = p["timeFrom"]
+        _size(p, spec_logs, at, title, report)
+        return spec_logs
     fc = p.get("fieldConfig") if isinstance(p.get("fieldConfig"), dict) else {}
     defaults = fc.get("defaults") if isinstance(fc.get("defaults"), dict) else {}
     custom = defaults.get("custom") if isinstance(defaults.get("custom"), dict) else {}
@@ -156,13 +176,7 @@ def _panel(p: dict[str, Any], at: str, taken: set[str], report: Report,
         "description": str(p.get("description") or "").strip() or title,
         "type": kind, "unit": str(defaults.get("unit") or "short"),
     }
-    w, h = grid.get("w", 12), grid.get("h", 8)
-    if isinstance(w, int) and 1 <= w <= 24:
-        spec["width"] = w
-    if isinstance(h, int):
-        spec["height"] = min(max(h, 2), 40)
-        if spec["height"] != h:
-            report.note(f"{at} {title!r}: height {h} clamped to {spec['height']}")
+    _size(p, spec, at, title, report)
     for key in ("min", "max"):
         if isinstance(defaults.get(key), int | float) and not isinstance(defaults[key], bool):
             spec[key] = defaults[key]
@@ -186,6 +200,44 @@ def _panel(p: dict[str, Any], at: str, taken: set[str], report: Report,
     spec["queries"] = queries
     if mg.is_legacy_panel(p):  # not reached: migrated already
         raise AssertionError(kind)
+    return spec
+
+
+def _size(p: dict[str, Any], spec: dict[str, Any], at: str, title: str,
+          report: Report) -> None:
+    grid = p.get("gridPos") if isinstance(p.get("gridPos"), dict) else {}
+    w, h = grid.get("w", 12), grid.get("h", 8)
+    if isinstance(w, int) and 1 <= w <= 24:
+        spec["width"] = w
+    if isinstance(h, int):
+        spec["height"] = min(max(h, 2), 40)
+        if spec["height"] != h:
+            report.note(f"{at} {title!r}: height {h} clamped to {spec['height']}")
+
+
+def _layout_panel(p: dict[str, Any], at: str, taken: set[str], report: Report,
+                  links: dict[str, dict[str, str]]) -> dict[str, Any] | None:
+    """A text or alert list panel: its options go through the raw escape hatch."""
+    kind = str(p["type"])
+    title = str(p.get("title") or "").strip() or ("Text" if kind == "text" else "Alerts")
+    options = p.get("options") if isinstance(p.get("options"), dict) else {}
+    spec: dict[str, Any] = {"id": _unique(title, taken), "title": title, "type": kind,
+                            "description": str(p.get("description") or "").strip() or title}
+    if kind == "text":
+        content = options.get("content", p.get("content"))
+        if not isinstance(content, str) or not content.strip():
+            report.skip(at, title, "a text panel without content", p)
+            return None
+        spec["content"] = content
+        mode = options.get("mode", p.get("mode"))
+        if mode in ("html", "code"):
+            spec["raw"] = {"options": {"mode": mode}}
+    elif options:
+        spec["raw"] = {"options": options}
+    _size(p, spec, at, title, report)
+    panel_links = _links(p.get("links") or [], f"{at}.links", title, report, links)
+    if panel_links:
+        spec["links"] = panel_links
     return spec
 
 

@@ -8,7 +8,8 @@ change of a supported feature: per panel the title, type, size, queries and lege
 original has one) and link URLs; per dashboard the title, tags and query variables; per alert
 the expression, ``for``, interval, severity, labels and summary/description/runbook_url;
 per recording rule the expression and labels. Legacy inputs are compared after Grafana's own
-migration (migrate.py). Panel positions are not kept (panels re-flow in order).
+migration (migrate.py). Panel positions are not kept (panels re-flow in order), nor a
+row's height (Grafana draws every row one unit high).
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ def dashboard_view(dash: dict[str, Any], uid: str, original: bool) -> dict[str, 
         dash = mg.migrate(dash)
     panels = []
     for _, p in gi.flat_panels(dash.get("panels") or []):
-        if p.get("type") not in gi.SPEC_PANEL_TYPES or not str(p.get("title") or "").strip():
+        kind = p.get("type")
+        title = str(p.get("title") or "").strip() or {"row": "Row", "text": "Text",
+                                                        "alertlist": "Alerts"}.get(str(kind), "")
+        if kind not in gi.SPEC_PANEL_TYPES or not title:
             continue  # reported as not representable by the importer
         targets = [{"expr": t["expr"], "legendFormat": t.get("legendFormat") or "",
                     "refId": ""} for t in p.get("targets") or []
                    if isinstance(t, dict) and isinstance(t.get("expr"), str) and t["expr"].strip()]
-        if not targets:
+        if not targets and p.get("type") not in gi.LAYOUT_KINDS:
+            continue
+        if p.get("type") == "text" and not ((p.get("options") or {}).get("content")
+                                             or p.get("content")):
             continue
         d = ((p.get("fieldConfig") or {}).get("defaults")) or {}
         grid = p.get("gridPos") or {}
@@ -40,8 +47,11 @@ def dashboard_view(dash: dict[str, Any], uid: str, original: bool) -> dict[str, 
         for key in ("min", "max", "decimals"):
             if d.get(key) is not None:
                 defaults[key] = d[key]
-        view = {"title": str(p["title"]).strip(), "type": p.get("type"), "targets": targets,
-                "gridPos": {"w": grid.get("w", 12), "h": min(max(grid.get("h", 8), 2), 40)},
+        view = {"title": title, "type": p.get("type"), "targets": targets,
+                "content": (p.get("options") or {}).get("content") or p.get("content"),
+                # a row's height is Grafana's own (the migration leaves the legacy row height)
+                "gridPos": {} if kind == "row" else {
+                    "w": grid.get("w", 12), "h": min(max(grid.get("h", 8), 2), 40)},
                 "links": [{"title": x.get("title"), "url": x.get("url")}
                           for x in p.get("links") or [] if isinstance(x, dict)],
                 "fieldConfig": {"defaults": defaults}}

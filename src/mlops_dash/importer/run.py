@@ -26,7 +26,8 @@ def _folder(out_dir: Path | None, specs_dir: Path | None) -> Path:
 def grafana(path: Path, out_dir: Path | None, specs_dir: Path | None, team: str) -> Result:
     data = gi.read_dashboard(path)
     imp = gi.import_dashboard(data, path.name, team)
-    exprs = [q["expr"] for p in imp.spec["panels"] for q in p["queries"]]
+    exprs = [q["expr"] for p in imp.spec["panels"] for q in p.get("queries") or []
+             if q.get("datasource") != "loki"]
     exprs += [a["expr"] for a in imp.spec.get("annotations") or [] if "expr" in a]
     uses = catalogue.collect(exprs)
     catalogue.add_variable_labels([v["query"] for v in imp.spec.get("variables") or []], uses)
