@@ -86,13 +86,16 @@ def strip_defaults(view: dict[str, Any], original: dict[str, Any]) -> dict[str, 
     return view
 
 
-def rules_view(doc: dict[str, Any]) -> dict[str, Any]:
+def rules_view(doc: dict[str, Any], reported: set[str] = frozenset()) -> dict[str, Any]:
     """A rule file body with only the supported features (mlops-dash's own labels and
-    generated annotations left out; a missing interval is Prometheus' default 1m)."""
+    generated annotations left out; a missing interval is Prometheus' default 1m), without
+    the rules the import ``reported`` as not representable (by name)."""
     groups = []
     for g in doc.get("groups") or []:
         rules = []
         for r in g.get("rules") or []:
+            if r.get("alert", r.get("record")) in reported:
+                continue
             if "record" in r:
                 rules.append({k: r[k] for k in ("record", "expr", "labels") if k in r})
                 continue

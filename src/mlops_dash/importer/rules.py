@@ -187,6 +187,10 @@ def import_rules(path: Path, team: str = "imported") -> ImportedRules:
                 except promql.PromQLSyntaxError as exc:
                     raise placed(file, f"{where}.expr", f"record {rec}: invalid PromQL: "
                                  f"{exc}", line) from None
+                if rec.startswith("slo:"):
+                    report.skip(where, rec, "slo:… records are generated from an SLO (`slos:` "
+                                "in a Dashboard spec): write the SLO", rule)
+                    continue
                 if not cv.RECORD_NAME_RE.match(rec):
                     report.skip(where, rec, "a recording rule is named level:metric:operations",
                                 rule)
@@ -199,6 +203,10 @@ def import_rules(path: Path, team: str = "imported") -> ImportedRules:
                 continue
             if rule["alert"] in seen:
                 report.skip(where, str(rule["alert"]), "a second alert of the same name", rule)
+                continue
+            if re.search(r"\bslo:[a-zA-Z_]", str(rule.get("expr", ""))):
+                report.skip(where, str(rule["alert"]), "an SLO's burn-rate alert (it reads "
+                            "slo:… records): write the SLO", rule)
                 continue
             out = _alert(rule, where, interval, report, file, line)
             if out is not None:

@@ -135,10 +135,17 @@ def candidates(signal: object) -> list[tuple[dict[str, Any], str | None]]:
     return out
 
 
+def _bare(expr: str) -> str:
+    node = promql.parse(expr)
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    return str(node)
+
+
 def recognise(signal_text: str, base: dict[str, Any]) -> tuple[dict[str, Any], str | None] | None:
     """The first candidate shape whose rendering is the same expression, with its window."""
     try:
-        original = str(promql.parse(signal_text))
+        original = _bare(signal_text)
     except promql.PromQLSyntaxError:
         return None
     for sig, window in candidates(promql.parse(signal_text)):
@@ -150,7 +157,7 @@ def recognise(signal_text: str, base: dict[str, Any]) -> tuple[dict[str, Any], s
         except ValidationError:
             continue
         try:
-            rendered = str(promql.parse(promql.signal_expr(alert)))
+            rendered = _bare(promql.signal_expr(alert))
         except promql.PromQLSyntaxError:
             continue
         if rendered == original:
