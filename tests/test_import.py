@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from mlops_dash import pipeline, promql, semdiff
 from mlops_dash.cli import cli
 from mlops_dash.importer import migrate as mg
 from mlops_dash.importer import roundtrip as rt
-from mlops_dash.lint.runner import lint_folder
+from mlops_dash.lint.runner import lint_spec_set
+from mlops_dash.spec.loader import load_specs
 from mlops_dash.spec import models as m
 
 DATA = Path(__file__).parent / "testdata" / "import"
@@ -38,8 +40,20 @@ def _import(kind: str, src: Path, out: Path) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
-def _dashboard_changes(src: Path, out: Path) -> list[semdiff.Change]:
-    tree = pipeline.build_tree(out)
+_BUILT: dict[Path, tuple[object, dict[str, str]]] = {}
+
+
+def _build(out: Path) -> tuple[object, dict[str, str]]:
+    """Load and render an imported folder (once per folder and test session)."""
+    key = out.resolve()
+    if key not in _BUILT:
+        spec_set = load_specs(out)
+        _BUILT[key] = (spec_set, pipeline.render_tree(spec_set))
+    return _BUILT[key]
+
+
+def _dashboard_changes(src: Path, out: Path, fresh: bool = False) -> list[semdiff.Change]:
+    tree = pipeline.build_tree(out) if fresh else _build(out)[1]
     built = next(json.loads(v) for k, v in tree.items() if k.startswith("grafana/"))
     a = rt.dashboard_view(json.loads(src.read_text()), built["uid"], True)
     b = rt.strip_defaults(rt.dashboard_view(built, built["uid"], False), a)
@@ -51,52 +65,68 @@ def _rules_changes(src: Path, out: Path, reported: frozenset[str] = frozenset()
                    ) -> list[semdiff.Change]:
     orig = yaml.safe_load(src.read_text())
     orig = orig["spec"] if orig.get("kind") == "PrometheusRule" else orig
-    tree = pipeline.build_tree(out)
+    tree = _build(out)[1]
     built = yaml.safe_load(next(v for k, v in tree.items() if k.endswith(".rules.yaml")))
     return semdiff.semantic_diff({"prometheus/r.yaml": yaml.safe_dump(rt.rules_view(orig, reported))},
                                  {"prometheus/r.yaml": yaml.safe_dump(rt.rules_view(built))})
 
 
 def _lint_ids(out: Path) -> set[str]:
-    return {f.check_id for f in lint_folder(out)}
+    spec_set, tree = _build(out)
+    return {f.check_id for f in lint_spec_set(spec_set, tree)}
+
+
+@pytest.fixture(scope="module")
+def community(tmp_path_factory):
+    """Each community file imported once per module: (exit code, stderr+stdout, folder)."""
+    cache: dict[str, tuple[int, str, Path]] = {}
+
+    def get(name: str) -> tuple[int, str, Path]:
+        if name not in cache:
+            out = tmp_path_factory.mktemp(name.split(".")[0])
+            kind = "rules" if name.endswith(".yml") else "grafana"
+            cache[name] = (*_import(kind, DATA / name, out), out)
+        return cache[name]
+
+    return get
 
 
 @pytest.mark.parametrize("name", ["node-exporter-full-old.json", "nfs-full.json"])
-def test_community_dashboard_imports_builds_lints_round_trips(tmp_path, name):
-    code, output = _import("grafana", DATA / name, tmp_path)
+def test_community_dashboard_imports_builds_lints_round_trips(community, name):
+    code, output, out = community(name)
     assert code == 0, output  # everything these two use is representable
     assert "not representable" not in output
-    assert _dashboard_changes(DATA / name, tmp_path) == []
-    assert _lint_ids(tmp_path) <= SOURCE_FINDINGS
-    spec = next(d for d in (yaml.safe_load(p.read_text()) for p in tmp_path.glob("*.yaml"))
+    assert _dashboard_changes(DATA / name, out) == []
+    assert _lint_ids(out) <= SOURCE_FINDINGS
+    spec = next(d for d in (yaml.safe_load(p.read_text()) for p in out.glob("*.yaml"))
                 if d["kind"] == "Dashboard")
-    assert [p["type"] for p in spec["panels"]].count("row") in (7, 19)  # nfs 7, legacy 19 (the migration adds row panels)
+    assert [p["type"] for p in spec["panels"]].count("row") in (7, 19)  # nfs 7, legacy 19
 
 
-def test_legacy_graph_and_singlestat_are_migrated(tmp_path):
-    _import("grafana", DATA / "node-exporter-full-old.json", tmp_path)
-    spec = yaml.safe_load((tmp_path / "node-exporter-full-old.yaml").read_text())
+def test_legacy_graph_and_singlestat_are_migrated(community):
+    _, _, out = community("node-exporter-full-old.json")
+    spec = yaml.safe_load((out / "node-exporter-full-old.yaml").read_text())
     types = [p["type"] for p in spec["panels"]]
     assert types.count("timeseries") == 160 and types.count("stat") + types.count("gauge") == 12
     units = {p["unit"] for p in spec["panels"] if p["type"] != "row"}
     assert {"bytes", "percent", "s"} <= units  # from yaxes[0].format / singlestat format
-    cats = yaml.safe_load((tmp_path / "metrics.yaml").read_text())["metrics"]
+    cats = yaml.safe_load((out / "metrics.yaml").read_text())["metrics"]
     by = {c["name"]: c for c in cats}
     assert by["node_cpu"]["type"] == "counter"  # old name, read by irate()
     assert "mode" in by["node_cpu"]["labels"]
 
 
-def test_round_trip_catches_a_changed_query(tmp_path):
-    _import("grafana", DATA / "nfs-full.json", tmp_path)
+def test_round_trip_catches_a_changed_query(community, tmp_path):
+    shutil.copytree(community("nfs-full.json")[2], tmp_path, dirs_exist_ok=True)
     spec_file = next(p for p in tmp_path.glob("*.yaml") if "kind: Dashboard" in p.read_text())
     spec_file.write_text(spec_file.read_text().replace("rate(", "irate(", 1))
-    changes = _dashboard_changes(DATA / "nfs-full.json", tmp_path)
+    changes = _dashboard_changes(DATA / "nfs-full.json", tmp_path, fresh=True)
     assert changes and any(c.field.startswith("query") for c in changes)
 
 
-def test_community_rule_file_35_alerts(tmp_path):
+def test_community_rule_file_35_alerts(community):
     src = DATA / "node-exporter.rules.yml"
-    code, output = _import("rules", src, tmp_path)
+    code, output, tmp_path = community("node-exporter.rules.yml")
     assert code == 0, output
     spec = yaml.safe_load((tmp_path / "node-exporter.yaml").read_text())
     assert len(spec["alerts"]) == 35
@@ -104,8 +134,8 @@ def test_community_rule_file_35_alerts(tmp_path):
     assert a["signal"]["shape"] == "raw" and a["for"] == "2m" and a["severity"] == "warning"
     assert "{{ $labels.instance }}" in a["summary"]
     assert _rules_changes(src, tmp_path) == []
-    assert _lint_ids(tmp_path) <= SOURCE_FINDINGS
-    assert "alert/raw-untested" in _lint_ids(tmp_path)
+    ids = _lint_ids(tmp_path)
+    assert ids <= SOURCE_FINDINGS and "alert/raw-untested" in ids
 
 
 # the shapes each generated rule file's alerts are recognised as (the rest stays raw)

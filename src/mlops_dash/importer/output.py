@@ -17,6 +17,8 @@ import yaml
 
 from mlops_dash.importer.report import Report
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: much faster
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _HEADER = "# Imported by `mlops-dash import` from {source}. Review, then edit freely.\n"
 
 
@@ -27,30 +29,38 @@ class Written:
 
 
 def dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100,
-                          default_flow_style=False)
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=False)
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_LOADER)
+
+
+def _spec_of_kind(folder: Path, kind: str) -> tuple[Path | None, dict[str, Any] | None]:
+    """The first spec file of ``kind`` in a folder (files read only when they name it)."""
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if f"kind: {kind}" not in text:
+            continue
+        try:
+            data = _load(text)
+        except yaml.YAMLError:
+            continue
+        if isinstance(data, dict) and data.get("kind") == kind:
+            return path, data
+    return None, None
 
 
 def _catalogue_file(folder: Path) -> tuple[Path | None, dict[str, Any] | None]:
-    for path in sorted(folder.glob("*.y*ml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
-            continue
-        if isinstance(data, dict) and data.get("kind") == "MetricCatalogue":
-            return path, data
-    return None, None
+    return _spec_of_kind(folder, "MetricCatalogue")
 
 
 def _platform_file(folder: Path) -> tuple[Path | None, dict[str, Any] | None]:
-    for path in sorted(folder.glob("*.y*ml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
-            continue
-        if isinstance(data, dict) and data.get("kind") == "Platform":
-            return path, data
-    return None, None
+    return _spec_of_kind(folder, "Platform")
 
 
 def known_metrics(folder: Path) -> set[str]:
@@ -82,14 +92,14 @@ def _append_metrics(path: Path, metrics: list[dict[str, Any]]) -> bool:
     """Append catalogue entries to an existing catalogue file, keeping its text; only when
     ``metrics`` is its last key (checked by reading the result back)."""
     text = path.read_text(encoding="utf-8")
-    before = yaml.safe_load(text)
+    before = _load(text)
     if list(before)[-1] != "metrics":
         return False
     block = dump(metrics)
     indent = "  " if "\n  - " in text.split("metrics:", 1)[-1][:40] else ""
     lines = "".join(indent + ln + "\n" for ln in block.splitlines())
     new = text.rstrip("\n") + "\n  # imported\n".replace("  ", indent, 1) + lines
-    after = yaml.safe_load(new)
+    after = _load(new)
     if len(after.get("metrics") or []) != len(before.get("metrics") or []) + len(metrics):
         return False
     path.write_text(new, encoding="utf-8")
