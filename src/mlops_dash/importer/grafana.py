@@ -198,9 +198,27 @@ def _panel(p: dict[str, Any], at: str, taken: set[str], report: Report,
     if panel_links:
         spec["links"] = panel_links
     spec["queries"] = queries
-    if mg.is_legacy_panel(p):  # not reached: migrated already
-        raise AssertionError(kind)
+    _dropped_settings(p, at, title, report)
     return spec
+
+
+def _dropped_settings(p: dict[str, Any], at: str, title: str, report: Report) -> None:
+    """Panel settings that change what a panel shows and that the spec cannot hold."""
+    fc = p.get("fieldConfig") if isinstance(p.get("fieldConfig"), dict) else {}
+    defaults = fc.get("defaults") if isinstance(fc.get("defaults"), dict) else {}
+    found = {
+        "alert": ("a legacy Grafana alert rule on the panel (use the imported rules or write "
+                  "an alert)", p.get("alert")),
+        "repeat": ("a repeated panel (one per variable value)", p.get("repeat")),
+        "transformations": ("transformations", p.get("transformations")),
+        "fieldConfig.overrides": ("per-series overrides", fc.get("overrides")),
+        "fieldConfig.defaults.mappings": ("value mappings", defaults.get("mappings")),
+        "seriesOverrides": ("legacy series overrides", p.get("seriesOverrides")),
+    }
+    for key, (what, value) in found.items():
+        if value:
+            report.skip(f"{at}.{key}", title, f"{what}: not in the spec format (paste into "
+                        "the panel's `raw:` to keep)", value)
 
 
 def _size(p: dict[str, Any], spec: dict[str, Any], at: str, title: str,

@@ -178,6 +178,8 @@ def graph_to_timeseries(panel: dict[str, Any]) -> dict[str, Any]:
         "thresholds", "nullPointMode", "percentage", "steppedLine", "tooltip", "aliasColors",
         "seriesOverrides", "dashes", "fillGradient", "pointradius", "renderer", "spaceLength",
         "dashLength", "timeShift", "yaxis", "hiddenSeries", "options", "grid", "span")}
+    if panel.get("seriesOverrides"):
+        out["seriesOverrides"] = panel["seriesOverrides"]  # reported by the importer
     out["type"] = "timeseries"
     yaxes = panel.get("yaxes") or []
     y1 = yaxes[0] if yaxes and isinstance(yaxes[0], dict) else {}
