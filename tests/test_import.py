@@ -25,8 +25,8 @@ from mlops_dash.cli import cli
 from mlops_dash.importer import migrate as mg
 from mlops_dash.importer import roundtrip as rt
 from mlops_dash.lint.runner import lint_spec_set
-from mlops_dash.spec.loader import load_specs
 from mlops_dash.spec import models as m
+from mlops_dash.spec.loader import load_specs
 
 DATA = Path(__file__).parent / "testdata" / "import"
 GENERATED = Path(__file__).parent.parent / "generated"
@@ -67,7 +67,8 @@ def _rules_changes(src: Path, out: Path, reported: frozenset[str] = frozenset()
     orig = orig["spec"] if orig.get("kind") == "PrometheusRule" else orig
     tree = _build(out)[1]
     built = yaml.safe_load(next(v for k, v in tree.items() if k.endswith(".rules.yaml")))
-    return semdiff.semantic_diff({"prometheus/r.yaml": yaml.safe_dump(rt.rules_view(orig, reported))},
+    before = yaml.safe_dump(rt.rules_view(orig, reported))
+    return semdiff.semantic_diff({"prometheus/r.yaml": before},
                                  {"prometheus/r.yaml": yaml.safe_dump(rt.rules_view(built))})
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from mlops_dash import conventions as cv
 from mlops_dash.errors import SpecError
 from mlops_dash.importer import migrate as mg
-from mlops_dash.importer.report import Report, json_error, jpath, placed
+from mlops_dash.importer.report import Report, jpath, json_error, placed
 
 SPEC_PANEL_TYPES = {"timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge", "table",
                     "state-timeline", "row", "text", "alertlist", "logs"}
@@ -30,7 +30,7 @@ _READ_PANEL_KEYS = {"id", "type", "title", "description", "gridPos", "targets", 
                     "pluginVersion", "transparent", "interval", "maxDataPoints",
                     "transformations", "hideTimeOverride", "scopedVars", "repeatDirection",
                     "height", "tooltip", "error", "editable", "isNew", "renderer", "legend",
-                    "links", "cacheTimeout", "timeShift", "seriesOverrides", "aliasColors"}
+                    "cacheTimeout", "timeShift", "seriesOverrides", "aliasColors"}
 
 
 @dataclass
@@ -170,7 +170,6 @@ def _panel(p: dict[str, Any], at: str, taken: set[str], report: Report,
     fc = p.get("fieldConfig") if isinstance(p.get("fieldConfig"), dict) else {}
     defaults = fc.get("defaults") if isinstance(fc.get("defaults"), dict) else {}
     custom = defaults.get("custom") if isinstance(defaults.get("custom"), dict) else {}
-    grid = p.get("gridPos") if isinstance(p.get("gridPos"), dict) else {}
     spec: dict[str, Any] = {
         "id": _unique(title, taken), "title": title,
         "description": str(p.get("description") or "").strip() or title,
