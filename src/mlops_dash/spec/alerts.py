@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mlops_dash import conventions as cv
 from mlops_dash.spec.alert_routing import AlertRouting
@@ -110,6 +111,18 @@ class Alert(Strict):
         if self.comparison is None and self.signal.shape != "raw":
             raise ValueError(f"a {self.signal.shape} signal needs `comparison` and `threshold`")
         return self
+
+    @field_validator("threshold", "comparison", mode="before")
+    @classmethod
+    def _not_null(cls, v: object, info: ValidationInfo) -> object:
+        """Left out is allowed (a raw signal that is its whole rule); written as null is the
+        usual mistake, reported as the type error it is."""
+        if v is None:
+            if info.field_name == "threshold":
+                raise PydanticCustomError("float_type", "Input should be a valid number")
+            raise PydanticCustomError("literal_error", "Input should be '>', '>=', '<' or '<='",
+                                      {"expected": "'>', '>=', '<' or '<='"})
+        return v
 
     @field_validator("annotations")
     @classmethod
