@@ -74,12 +74,16 @@ def _text(expr: str, node: object) -> str:
     """The side of a comparison as written (its windows as the author wrote them): the text
     before the last top-level comparison operator, else the parser's rendering."""
     rendered = str(node)
-    m = re.match(r"^\s*(.*?)\s*(>=|<=|>|<)\s*[-+]?[0-9.eE+]+\s*$", expr, re.S)
-    if m:
-        left = m.group(1)
+    texts = [expr.strip()]
+    while texts[-1].startswith("(") and texts[-1].endswith(")"):
+        texts.append(texts[-1][1:-1].strip())  # `(x > 1)`: the comparison inside parentheses
+    for text in texts:
+        m = re.match(r"^(.*?)\s*(>=|<=|>|<)\s*[-+]?[0-9.eE+]+$", text, re.S)
+        if not m:
+            continue
         try:
-            if str(promql.parse(left)) == rendered:
-                return left
+            if str(promql.parse(m.group(1))) == rendered:
+                return m.group(1)
         except promql.PromQLSyntaxError:
             pass
     return rendered
