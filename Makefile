@@ -3,6 +3,8 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 SPECS ?= specs
 OUT ?= generated
+# pytest workers (pytest-xdist): one per CPU; whole files go to one worker (module fixtures)
+PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 
@@ -38,15 +40,14 @@ check: ## Fail when generated/ is not what the specs produce
 lint: ## Lint the specs offline (PromQL vs catalogue, dashboards, alerts, promtool, schemas)
 	mlops-dash lint --specs $(SPECS)
 
-test: ## Run every alert's promtool cases, then the whole test suite (unit, golden, promtool, amtool, e2e)
-	PYTHONPATH=src $(PYTHON) -m mlops_dash test --specs $(SPECS)
-	$(PYTHON) -m pytest -q
+test: ## Run the whole test suite (unit, golden, every alert's promtool cases, amtool, e2e), a worker per CPU
+	$(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 e2e: tools ## Run only the end-to-end tests (real prometheus + alertmanager on loopback)
 	@$(PYTHON) -c "import mlops_dash, aiosmtpd, pytest" 2>/dev/null || $(MAKE) install
 	$(PYTHON) -m pytest -q -m e2e
 
-simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy or an alert name)
+simulate: ## Serve the synthetic metrics on 127.0.0.1:9109 (SCENARIO=healthy, an alert or a situation name)
 	mlops-dash simulate --specs $(SPECS) --scenario $${SCENARIO:-healthy}
 
 bench: ## Benchmark build/check/--help (whole processes) vs grafanalib; writes benchmarks/RESULTS.md

@@ -30,12 +30,13 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+from loopback_http import send
 
 DATA = Path(__file__).parent / "data" / "kfp"
 ZERO_TIME = "1970-01-01T00:00:00Z"
@@ -80,7 +81,7 @@ def validate(doc: Any, definition: str) -> None:
 def ts(t: float | None) -> str:
     if not t:
         return ZERO_TIME
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pipeline_spec(name: str, tasks: list[str]) -> dict[str, Any]:
@@ -248,12 +249,7 @@ class KfpReplay:
                               "googleRpcStatus")
         if fault == "malformed":
             body = b'{"runs": [{"run_id": "x", "state": "SUCC'
-            h.send_response(200)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
-            return
+            return send(h, 200, body)
         path = parts.path
         if path == "/apis/v2beta1/runs":
             return self._list_runs(h, params)
@@ -311,12 +307,7 @@ class KfpReplay:
     def _send(self, h: BaseHTTPRequestHandler, code: int, doc: Any, definition: str) -> None:
         if self.validate_responses:
             validate(doc, definition)
-        body = json.dumps(doc).encode()
-        h.send_response(code)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        send(h, code, json.dumps(doc).encode())
 
 
 def _matches(run: dict[str, Any], pred: dict[str, Any]) -> bool:

@@ -6,27 +6,26 @@ uint64 as a string; errors as ``{"error": {"code", "message", "errors"}}``)."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import google.cloud.storage  # noqa: F401  (the gcs extra, part of the test extra)
 import pytest
 from exporter_support import v, values
+from loopback_http import LoopbackServer, Quiet, send
 
 from mlops_dash.collect.source import SourceError
 from mlops_dash.collect.storage import storage_collectors
 from mlops_dash.spec.collectors_exporter import StorageSource
 
 
-class GcsReplay:
+class GcsReplay(LoopbackServer):
     def __init__(self, objects: dict[str, dict[str, int]]) -> None:
         self.objects = objects  # bucket → name → size
         self.requests: list[str] = []
         self.status = 200
         replay = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_GET(self) -> None:  # noqa: N802
                 replay.requests.append(self.path)
                 parts = urllib.parse.urlsplit(self.path)
@@ -50,24 +49,9 @@ class GcsReplay:
                     if start + size < len(names):
                         body["nextPageToken"] = str(start + size)
                     code = 200
-                raw = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                send(self, code, json.dumps(body).encode())
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 def test_gcs_prefix_sizes_over_pages_and_errors():

@@ -88,7 +88,7 @@ def test_every_kind_renders_and_passes_the_dashboard_and_panel_type_schemas(buil
     _, dash, _ = built
     kinds = {p["type"] for p in _flat(dash)}
     assert kinds >= {"row", "text", "timeseries", "stat", "gauge", "bargauge", "table",
-                     "alertlist", "logs"}
+                     "alertlist", "annolist", "logs"}
     assert dashboard_errors(dash) == []
     for p in _flat(dash):  # the type's own schema applies (alertlist: the hand-written one)
         assert p["type"] in PANEL_SCHEMAS or p["type"] in ("row", "alertlist")
@@ -117,7 +117,7 @@ def test_rows_expanded_are_followed_by_their_panels_collapsed_carry_them(built):
     d, dash, _ = built
     top = dash["panels"]
     assert [p["type"] for p in top] == ["text", "row", "timeseries", "stat", "gauge", "row",
-                                        "row", "alertlist"]
+                                        "row", "alertlist", "annolist"]
     serving, details, alerts_row = (p for p in top if p["type"] == "row")
     assert serving == {"type": "row", "id": 2, "title": "Serving", "collapsed": False,
                        "gridPos": {"x": 0, "y": 3, "w": 24, "h": 1}, "panels": []}
@@ -133,7 +133,8 @@ def test_rows_expanded_are_followed_by_their_panels_collapsed_carry_them(built):
         ("logs", {"x": 0, "y": 21, "w": 24, "h": 10})]
     # the next row follows the collapsed one directly, its panels under it
     assert alerts_row["gridPos"] == {"x": 0, "y": 13, "w": 24, "h": 1}
-    assert top[-1]["gridPos"] == {"x": 0, "y": 14, "w": 24, "h": 8}
+    assert [p["gridPos"] for p in top[-2:]] == [{"x": 0, "y": 14, "w": 24, "h": 8},
+                                                {"x": 0, "y": 22, "w": 24, "h": 8}]
     # numeric ids stay the spec positions, inside rows too (deep links, annotations)
     assert [p["id"] for p in _flat(dash)] == list(range(1, len(d.panels) + 1))
 
@@ -165,6 +166,9 @@ def test_the_raw_escape_hatch_merges_into_the_rendered_panel(built):
     alertlist = flat["Firing alerts"]["options"]
     assert alertlist["maxItems"] == 50 and alertlist["viewMode"] == "list"
     assert alertlist["alertInstanceLabelFilter"] == '{team="ml-serving"}'
+    annolist = flat["Deployments"]["options"]
+    assert (annolist["onlyFromThisDashboard"], annolist["tags"], annolist["limit"]) == (
+        True, ["deploy"], 10)
 
 
 def test_merge_raw_replaces_lists_and_scalars():
@@ -231,6 +235,29 @@ def test_raw_problems_are_placed_at_the_raw_field(tmp_path):
     assert errors["panels[7].raw.bogus"].line == _line_of(specs, "bogus: 1")
 
 
+def test_raw_numbers_are_finite_and_rows_take_only_row_fields(tmp_path):
+    specs = _specs(tmp_path, edits=(
+        ("      fieldConfig: {defaults: {custom: {align: center}}}\n",
+         "      fieldConfig: {defaults: {min: .nan, custom: {align: center}}}\n"),
+        ("    title: Details\n    type: row\n",
+         "    title: Details\n    type: row\n    raw: {options: {x: 1}}\n"),
+        ("    title: Alerts\n    type: row\n",
+         "    title: Alerts\n    type: row\n    raw: {repeat: model}\n"),
+    ))
+    errors = {e.path: e.message for e in _errors(specs)}
+    assert set(errors) == {"panels[7].raw.fieldConfig.defaults.min", "panels[5].raw.options"}
+    assert "not a finite number" in errors["panels[7].raw.fieldConfig.defaults.min"]
+    assert "'options' was unexpected" in errors["panels[5].raw.options"]  # RowPanel's schema
+
+
+def test_a_row_repeats_through_raw(tmp_path):
+    row_spec = "    title: Alerts\n    type: row\n"
+    specs = _specs(tmp_path, edits=((row_spec, row_spec + "    raw: {repeat: model}\n"),))
+    dash = _render(specs)
+    row = next(p for p in dash["panels"] if p.get("title") == "Alerts")
+    assert row["repeat"] == "model" and dashboard_errors(dash) == []
+
+
 def test_raw_cannot_replace_what_the_spec_renders(tmp_path):
     specs = _specs(tmp_path, edits=(
         ("      options: {maxItems: 50,", "      targets: []\n      options: {maxItems: 50,"),))
@@ -281,3 +308,53 @@ def test_an_alert_cannot_point_at_a_row(tmp_path):
         load_specs(specs)
     assert any("is a row panel" in e.message and e.path.endswith(".panel")
                for e in exc.value.errors), exc.value
+
+
+def _expand(panels: list[dict], index: int) -> list[dict]:
+    """Grafana's DashboardModel.toggleRow opening the collapsed row at ``index`` (grafana/grafana
+    public/app/features/dashboard/state/DashboardModel.ts): its panels are shifted by
+    ``yDiff = first.y - (row.y + row.h)``, inserted after the row, and every panel below the row
+    is pushed down by ``yMax - row.y - 1``."""
+    panels = json.loads(json.dumps(panels))
+    row = panels[index]
+    inner = row["panels"]
+    y_diff = inner[0]["gridPos"]["y"] - (row["gridPos"]["y"] + row["gridPos"]["h"])
+    y_max = row["gridPos"]["y"]
+    for p in inner:
+        p["gridPos"]["y"] -= y_diff
+        y_max = max(y_max, p["gridPos"]["y"] + p["gridPos"]["h"])
+    push = y_max - row["gridPos"]["y"] - 1
+    below = panels[index + 1:]
+    for p in below:
+        p["gridPos"]["y"] += push
+    row["collapsed"], row["panels"] = False, []
+    return [*panels[:index + 1], *inner, *below]
+
+
+def _overlaps(panels: list[dict]) -> list[tuple[str, str]]:
+    out = []
+    for i, a in enumerate(panels):
+        for b in panels[i + 1:]:
+            ga, gb = a["gridPos"], b["gridPos"]
+            if (ga["x"] < gb["x"] + gb["w"] and gb["x"] < ga["x"] + ga["w"]
+                    and ga["y"] < gb["y"] + gb["h"] and gb["y"] < ga["y"] + ga["h"]):
+                out.append((a["title"], b["title"]))
+    return out
+
+
+def test_opening_a_collapsed_row_in_grafana_keeps_its_layout(built):
+    _, dash, _ = built
+    top = dash["panels"]
+    index = next(i for i, p in enumerate(top) if p["type"] == "row" and p["collapsed"])
+    row = top[index]
+    # Grafana shifts nothing: the first panel already sits right under the row
+    assert row["panels"][0]["gridPos"]["y"] == row["gridPos"]["y"] + row["gridPos"]["h"]
+    assert _overlaps(top) == []
+    opened = _expand(top, index)
+    assert _overlaps(opened) == []
+    # opened, the panels are where they were written, and the rows below move past them
+    assert [p["gridPos"] for p in opened[index + 1:index + 4]] == [
+        p["gridPos"] for p in row["panels"]]
+    alerts_row = next(p for p in opened if p["title"] == "Alerts")
+    assert alerts_row["gridPos"]["y"] == max(p["gridPos"]["y"] + p["gridPos"]["h"]
+                                             for p in row["panels"])

@@ -146,6 +146,10 @@ def test_cli_lists_scenarios_and_writes_history(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith("healthy")
     assert any(line.startswith("ErrorRateSpike: ") for line in r.stdout.splitlines())
+    # one line per situation, with what fires and what stays quiet
+    for name in sim.situations(0.0):
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith(f"{name}: ")]
+        assert len(lines) == 1 and "; fires: " in lines[0] and "; quiet: " in lines[0], name
     out = tmp_path / "cost.om"
     r = run("simulate", "--scenario", "CostAnomaly", "--no-serve", "--openmetrics-out", str(out))
     assert r.returncode == 0, r.stderr
@@ -186,3 +190,27 @@ def test_scenarios_follow_the_threshold_in_the_spec(specs_copy):
     world = sim.build_world(load_specs(specs_copy))
     assert error_share(world, "ErrorRateSpike") == pytest.approx(0.6)
     assert error_share(world, "healthy") == pytest.approx(0.15)
+
+
+def test_a_situation_adds_its_series_to_the_healthy_world(world):
+    server = sim.Simulator(world, "resource-events").start()
+    try:
+        def get(path: str) -> str:
+            with urllib.request.urlopen(f"{server.url}{path}", timeout=5) as r:
+                return r.read().decode()
+
+        live = get("/metrics")
+        assert 'pod="sim-step-oom-now"' in live and 'pod="worker-0"' in live
+        alone = get("/situations/resource-events/metrics")
+        assert 'pod="sim-step-oom-now"' in alone and 'pod="worker-0"' not in alone
+        every = get("/situations/metrics")
+        assert all(f'"{n}"' in every for n in ("sim-new-pipeline", "sim-gappy-model",
+                                               "sim-drift-stopped", "centraldashboard"))
+        server.switch(sim.HEALTHY)
+        assert "sim-step-oom-now" not in get("/metrics")
+        server.switch("estate")
+        assert 'exported_namespace="ml-training"' in get("/metrics")
+        with pytest.raises(urllib.error.HTTPError):
+            get("/situations/no-such/metrics")
+    finally:
+        server.stop()

@@ -245,7 +245,8 @@ def test_cmd(specs_dir: Path, out_dir: Path | None, jobs: int | None, verbose: b
 @cli.command()
 @SPECS_OPTION
 @click.option("--scenario", default="healthy", show_default=True,
-              help="healthy, or the name of an alert whose condition to violate.")
+              help="healthy, the name of an alert whose condition to violate, or a "
+              "situation (see --list).")
 
 
 @click.option("--port", type=click.IntRange(0, 65535), default=9109, show_default=True,
@@ -280,25 +281,38 @@ def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | Non
     from mlops_dash.spec.models import duration_seconds
 
     world = sim.build_world(load_specs(specs_dir))
+    anchor = time.time()
+    situations = sim.situations(anchor)
     if list_only:
         click.echo(f"{sim.HEALTHY}: no alert fires")
         for name, sc in world.scenarios.items():
             click.echo(f"{name}: {sc.description}")
+        for situation in situations.values():
+            click.echo(situation.line())
         return
-    if scenario != sim.HEALTHY and scenario not in world.scenarios:
+    known = [sim.HEALTHY, *world.scenarios, *situations]
+    if scenario not in known:
         from mlops_dash.spec.loader import suggest
 
         raise click.UsageError(
-            f"unknown scenario {scenario!r}{suggest(scenario, [sim.HEALTHY, *world.scenarios])}"
-            "; choose healthy or one of: " + ", ".join(world.scenarios))
-    anchor = time.time()
+            f"unknown scenario {scenario!r}{suggest(scenario, known)}"
+            "; choose healthy or one of: " + ", ".join(known[1:]))
     if history_file is not None:
         span = duration_seconds(history) if history else None
-        world.history_span(scenario, span)  # refused before the file is created
         labels = {"job": job, "instance": f"127.0.0.1:{port}"}
+        situation = situations.get(scenario)
+        if situation is None:
+            world.history_span(scenario, span)  # refused before the file is created
+        elif span is not None and not 0 < span <= sim.MAX_HISTORY_S:
+            raise EnvironmentProblem(f"--history must be between 0 and "
+                                     f"{sim.MAX_HISTORY_S / 86400:g}d")
         with history_file.open("w", encoding="utf-8") as out:
-            n = world.write_openmetrics(out, scenario, anchor, span_s=span,
-                                        target_labels=labels)
+            if situation is None:
+                n = world.write_openmetrics(out, scenario, anchor, span_s=span,
+                                            target_labels=labels)
+            else:  # the situation's own series (the healthy world's are live only)
+                n = situation.write_history(out, anchor, span_s=span, target_labels=labels)
+                out.write("# EOF\n")
         click.echo(f"wrote {n} samples of {scenario} history to {history_file}")
     if no_serve:
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,8 @@ def _missing_extra(exc: ImportError, extra: str) -> None:
 
 
 def _push_each(groups: list[tuple[str, dict[str, str], Any]], spec_gw: Any,
-               pushgateway: str | None) -> None:
-    """Push each group (one PUT per grouping key); fail after trying every group."""
+               pushgateway: str | None) -> list[str]:
+    """Push each group (one PUT per grouping key); the failures, after trying every group."""
     from mlops_dash.collect import push
     from mlops_dash.collect.inputs import JobError
     from mlops_dash.spec.base import duration_seconds
@@ -48,8 +49,40 @@ def _push_each(groups: list[tuple[str, dict[str, str], Any]], spec_gw: Any,
             click.echo(f"pushed group job={job} " + " ".join(f"{k}={v}" for k, v in key.items()))
         except JobError as exc:
             failures.append(str(exc))
-    if failures:
-        raise JobError("\n".join(failures))
+    return failures
+
+
+def _per_model(items: list[Any], run: Callable[[Any], Any]) -> None:
+    """Run one model's job after another: a failing model is reported, the others still run
+    (and push); the command fails at the end with every model's error."""
+    from mlops_dash.collect.inputs import JobError
+
+    errors = []
+    for item in items:
+        try:
+            run(item)
+        except JobError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise JobError("\n".join(errors))
+
+
+def _per_model_pushed(items: list[Any], compute: Callable[[Any], Any], jobs: Any,
+                      pushgateway: str | None, dry_run: bool) -> None:
+    """Like `_per_model` for the jobs that push: ``compute`` returns the model's group; the
+    groups of the models that worked are pushed (unless ``dry_run``), then every error raised."""
+    from mlops_dash.collect.inputs import JobError
+
+    groups: list[tuple[str, dict[str, str], Any]] = []
+    try:
+        _per_model(items, lambda item: groups.append(compute(item)))
+        errors = []
+    except JobError as exc:
+        errors = [str(exc)]
+    if groups and not dry_run:
+        errors += _push_each(groups, jobs.pushgateway, pushgateway)
+    if errors:
+        raise JobError("\n".join(errors))
 
 
 @click.command()
@@ -67,27 +100,16 @@ def drift(config: Path, model: str | None, pushgateway: str | None, dry_run: boo
     except ImportError as exc:
         _missing_extra(exc, "jobs")
     from mlops_dash.collect.config import load_jobs, pick
-    from mlops_dash.collect.inputs import JobError
 
     jobs = load_jobs(config)
-    checks = pick(jobs.drift, model, "drift")
     n = workers or len(os.sched_getaffinity(0))
-    groups, errors = [], []
-    for check in checks:
-        try:
-            result = d.run_check(check, jobs.warehouse, n)
-        except JobError as exc:  # this model fails; the others still run and push
-            errors.append(str(exc))
-            continue
+
+    def compute(check: Any) -> tuple[str, dict[str, str], Any]:
+        result = d.run_check(check, jobs.warehouse, n)
         click.echo(d.table(result, check))
-        groups.append((d.PUSH_JOB, {"model": check.model}, d.registry_for(result)))
-    if groups and not dry_run:
-        try:
-            _push_each(groups, jobs.pushgateway, pushgateway)
-        except JobError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise JobError("\n".join(errors))
+        return d.PUSH_JOB, {"model": check.model}, d.registry_for(result)
+
+    _per_model_pushed(pick(jobs.drift, model, "drift"), compute, jobs, pushgateway, dry_run)
 
 
 @click.command()
@@ -101,21 +123,17 @@ def evaluate(config: Path, model: str | None, dry_run: bool) -> None:
     except ImportError as exc:
         _missing_extra(exc, "jobs")
     from mlops_dash.collect.config import load_jobs, pick
-    from mlops_dash.collect.inputs import JobError
 
     jobs = load_jobs(config)
-    errors = []
-    for job in pick(jobs.evaluate, model, "evaluate"):
-        try:
-            results = ev.evaluate_job(job, jobs.warehouse)
-            click.echo(ev.table(job, results))
-            if not dry_run:
-                for line in ev.log_to_mlflow(job, results):
-                    click.echo(line)
-        except JobError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise JobError("\n".join(errors))
+
+    def run(job: Any) -> None:
+        results = ev.evaluate_job(job, jobs.warehouse)
+        click.echo(ev.table(job, results))
+        if not dry_run:
+            for line in ev.log_to_mlflow(job, results):
+                click.echo(line)
+
+    _per_model(pick(jobs.evaluate, model, "evaluate"), run)
 
 
 @click.command()
@@ -130,25 +148,15 @@ def actuals(config: Path, model: str | None, pushgateway: str | None, dry_run: b
     except ImportError as exc:
         _missing_extra(exc, "jobs")
     from mlops_dash.collect.config import load_jobs, pick
-    from mlops_dash.collect.inputs import JobError
 
     jobs = load_jobs(config)
-    groups, errors = [], []
-    for job in pick(jobs.actuals, model, "actuals"):
-        try:
-            hist = ac.histograms(job, jobs.warehouse)
-        except JobError as exc:
-            errors.append(str(exc))
-            continue
+
+    def compute(job: Any) -> tuple[str, dict[str, str], Any]:
+        hist = ac.histograms(job, jobs.warehouse)
         click.echo(ac.table(job, hist))
-        groups.append((ac.PUSH_JOB, {"model": job.model}, ac.registry_for(job, hist)))
-    if groups and not dry_run:
-        try:
-            _push_each(groups, jobs.pushgateway, pushgateway)
-        except JobError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise JobError("\n".join(errors))
+        return ac.PUSH_JOB, {"model": job.model}, ac.registry_for(job, hist)
+
+    _per_model_pushed(pick(jobs.actuals, model, "actuals"), compute, jobs, pushgateway, dry_run)
 
 
 COMMANDS = [drift, evaluate, actuals]

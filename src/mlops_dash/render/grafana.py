@@ -16,6 +16,7 @@ from grafanalib._gen import DashboardEncoder
 from mlops_dash import conventions as cv
 from mlops_dash.promql import format_number
 from mlops_dash.render import grafana_panels as gp
+from mlops_dash.render.grafana_options import custom_field_config, panel_options
 from mlops_dash.render.grafana_panels import layout  # noqa: F401 - re-exported
 from mlops_dash.spec import models as m
 
@@ -40,14 +41,6 @@ def _thresholds(panel: m.Panel, alerts: list[m.Alert]) -> list[dict[str, Any]]:
     for value, color in sorted(set(values)):
         steps.append({"color": "green" if below else color, "value": value})
     return steps
-
-
-def _legend(placement: str = "bottom") -> dict[str, Any]:
-    return {"calcs": [], "displayMode": "list", "placement": placement, "showLegend": True}
-
-
-_TOOLTIP = {"mode": "multi", "sort": "desc"}
-_REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
 
 
 def _targets(panel: m.Panel, platform: m.Platform) -> list[G.Target]:
@@ -233,76 +226,6 @@ def _drop_nulls(obj: Any) -> Any:
     return obj
 
 
-def _custom(panel: m.Panel, has_threshold_line: bool) -> dict[str, Any]:
-    if panel.type == "timeseries":
-        custom: dict[str, Any] = {
-            "drawStyle": "bars" if panel.bars else "line",
-            "lineWidth": 1, "fillOpacity": 80 if panel.bars else 10,
-            "gradientMode": "none", "showPoints": "never", "pointSize": 4,
-            "lineInterpolation": "linear", "spanNulls": False, "axisPlacement": "auto",
-            "axisLabel": "", "barAlignment": 0,
-            "scaleDistribution": ({"type": "log", "log": 10} if panel.log_scale
-                                  else {"type": "linear"}),
-            "stacking": {"mode": "normal" if panel.stacking else "none", "group": "A"},
-            "thresholdsStyle": {"mode": "line" if has_threshold_line else "off"},
-            "hideFrom": {"legend": False, "tooltip": False, "viz": False},
-        }
-        return custom
-    if panel.type in ("alert-history", "state-timeline"):
-        return {"lineWidth": 0, "fillOpacity": 80, "spanNulls": False,
-                "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
-    if panel.type == "heatmap":
-        return {"scaleDistribution": {"type": "linear"},
-                "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
-    if panel.type == "piechart":
-        return {"hideFrom": {"legend": False, "tooltip": False, "viz": False}}
-    if panel.type == "table":
-        return {"align": "auto", "inspect": False}
-    return {}
-
-
-def _options(panel: m.Panel) -> dict[str, Any]:
-    t = panel.type
-    if t == "timeseries":
-        return {"legend": _legend(), "tooltip": dict(_TOOLTIP)}
-    if t in ("alert-history", "state-timeline"):
-        return {"showValue": "never", "rowHeight": 0.8, "mergeValues": True, "alignValue": "left",
-                "legend": _legend(), "tooltip": dict(_TOOLTIP)}
-    if t == "stat":
-        return {"graphMode": "area", "colorMode": "background", "justifyMode": "auto",
-                "textMode": "value_and_name", "wideLayout": True, "showPercentChange": False,
-                "reduceOptions": dict(_REDUCE), "percentChangeColorMode": "standard",
-                "orientation": "auto"}
-    if t == "gauge":
-        # the gauge schema requires the sizing fields too (Grafana's defaults: auto, 75, 75)
-        return {"reduceOptions": dict(_REDUCE), "orientation": "auto",
-                "showThresholdLabels": False, "showThresholdMarkers": True,
-                "sizing": "auto", "minVizWidth": 75, "minVizHeight": 75}
-    if t == "piechart":
-        return {"pieType": "donut", "displayLabels": ["percent"], "tooltip": dict(_TOOLTIP),
-                "reduceOptions": dict(_REDUCE), "legend": {**_legend("right"), "values": ["percent"]},
-                "orientation": "auto"}
-    if t == "heatmap":
-        return {"calculate": False, "color": {"mode": "scheme", "scheme": "RdYlGn",
-                                             "reverse": True, "fill": "dark-orange",
-                                             "scale": "exponential", "exponent": 0.5,
-                                             "steps": 64, "min": 0, "max": 2},
-                "rowsFrame": {"layout": "auto"}, "showValue": "never", "cellGap": 1,
-                "yAxis": {"axisPlacement": "left", "reverse": False},
-                "legend": {"show": True}, "tooltip": {"mode": "single", "yHistogram": False,
-                                                      "showColorScale": True},
-                "exemplars": {"color": "rgba(255,0,255,0.7)"}, "selectionMode": "x"}
-    if t == "bargauge":
-        return {"displayMode": "gradient", "valueMode": "color", "namePlacement": "auto",
-                "showUnfilled": True, "sizing": "auto", "minVizWidth": 8, "minVizHeight": 16,
-                "legend": _legend(), "reduceOptions": dict(_REDUCE), "maxVizHeight": 300,
-                "orientation": "vertical"}
-    if t == "table":
-        return {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
-                "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": []}}
-    raise AssertionError(t)
-
-
 def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
                  links: list[dict[str, Any]]) -> dict[str, Any]:
     p = {k: v for k, v in raw.items() if k in _PANEL_KEYS}
@@ -339,7 +262,7 @@ def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
                   else "palette-classic"},
         "mappings": [],
         "thresholds": {"mode": "absolute", "steps": _thresholds(panel, alerts)},
-        "custom": _custom(panel, line),
+        "custom": custom_field_config(panel, line),
     }
     if panel.type == "alert-history":
         defaults["color"] = {"mode": "fixed", "fixedColor": "red"}
@@ -351,7 +274,7 @@ def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
         if value is not None:
             defaults[key] = value
     p["fieldConfig"] = {"defaults": defaults, "overrides": _unit_overrides(panel)}
-    p["options"] = _options(panel)
+    p["options"] = panel_options(panel)
     return p
 
 

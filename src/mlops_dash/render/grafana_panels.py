@@ -1,5 +1,6 @@
-"""Grafana 12 JSON of rows, text, alert list and logs panels, the grid layout with rows, and the
-``raw`` escape hatch merged into a rendered panel. Pure: spec models in, JSON dicts out.
+"""Grafana 12 JSON of rows, text, alert list, annotations list and logs panels, the grid layout
+with rows, and the ``raw`` escape hatch merged into a rendered panel. Pure: spec models in, JSON
+dicts out.
 
 Rows follow Grafana's classic (schema v1) dashboard model (grafana-foundation-sdk
 ``dashboard.jsonschema.json`` ``RowPanel``; Grafana ``DashboardModel.toggleRow``): a row is a
@@ -12,6 +13,8 @@ opened (just below the row), and the next row follows it directly.
 from __future__ import annotations
 
 import copy
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from mlops_dash import conventions as cv
@@ -60,7 +63,7 @@ def ds_loki() -> dict[str, str]:
 
 def render_other(panel: m.Panel, index: int, grid: dict[str, int],
                  links: list[dict[str, Any]]) -> dict[str, Any]:
-    """A row, text, alert list or logs panel (without its raw part)."""
+    """A row, text, alert list, annotations list or logs panel (without its raw part)."""
     pid = cv.panel_numeric_id(index)
     if panel.type == "row":
         return {"type": "row", "id": pid, "title": panel.title, "collapsed": panel.collapsed,
@@ -74,6 +77,8 @@ def render_other(panel: m.Panel, index: int, grid: dict[str, int],
                                    "showMiniMap": False}}
     elif panel.type == "alertlist":
         out["options"] = dict(ALERTLIST_OPTIONS, stateFilter=dict(_ALERT_STATES))
+    elif panel.type == "annolist":
+        out["options"] = dict(ANNOLIST_OPTIONS, tags=[])
     elif panel.type == "logs":
         out["datasource"] = ds_loki()
         out["targets"] = [
@@ -99,6 +104,13 @@ ALERTLIST_OPTIONS: dict[str, Any] = {
     "dashboardAlerts": False, "alertName": "", "alertInstanceLabelFilter": "",
     "showInstances": False, "showInactiveAlerts": False, "datasource": "",
     "folder": {"uid": "", "title": ""},
+}
+# The annotations list: the ten options its schema requires, with the schema's defaults
+# (grafana-foundation-sdk annotationslist.jsonschema.json; `tags` has none: Grafana's is []).
+ANNOLIST_OPTIONS: dict[str, Any] = {
+    "onlyFromThisDashboard": False, "onlyInTimeRange": False, "limit": 10, "showUser": True,
+    "showTime": True, "showTags": True, "navigateToPanel": True, "navigateBefore": "10m",
+    "navigateAfter": "10m",
 }
 LOGS_OPTIONS: dict[str, Any] = {
     "showTime": True, "showLabels": False, "showCommonLabels": False, "wrapLogMessage": True,
@@ -160,12 +172,27 @@ def raw_problems(d: m.Dashboard, dashboard_json: dict[str, Any]
         for key in owned:
             out.append(((*base, key), f"{key!r} is rendered from the panel's own fields; set "
                         "it there, not in raw"))
-        if owned:
+        not_finite = list(_not_finite(panel.raw, ()))
+        for path in not_finite:
+            out.append(((*base, *path), "not a finite number: JSON (and Grafana) has no NaN "
+                        "or infinity"))
+        if owned or not_finite:
             continue
         for path, message in raw_errors(by_id[cv.panel_numeric_id(i)]):
             out.append(((*base, *_within(panel.raw, path)),
                         f"the Grafana 12 schema of a {panel.type} panel refuses it: {message}"))
     return out
+
+
+def _not_finite(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _not_finite(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _not_finite(v, (*path, i))
 
 
 def _within(raw: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:

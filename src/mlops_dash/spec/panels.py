@@ -82,7 +82,7 @@ class Annotation(Strict):
 
 PanelType = Literal[
     "timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge", "table",
-    "state-timeline", "alert-history", "row", "text", "alertlist", "logs",
+    "state-timeline", "alert-history", "row", "text", "alertlist", "annolist", "logs",
 ]
 # Kinds that draw query results in a unit (the nine kinds before rows, text, alert lists and logs)
 DATA_KINDS = frozenset({"timeseries", "stat", "gauge", "piechart", "heatmap", "bargauge",
@@ -90,9 +90,10 @@ DATA_KINDS = frozenset({"timeseries", "stat", "gauge", "piechart", "heatmap", "b
 _LAYOUT = {"id", "title", "description", "type", "width", "height", "links", "raw"}
 # The fields each newer kind takes (the data kinds take every field, as before)
 KIND_FIELDS: dict[str, frozenset[str]] = {
-    "row": frozenset({"id", "title", "type", "collapsed"}),
+    "row": frozenset({"id", "title", "type", "collapsed", "raw"}),
     "text": frozenset(_LAYOUT | {"content"}),
     "alertlist": frozenset(_LAYOUT),
+    "annolist": frozenset(_LAYOUT),
     "logs": frozenset(_LAYOUT | {"queries", "time_from"}),
 }
 
