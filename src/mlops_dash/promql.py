@@ -17,6 +17,7 @@ from mlops_dash.spec.models import (
     GrowthSignal,
     QuantileSignal,
     RatioSignal,
+    RawSignal,
     Selector,
 )
 
@@ -193,6 +194,8 @@ def signal_expr(alert: Alert) -> str:
     """The expression of an alert's signal (the value compared with the threshold)."""
     s = alert.signal
     w = alert.window
+    if isinstance(s, RawSignal):
+        return s.expr
     if isinstance(s, RatioSignal) and s.of == "gauges":
         return f"sum{_by(s.by)} ({selector(s.numerator)}) / sum{_by(s.by)} ({selector(s.denominator)})"
     if isinstance(s, RatioSignal):
@@ -304,8 +307,30 @@ def _events_expr(s: GaugeSignal) -> str:
 
 
 def alert_expr(alert: Alert) -> str:
-    """The full alerting expression: ``(signal) <comparison> threshold``."""
+    """The full alerting expression: ``(signal) <comparison> threshold``; a raw signal as
+    written (without a threshold: the expression itself; with one: parenthesised only where
+    PromQL's precedence needs it, so an imported ``x > 5`` stays ``x > 5``)."""
+    if isinstance(alert.signal, RawSignal):
+        expr = alert.signal.expr
+        if alert.comparison is None or alert.threshold is None:
+            return expr
+        return f"{_raw_operand(expr)} {alert.comparison} {format_number(alert.threshold)}"
     return f"({signal_expr(alert)}) {alert.comparison} {format_number(alert.threshold)}"
+
+
+# binary operators that bind as loosely as a comparison or looser (prometheus promql/parser:
+# comparisons, then and/unless, then or): a raw signal with one of them on top needs parentheses
+_LOOSE_OPS = {"==", "!=", ">", "<", ">=", "<=", "and", "or", "unless"}
+
+
+def _raw_operand(expr: str) -> str:
+    try:
+        node = parse(expr)
+    except PromQLSyntaxError:
+        return f"({expr})"
+    if isinstance(node, pp.BinaryExpr) and str(node.op).lower() in _LOOSE_OPS:
+        return f"({expr})"
+    return expr
 
 
 def format_number(value: float) -> str:

@@ -142,6 +142,8 @@ def analyse_expr(expr: str) -> dict[str, Any]:
         elif isinstance(top.lhs, pp.NumberLiteral):
             out["comparison"], out["threshold"], signal = (
                 _FLIP[op], _number(top.lhs.val), top.rhs)
+    while isinstance(signal, pp.ParenExpr):  # `(x) > 1` and `x > 1` compare the same signal
+        signal = signal.expr
     # windows as written (the parser would print 7d as 1w): range selectors, subqueries,
     # offsets, read from the text with string literals blanked out
     bare = _STRING.sub('""', expr)

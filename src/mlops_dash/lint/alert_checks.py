@@ -129,4 +129,16 @@ def check_msteams(ctx: Context) -> None:
                         "AlertmanagerConfig gets msteamsv2Configs either way)")
 
 
-CHECKS = [check_rules, check_msteams]
+def check_raw_untested(ctx: Context) -> None:
+    """A raw alert's expression has no shape to derive cases from: its promtool tests are the
+    user's own ``tests``; without any it is untested."""
+    for doc in ctx.spec_set.dashboards:
+        for ai, alert in enumerate(doc.model.alerts):
+            if alert.signal.shape == "raw" and not alert.tests:
+                ctx.at_spec(doc, ("alerts", ai, "signal"), "alert/raw-untested",
+                            f"alert {alert.name} has a raw expression and no `tests`: "
+                            "write a firing and a quiet case (input_series, eval_time, "
+                            "firing)")
+
+
+CHECKS = [check_rules, check_msteams, check_raw_untested]

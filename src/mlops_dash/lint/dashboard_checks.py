@@ -20,7 +20,7 @@ from mlops_dash.spec.loader import Document
 GRAFANA_UNIT_IDS = frozenset("""
 none short string percent percentunit humidity dB hex0x hex sci locale pixel
 bytes decbytes bits decbits kbytes deckbytes mbytes decmbytes gbytes decgbytes tbytes dectbytes
-pbytes decpbytes bps Bps binBps binbps KBs Kbits KiBs Kibits MBs Mbits MiBs Mibits GBs Gbits
+pbytes decpbytes pps bps Bps binBps binbps KBs Kbits KiBs Kibits MBs Mbits MiBs Mibits GBs Gbits
 GiBs Gibits TBs Tbits TiBs Tibits PBs Pbits PiBs Pibits
 hertz ns µs ms s m h d dtdurationms dtdurations dthms dtdhms timeticks clockms clocks
 cps ops reqps rps wps iops eps mps recps rrecps cpm opm reqpm rpm wpm iopm epm mpm recpm

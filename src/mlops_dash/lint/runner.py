@@ -70,6 +70,8 @@ CHECKS: dict[str, tuple[str, str]] = {
     "alert/msteams-unsupported": (ERROR, "a Microsoft Teams channel is routed but the "
                                          "`alertmanager_version` (0.25) has no "
                                          "`msteams_configs`"),
+    "alert/raw-untested": (WARNING, "a raw-expression alert (`shape: raw`, usually imported) "
+                           "without `tests`: it gets no generated promtool cases"),
     "alert/record-name": (ERROR, "a recording rule name not of the form "
                                  "`level:metric:operations`"),
     "alert/template-label": (ERROR, "alert text (summary, description, labels) reads a "

@@ -791,11 +791,14 @@ def test_file(d: m.Dashboard, catalogue: m.MetricCatalogue) -> dict[str, Any] | 
         ctx = Context(d, alert, metrics, interval=int(m.duration_seconds(eval_interval)),
                       eval_interval=int(m.duration_seconds(eval_interval)))
         try:
-            tests += [case.render(ctx) for case in generated_cases(ctx)]
+            if alert.signal.shape != "raw":  # a raw alert: the user's own cases only
+                tests += [case.render(ctx) for case in generated_cases(ctx)]
         except AlertTestError as exc:
             exc.alert_index = index  # type: ignore[attr-defined]
             raise
         tests += [spec_case(ctx, c) for c in alert.tests]
+    if not tests:
+        return None
     rule_file = posixpath.relpath(cv.rule_file_path(d.uid),
                                   posixpath.dirname(cv.alert_test_path(d.uid)))
     return {

@@ -32,6 +32,7 @@ def _thresholds(panel: m.Panel, alerts: list[m.Alert]) -> list[dict[str, Any]]:
     """Threshold steps: the base step, then each alert's threshold (from the same spec field)."""
     steps: list[dict[str, Any]] = []
     values: list[tuple[float, str]] = [(t.value, t.color) for t in panel.thresholds]
+    alerts = [a for a in alerts if a.threshold is not None]  # a raw alert may have none
     for a in alerts:
         color = {"critical": "red", "warning": "orange", "info": "blue"}[a.severity]
         values.append((a.threshold, color))
@@ -255,7 +256,8 @@ def _clean_panel(raw: dict[str, Any], panel: m.Panel, alerts: list[m.Alert],
         p["timeFrom"] = panel.time_from
     p["type"] = "state-timeline" if panel.type == "alert-history" else panel.type
     unit = "short" if panel.type == "alert-history" else panel.unit
-    line = panel.type == "timeseries" and bool(alerts or panel.thresholds)
+    line = panel.type == "timeseries" and bool(
+        [a for a in alerts if a.threshold is not None] or panel.thresholds)
     defaults: dict[str, Any] = {
         "unit": unit,
         "color": {"mode": "thresholds" if panel.type in ("stat", "gauge")

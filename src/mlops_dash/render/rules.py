@@ -70,7 +70,8 @@ def humanize_threshold(value: float, unit: str) -> str:
 def fill_placeholders(text: str, alert: m.Alert) -> str:
     """Replace ``${threshold}``, ``${window}`` and ``${for}`` with the alert's own fields."""
     return (
-        text.replace("${threshold}", humanize_threshold(alert.threshold, alert.unit))
+        text.replace("${threshold}", "" if alert.threshold is None
+                     else humanize_threshold(alert.threshold, alert.unit))
         .replace("${window}", alert.window or "")
         .replace("${for}", alert.for_)
     )
@@ -85,9 +86,10 @@ def alert_rule(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str
         **alert.labels,
     }
     annotations = {
+        **alert.annotations,
         "summary": fill_placeholders(alert.summary, alert),
         "description": fill_placeholders(alert.description, alert),
-        "runbook_url": runbook_url(alert, platform),
+        "runbook_url": alert.runbook_url or runbook_url(alert, platform),
         "dashboard_url": panel_link(d, alert, platform),
     }
     rule: dict[str, Any] = {"alert": alert.name, "expr": promql.alert_expr(alert)}

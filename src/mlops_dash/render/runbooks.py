@@ -77,6 +77,8 @@ def signal_sentence(alert: m.Alert) -> str:
         assert s.baseline is not None
         return (f"how long a run has been running (now − {_code(s.start_timestamp.metric)}) "
                 f"as a multiple of {_code(promql.selector(s.baseline))}")
+    if isinstance(s, m.RawSignal):
+        return f"the expression {_code(s.expr)}"
     raise AssertionError(f"unknown shape {s.shape}")
 
 
@@ -132,9 +134,12 @@ def context(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str, A
         "summary": readable(rules.fill_placeholders(alert.summary, alert)),
         "description": readable(rules.fill_placeholders(alert.description, alert)),
         "signal": signal_sentence(alert),
-        "comparison_word": COMPARISON_WORDS[alert.comparison],
-        "threshold": promql.format_number(alert.threshold),
-        "threshold_human": rules.humanize_threshold(alert.threshold, alert.unit),
+        # a raw alert without a threshold (its whole expression) has neither
+        "comparison_word": COMPARISON_WORDS.get(alert.comparison or "", ""),
+        "threshold": ("" if alert.threshold is None
+                      else promql.format_number(alert.threshold)),
+        "threshold_human": ("" if alert.threshold is None
+                            else rules.humanize_threshold(alert.threshold, alert.unit)),
         "expression": promql.alert_expr(alert),
         "signal_expression": promql.signal_expr(alert),
         "window": alert.window or "instant (no range)",

@@ -286,7 +286,8 @@ def build_world(spec_set: SpecSet, origin: float | None = None) -> World:
     catalogue_model = spec_set.catalogue_model
     platform = spec_set.platform_model
     dashboards = spec_set.dashboard_models()
-    alerts = [a for d in dashboards for a in d.alerts]
+    # raw alerts (imported expressions) have no shape to drive: not simulated
+    alerts = [a for d in dashboards for a in d.alerts if a.signal.shape != "raw"]
     records = {r.record: r.expr for d in dashboards for r in d.recording_rules}
     extra: dict[str, set[str]] = {}
     for a in alerts:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mlops_dash import conventions as cv
 from mlops_dash.spec.alert_routing import AlertRouting
@@ -79,8 +80,10 @@ class Alert(Strict):
     summary: AlertText = Field(min_length=1)
     description: AlertText = Field(min_length=1)
     signal: Signal
-    comparison: Comparison
-    threshold: Number
+    comparison: Comparison | None = Field(
+        default=None, description="required, except for a raw signal that is the whole "
+        "alerting expression")
+    threshold: Number | None = None
     unit: str = Field(min_length=1, description="Grafana unit id of the signal, e.g. percentunit")
     window: PositiveDuration | None = Field(
         default=None, description="range the signal is computed over (ratio, quantile, growth)"
@@ -91,14 +94,50 @@ class Alert(Strict):
     runbook_steps: list[str] = Field(default_factory=list)
     first_queries: list[str] = Field(default_factory=list)
     labels: dict[LabelName, AlertText] = Field(default_factory=dict)
+    runbook_url: str | None = Field(
+        default=None, description="an existing runbook (imported rules): the runbook_url "
+        "annotation points there instead of the generated runbook")
+    annotations: dict[LabelName, AlertText] = Field(
+        default_factory=dict, description="further annotations, rendered as written")
     tests: list[AlertTestCase] = Field(default_factory=list)
     routing: AlertRouting | None = Field(
         default=None, description="override of the severity routing for this alert: page a "
         "warning, or keep a critical alert off the pager (always or during a window)")
 
     @model_validator(mode="after")
+    def _threshold_where_needed(self) -> Alert:
+        if (self.comparison is None) != (self.threshold is None):
+            raise ValueError("give both `comparison` and `threshold`, or neither")
+        if self.comparison is None and self.signal.shape != "raw":
+            raise ValueError(f"a {self.signal.shape} signal needs `comparison` and `threshold`")
+        return self
+
+    @field_validator("threshold", "comparison", mode="before")
+    @classmethod
+    def _not_null(cls, v: object, info: ValidationInfo) -> object:
+        """Left out is allowed (a raw signal that is its whole rule); written as null is the
+        usual mistake, reported as the type error it is."""
+        if v is None:
+            if info.field_name == "threshold":
+                raise PydanticCustomError("float_type", "Input should be a valid number")
+            raise PydanticCustomError("literal_error", "Input should be '>', '>=', '<' or '<='",
+                                      {"expected": "'>', '>=', '<' or '<='"})
+        return v
+
+    @field_validator("annotations")
+    @classmethod
+    def _own_annotations(cls, v: dict[str, str]) -> dict[str, str]:
+        clash = sorted({"summary", "description", "runbook_url", "dashboard_url"} & set(v))
+        if clash:
+            raise ValueError(f"annotations {clash} are set by mlops-dash; use the alert's "
+                             "fields (summary, description, runbook_url)")
+        return v
+
+    @model_validator(mode="after")
     def _window_where_needed(self) -> Alert:
         needs = self.signal.shape in ("ratio", "quantile", "growth")
+        if self.signal.shape == "raw":
+            return self  # a raw expression has its windows inside
         if isinstance(self.signal, RatioSignal) and self.signal.of == "gauges":
             needs = False
         if needs and self.window is None:

@@ -106,6 +106,7 @@ from mlops_dash.spec.signals import (  # noqa: F401 - re-exported
     GrowthSignal,
     QuantileSignal,
     RatioSignal,
+    RawSignal,
     RestartEvents,
     ScaleBy,
     Selector,

@@ -202,8 +202,33 @@ class AgeSignal(Strict):
         return v
 
 
+class RawSignal(Strict):
+    """A PromQL expression kept as written: an imported rule that matches no other shape.
+
+    With the alert's ``comparison`` and ``threshold`` it is the signal (``expr <comparison>
+    threshold``, drawn as the panel's threshold line); without them it is the whole alerting
+    expression (it fires for every series it returns; no threshold line). A raw alert gets no
+    generated promtool cases, only its own ``tests`` (lint warns when it has none)."""
+
+    shape: Literal["raw"]
+    expr: str = Field(min_length=1, description="PromQL, as written")
+    by: list[LabelName] = Field(
+        default_factory=list, description="labels that identify one instance (deep links)")
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        import promql_parser
+
+        try:
+            promql_parser.parse(v)
+        except Exception as exc:  # the parser raises plain exceptions with a message
+            raise ValueError(f"not PromQL: {str(exc).strip()}") from None
+        return v
+
+
 Signal = Annotated[
     RatioSignal | QuantileSignal | GaugeSignal | DifferenceSignal | GrowthSignal
-    | BaselineSignal | AgeSignal,
+    | BaselineSignal | AgeSignal | RawSignal,
     Field(discriminator="shape"),
 ]
