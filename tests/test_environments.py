@@ -319,15 +319,16 @@ def test_two_environments_of_one_name(tmp_path):
 def test_specs_in_subfolders_are_found(tmp_path):
     specs = tmp_path / "specs"
     shutil.copytree(SPECS, specs)
-    (specs / "areas").mkdir()
-    for name in ("serving-health.yaml", "cost-optimization.yaml"):
-        (specs / name).rename(specs / "areas" / name)
+    # folders that keep the files' order (links to all dashboards follow the spec-file order)
+    for folder, name in (("areas", "cost-optimization.yaml"), ("zones", "serving-health.yaml")):
+        (specs / folder).mkdir()
+        (specs / name).rename(specs / folder / name)
     (specs / ".hidden").mkdir()
     (specs / ".hidden" / "broken.yaml").write_text("not: [a spec")
     # an output folder inside (it holds .mlops-dash-files) is not read as specs
     output.write_tree({"prometheus/x.rules.yaml": "groups: []\n"}, specs / "generated")
     assert pipeline.build_tree(specs) == pipeline.build_tree(SPECS)
-    (specs / "areas" / "stray.yaml").write_text("groups: []\n")  # YAML, not a spec: an error
+    (specs / "zones" / "stray.yaml").write_text("groups: []\n")  # YAML, not a spec: an error
     with pytest.raises(SpecErrors) as exc:
         load_specs(specs)
     assert [e.message for e in exc.value.errors] == [

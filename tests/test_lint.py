@@ -702,3 +702,27 @@ def test_group_by_label_no_alert_carries(specs_copy):
                 "routing/group-by-label")
     assert len(hits) == 1 and hits[0].line == line and hits[0].level == "warning"
     assert "'modle' is carried by no alert" in hits[0].message
+
+
+# ------------------------------------------------------------------------------ raw alerts
+
+
+def test_raw_alert_is_untested_until_it_has_its_own_cases(tmp_path):
+    """An imported raw-expression alert has no shape to derive promtool cases from: lint warns
+    `alert/raw-untested` until the spec gives it `tests`, then is quiet."""
+    rules = tmp_path / "r.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [{
+        "alert": "ThroughputGone", "for": "10m", "labels": {"severity": "warning"},
+        "expr": "(sum(rate(istio_requests_total[5m])) or on() vector(0)) < 1",
+        "annotations": {"summary": "no traffic", "description": "no traffic for 10m"}}]}]}))
+    out = tmp_path / "specs"
+    assert run("import", "rules", str(rules), "--out", str(out)).returncode == 0
+    hits = only(lint_folder(out), "alert/raw-untested")
+    assert len(hits) == 1 and hits[0].file.endswith("r.yaml") and hits[0].level == "warning"
+    spec = out / "r.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["alerts"][0]["tests"] = [{
+        "name": "no traffic fires", "eval_time": "15m", "firing": True,
+        "input_series": [{"series": 'istio_requests_total{job="istio"}', "values": "0x30"}]}]
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert not [f for f in lint_folder(out) if f.check_id == "alert/raw-untested"]

@@ -300,9 +300,8 @@ def test_an_alert_cannot_point_at_a_row(tmp_path):
     path = specs / "serving-health.yaml"
     text = path.read_text()
     assert text.count("    panel: request-latency\n") >= 1
-    path.write_text(text.replace("panels:\n  - id: request-latency\n",
-                                 "panels:\n  - {id: top-row, title: Top, type: row}\n"
-                                 "  - id: request-latency\n", 1)
+    path.write_text(text.replace("\npanels:\n",
+                                 "\npanels:\n  - {id: top-row, title: Top, type: row}\n", 1)
                     .replace("    panel: request-latency\n", "    panel: top-row\n", 1))
     with pytest.raises(SpecErrors) as exc:
         load_specs(specs)

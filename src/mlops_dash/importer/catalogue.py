@@ -40,7 +40,9 @@ def _walk(node: object, labels: set[str], uses: dict[str, Usage], in_counter: bo
         labels = labels | {str(x) for x in (mod.group_labels or [])}
     if isinstance(node, pp.VectorSelector):
         name = promql.selector_name(node)
-        if name and name not in promql.BUILTIN_SERIES:
+        # ALERTS is Prometheus' own; its scrape series (up, scrape_*) are catalogued like any
+        # other: their labels come from the scrape config, and alert tests need them listed
+        if name and name not in promql.BUILTIN_SERIES - promql.SCRAPE_SERIES:
             u = uses.setdefault(name, Usage())
             u.labels |= {str(m.name) for m in node.matchers.matchers if m.name != "__name__"}
             u.labels |= labels
