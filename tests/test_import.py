@@ -95,13 +95,16 @@ def community(tmp_path_factory):
 @pytest.mark.parametrize("name", ["node-exporter-full-old.json", "nfs-full.json"])
 def test_community_dashboard_imports_builds_lints_round_trips(community, name):
     code, output, out = community(name)
-    # reported: the legacy file's series overrides (colours, negative-Y transforms: 55 panels),
-    # the current file's per-series overrides (2 panels); everything else is representable
+    # reported: the legacy file's series overrides (colours, negative-Y transforms: 55 panels)
+    # and its 12 singlestats' value maps (null → "N/A", Grafana turns them into mappings), the
+    # current file's per-series overrides (2 panels); everything else is representable
     reported = [ln for ln in output.splitlines() if ln.startswith("not representable")]
-    expected = {"node-exporter-full-old.json": ("seriesOverrides", 55),
-                "nfs-full.json": ("fieldConfig.overrides", 2)}[name]
-    assert code == 3 and len(reported) == expected[1], output
-    assert all(f".{expected[0]} " in ln for ln in reported)
+    expected = {"node-exporter-full-old.json": {"seriesOverrides": 55,
+                                                "fieldConfig.defaults.mappings": 12},
+                "nfs-full.json": {"fieldConfig.overrides": 2}}[name]
+    kinds = Counter(re.search(r"^not representable: \S*?\.([A-Za-z.]+) ", ln)[1]
+                    for ln in reported)
+    assert code == 3 and kinds == expected, output
     assert _dashboard_changes(DATA / name, out) == []
     assert _lint_ids(out) <= SOURCE_FINDINGS
     spec = next(d for d in (yaml.safe_load(p.read_text()) for p in out.glob("*.yaml"))
@@ -278,3 +281,35 @@ def test_build_never_imports_the_importer():
     cli_text = (src / "cli.py").read_text()
     top = cli_text[:cli_text.index("F = TypeVar")]
     assert "importer" not in top  # not at module level: a lazy import inside the commands
+
+
+def test_singlestat_migrates_as_grafana_does():
+    """grafana/grafana packages/grafana-ui/src/components/SingleStatShared/
+    SingleStatBaseOptions.ts, migrateFromAngularSinglestat: one threshold step per colour (the
+    first the base), only with both thresholds and colors; the reducer is the valueName's
+    fieldReducers id or alias (avg → mean, current → lastNotNull, total → sum), else mean;
+    nullText → noValue, tableColumn → reduce fields; value maps become mappings (reported)."""
+    legacy = {"type": "singlestat", "title": "Up", "format": "percent", "decimals": 0,
+              "valueName": "current", "thresholds": "50, 80",
+              "colors": ["#d44a3a", "rgba(237, 129, 40, 0.89)", "#299c46"],
+              "gauge": {"show": True, "minValue": 0, "maxValue": 100},
+              "nullText": "n/a", "tableColumn": "host",
+              "valueMaps": [{"op": "=", "text": "down", "value": "0"}]}
+    out = mg.singlestat_to_stat(legacy)
+    assert out["type"] == "gauge"
+    d = out["fieldConfig"]["defaults"]
+    assert d["thresholds"]["steps"] == [{"value": None, "color": "#d44a3a"},
+                                        {"value": 50, "color": "rgba(237, 129, 40, 0.89)"},
+                                        {"value": 80, "color": "#299c46"}]
+    assert (d["unit"], d["decimals"], d["min"], d["max"]) == ("percent", 0, 0, 100)
+    assert d["noValue"] == "n/a" and d["mappings"] == legacy["valueMaps"]
+    assert out["options"]["reduceOptions"] == {"calcs": ["lastNotNull"], "fields": "/^host$/",
+                                               "values": False}
+    # thresholds without colours: none; a valueName fieldReducers does not know: mean
+    bare = mg.singlestat_to_stat({"type": "singlestat", "title": "x", "thresholds": "1,2",
+                                  "valueName": "name"})
+    assert "thresholds" not in bare["fieldConfig"]["defaults"]
+    assert bare["options"]["reduceOptions"]["calcs"] == ["mean"]
+    assert bare["type"] == "stat"
+    assert mg.singlestat_to_stat({"valueName": "total"})["options"]["reduceOptions"][
+        "calcs"] == ["sum"]

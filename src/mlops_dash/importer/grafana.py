@@ -212,12 +212,21 @@ def _dropped_settings(p: dict[str, Any], at: str, title: str, report: Report) ->
         "transformations": ("transformations", p.get("transformations")),
         "fieldConfig.overrides": ("per-series overrides", fc.get("overrides")),
         "fieldConfig.defaults.mappings": ("value mappings", defaults.get("mappings")),
+        "fieldConfig.defaults.noValue": ("the text shown without data", defaults.get("noValue")),
+        "options.reduceOptions.fields": ("the field the value is computed from",
+                                         _reduce_fields(p)),
         "seriesOverrides": ("legacy series overrides", p.get("seriesOverrides")),
     }
     for key, (what, value) in found.items():
         if value:
             report.skip(f"{at}.{key}", title, f"{what}: not in the spec format (paste into "
                         "the panel's `raw:` to keep)", value)
+
+
+def _reduce_fields(p: dict[str, Any]) -> Any:
+    options = p.get("options") if isinstance(p.get("options"), dict) else {}
+    reduce = options.get("reduceOptions") if isinstance(options.get("reduceOptions"), dict) else {}
+    return reduce.get("fields")
 
 
 def _size(p: dict[str, Any], spec: dict[str, Any], at: str, title: str,

@@ -9,9 +9,12 @@ Followed from grafana/grafana:
   ``flotToGraphOptions``): the left y axis gives unit, decimals, min, max, log scale and label;
   ``bars``/``lines``/``points`` the draw style, ``stack`` the stacking, ``fill`` ×10 the fill
   opacity, the angular ``thresholds`` (op gt/lt, colorMode) the threshold steps;
-- ``public/app/plugins/panel/stat/StatMigrations.ts`` (``sharedSingleStatMigrationHandler``):
-  ``format`` → unit, ``decimals``, the comma-separated ``thresholds`` with ``colors`` → steps
-  (base step the first colour), ``valueName`` → the reducer, ``gauge.minValue``/``maxValue``.
+- ``packages/grafana-ui/src/components/SingleStatShared/SingleStatBaseOptions.ts``
+  (``migrateFromAngularSinglestat``, which ``sharedSingleStatPanelChangedHandler`` runs for an
+  angular singlestat): ``format`` → unit, ``decimals``, ``nullText`` → ``noValue``,
+  ``tableColumn`` → the reduce fields, the comma-separated ``thresholds`` with ``colors`` → one
+  step per colour (base step the first), ``valueName`` → the reducer (``fieldReducers``: id or
+  alias, else mean), value/range maps → mappings, ``gauge.minValue``/``maxValue``.
 Only the parts the spec format (and the round trip) reads are migrated; the rest of a legacy
 panel (series overrides, aliasColors, legend tables) is reported by the importer.
 """
@@ -28,10 +31,14 @@ GRID_CELL_VMARGIN = 8
 MIN_PANEL_HEIGHT = GRID_CELL_HEIGHT * 3
 DEFAULT_ROW_HEIGHT = 250
 DEFAULT_PANEL_SPAN = 4
-# StatMigrations.ts: singlestat valueName → reducer id
-VALUE_NAME_REDUCERS = {"min": "min", "max": "max", "avg": "mean", "current": "lastNotNull",
-                       "total": "sum", "first": "first", "delta": "delta", "diff": "diff",
-                       "range": "range", "name": "lastNotNull", "last_time": "lastNotNull"}
+# packages/grafana-data/src/transformations/fieldReducer.ts (fieldReducers): the reducer ids and
+# their aliasIds; migrateFromAngularSinglestat takes fieldReducers.getIfExists(valueName), else
+# mean (so the singlestat's "name" and "last_time" become mean, as in Grafana)
+REDUCER_IDS = frozenset({
+    "lastNotNull", "last", "firstNotNull", "first", "min", "max", "mean", "variance", "stdDev",
+    "sum", "count", "range", "delta", "step", "diff", "logmin", "allIsZero", "allIsNull",
+    "changeCount", "distinctCount", "diffperc", "allValues", "uniqueValues"})
+REDUCER_ALIASES = {"current": "lastNotNull", "avg": "mean", "total": "sum"}
 
 
 def grid_height(height: Any) -> int:
@@ -229,24 +236,34 @@ def singlestat_to_stat(panel: dict[str, Any]) -> dict[str, Any]:
         defaults["unit"] = panel["format"]
     if _number(panel.get("decimals")) is not None:
         defaults["decimals"] = _number(panel.get("decimals"))
-    raw = panel.get("thresholds")
-    values = [v.strip() for v in raw.split(",")] if isinstance(raw, str) and raw.strip() else []
-    colors = [c for c in panel.get("colors") or [] if isinstance(c, str)]
-    if values:
-        steps: list[dict[str, Any]] = [{"value": None, "color": colors[0] if colors else "green"}]
-        for i, v in enumerate(values):
-            num = _number(v)
-            if num is not None:
-                color = colors[i + 1] if i + 1 < len(colors) else "red"
-                steps.append({"value": num, "color": color})
+    # "Convert thresholds and color values": only with both, one step per colour (the first
+    # the base), each later one at the threshold before it
+    raw, colors = panel.get("thresholds"), panel.get("colors")
+    if isinstance(raw, str) and raw.strip() and isinstance(colors, list) and colors:
+        levels = [_number(v.strip()) for v in raw.split(",")]
+        steps: list[dict[str, Any]] = []
+        for color in colors:
+            idx = len(steps) - 1
+            if idx < 0:
+                steps.append({"value": None, "color": color})
+            elif idx < len(levels) and levels[idx] is not None:
+                steps.append({"value": levels[idx], "color": color})
         defaults["thresholds"] = {"mode": "absolute", "steps": steps}
+    if panel.get("nullText"):
+        defaults["noValue"] = panel["nullText"]
+    # convertOldAngularValueMappings: kept as written, the importer reports them by name
+    maps = [m for key in ("valueMaps", "rangeMaps") for m in panel.get(key) or []]
+    if maps:
+        defaults["mappings"] = maps
     if gauge.get("show"):
         for key, src in (("min", "minValue"), ("max", "maxValue")):
             if _number(gauge.get(src)) is not None:
                 defaults[key] = _number(gauge.get(src))
     out["fieldConfig"] = {"defaults": defaults, "overrides": []}
-    reducer = VALUE_NAME_REDUCERS.get(str(panel.get("valueName") or "avg"), "mean")
-    out["options"] = {"reduceOptions": {"calcs": [reducer], "fields": "", "values": False}}
+    name = str(panel.get("valueName") or "")
+    reducer = name if name in REDUCER_IDS else REDUCER_ALIASES.get(name, "mean")
+    fields = f"/^{panel['tableColumn']}$/" if panel.get("tableColumn") else ""
+    out["options"] = {"reduceOptions": {"calcs": [reducer], "fields": fields, "values": False}}
     return out
 
 
