@@ -313,3 +313,25 @@ def test_singlestat_migrates_as_grafana_does():
     assert bare["type"] == "stat"
     assert mg.singlestat_to_stat({"valueName": "total"})["options"]["reduceOptions"][
         "calcs"] == ["sum"]
+
+
+def test_rules_import_into_an_existing_spec_set_builds(specs_copy):
+    """`--specs DIR` adds imported-<uid>.yaml to the set and appends the series its catalogue
+    lacks; the shipped set then still builds, its own rule files unchanged."""
+    from mlops_dash.spec.loader import load_specs as load
+
+    before = pipeline.render_tree(load(specs_copy))
+    catalogue = (specs_copy / "metrics.yaml").read_text()
+    res = CliRunner().invoke(cli, ["import", "rules", str(DATA / "node-exporter.rules.yml"),
+                                   "--specs", str(specs_copy)])
+    assert res.exit_code in (0, 3) and "Traceback" not in res.output, res.output
+    added = sorted(p.name for p in specs_copy.glob("imported-*.yaml"))
+    assert len(added) == 1
+    grown = (specs_copy / "metrics.yaml").read_text()
+    assert grown.startswith(catalogue.rstrip("\n")[:200]) and "node_filesystem_avail_bytes" in grown
+    after = pipeline.render_tree(load(specs_copy))
+    # the shipped alerts are untouched (dashboards gain a link to the imported one: all_dashboards)
+    rules = [k for k in before if k.startswith("prometheus/") and k.endswith(".rules.yaml")]
+    assert rules and all(after[k] == before[k] for k in rules)
+    assert [k for k in after if k not in before and k.startswith("prometheus/")]
+    assert len(after) > len(before)
