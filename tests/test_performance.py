@@ -47,6 +47,7 @@ def test_build_does_import_the_renderers(tmp_path):
     mods = imported_modules("build", "-q", "--specs", str(SPECS), "--out", str(tmp_path / "o"))
     assert {"pydantic", "yaml", "jinja2"} <= mods
     assert "jsonschema" not in mods  # validation stays out of build's hot path
+    assert "grafanalib" not in mods  # the dashboard JSON is built as plain data (issue 18)
 
 
 # ------------------------------------------------------------------ YAML reading with libyaml
