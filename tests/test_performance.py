@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, SPECS
-from mlops_dash import output, pipeline
+from mlops_dash import output, pipeline, yamlemit
 from mlops_dash.spec import yamlsource
 from mlops_dash.spec.loader import load_specs
 
@@ -45,8 +45,9 @@ def test_help_does_not_import_heavy_modules(args):
 def test_build_does_import_the_renderers(tmp_path):
     """The probe above is meaningful: a real build imports what --help must not."""
     mods = imported_modules("build", "-q", "--specs", str(SPECS), "--out", str(tmp_path / "o"))
-    assert {"grafanalib", "pydantic", "yaml"} <= mods
+    assert {"pydantic", "yaml", "jinja2"} <= mods
     assert "jsonschema" not in mods  # validation stays out of build's hot path
+    assert "grafanalib" not in mods  # the dashboard JSON is built as plain data (issue 18)
 
 
 # ------------------------------------------------------------------ YAML reading with libyaml
@@ -123,6 +124,55 @@ _DATA = st.dictionaries(_KEY, st.recursive(
 @given(_DATA)
 def test_dump_yaml_bytes_do_not_depend_on_libyaml(data):
     assert output.dump_yaml(data, header=False) == _pure_dump(data)
+
+
+def test_generated_yaml_is_written_by_the_direct_writer(tree):
+    """yamlemit writes every generated YAML file (no fallback), the bytes PyYAML writes."""
+    yaml_files = [rel for rel in tree if rel.endswith((".yaml", ".yml"))]
+    for rel in yaml_files:
+        data = yaml.safe_load(tree[rel])
+        if isinstance(data, dict) and data:
+            assert yamlemit.dump(data) == _pure_dump(data), rel
+
+
+@pytest.mark.parametrize("value", [
+    "plain", "yes", "No", "on", "~", "null", "", "1", "0x1F", "1_000", "1e3", "2001-01-01",
+    "- x", "-x", "-", "?", "? x", ":", ":x", "a:", "a: b", "a:b", "#c", "a #c", "a#c", "x ",
+    " x", "---", "--x", "...", "..x", "'q'", "it's", '"d"', "%x", "@x", "`x", "!x", "&x",
+    "*x", "|", ">", "[x]", "{x}", "a,b", "a[0]", "<<", "=", "\u00fc \u65e5\u672c", "\xa0x",
+    "a\nb", "a\nb\n", "a\n\nb", "  a\nb", "a \nb", "a\n b", "\na", "a\nb ", "x" * 200,
+    "12:30", "1.5", ".5", ".inf", "+1", "0o17", "TRUE", "y", "n", "a\u3000b", "a\tb",
+])
+@pytest.mark.parametrize("as_key", [False, True])
+def test_direct_writer_scalars_are_pyyaml_s(value, as_key):
+    for data in ({value: 1} if as_key else {"k": value},
+                 {"a": [value, {"b": value}, [value]]}, {"a": {"b": {"c": [[value]]}}}):
+        try:
+            text = yamlemit.dump(data)
+        except yamlemit.NotFastSafe:
+            continue  # left to PyYAML: dump_yaml is compared with it above
+        assert text == _pure_dump(data), data
+
+
+@pytest.mark.parametrize("value", [0.1, 1e-05, 1e16, -0.0, 250.0, 2**64, -3, True, None, [],
+                                   {}, [[]], [{}], {"x": []}])
+def test_direct_writer_other_values_are_pyyaml_s(value):
+    data = {"k": value, "l": [value, {"m": value}]}
+    try:
+        text = yamlemit.dump(data)
+    except yamlemit.NotFastSafe:
+        return
+    assert text == _pure_dump(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_DATA)
+def test_direct_writer_bytes_are_pyyaml_s(data):
+    try:
+        text = yamlemit.dump(data)
+    except yamlemit.NotFastSafe:
+        return
+    assert text == _pure_dump(data)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -215,3 +265,29 @@ def test_synthetic_specs_build_with_unique_names(tmp_path):
     dashboard_files = [rel for rel in tree if rel.startswith("grafana/")]
     assert len(dashboard_files) == 12
     assert {json.loads(tree[rel])["uid"] for rel in dashboard_files} == uids
+
+
+# ------------------------------------------------------------------ dashboard JSON without grafanalib
+
+
+def _nulls(obj: object, path: tuple = ()) -> list[tuple]:
+    if obj is None:
+        return [path]
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _nulls(v, (*path, k))]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _nulls(v, (*path, i))]
+    return []
+
+
+def test_dashboard_json_has_no_null_but_the_base_threshold_step(tree):
+    """render/grafana.py drops nulls only in targets and links (where other specs' values land):
+    every other null would be one of its own, and Grafana reads only the base step's as -inf."""
+    dashboards = [rel for rel in tree if rel.startswith("grafana/") and rel.endswith(".json")]
+    assert dashboards
+    for rel in dashboards:
+        nulls = _nulls(json.loads(tree[rel]))
+        assert nulls, rel  # the base steps are there
+        for path in nulls:
+            assert path[0] == "panels" and path[2:] == (
+                "fieldConfig", "defaults", "thresholds", "steps", 0, "value"), (rel, path)

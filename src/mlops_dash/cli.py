@@ -468,4 +468,8 @@ from mlops_dash import cli_build  # noqa: E402,F401 - build, check, diff (they u
 
 def main() -> None:
     """Console-script entry point."""
+    # pydantic looks for plugins among the entry points of every installed distribution the
+    # first time a model is built (reading each one's metadata: tens of milliseconds of a
+    # build in a large environment); mlops-dash uses none. A value set by the user stays.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli(prog_name="mlops-dash")

@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; json does the 
     _orjson = None
 
 from mlops_dash import conventions as cv
+from mlops_dash import yamlemit
 from mlops_dash.outdir import (  # noqa: F401 - the writer, re-exported
     MANIFEST,
     Tree,
@@ -139,11 +140,17 @@ def _yaml_body(data: Any, dumper: type) -> str:
 def dump_yaml(data: Any, *, header: bool = True) -> str:
     """YAML in a stable form (key order as given), with the generated-by header.
 
-    The bytes are those of PyYAML's pure-Python emitter; libyaml writes them when the data is
-    in the range where both emitters agree (top-level mapping, printable ASCII text).
+    The bytes are those of PyYAML's pure-Python emitter; yamlemit writes them for the plain
+    data of generated files, else libyaml when the data is in the range where both emitters
+    agree (top-level mapping, printable text), else PyYAML itself.
     """
     body = None
-    if _FastDumper is not None and isinstance(data, dict):
+    if type(data) is dict:
+        try:
+            body = yamlemit.dump(data)
+        except yamlemit.NotFastSafe:
+            body = None
+    if body is None and _FastDumper is not None and isinstance(data, dict):
         try:
             body = _yaml_body(data, _FastDumper)
         except _NotFastSafe:

@@ -1,0 +1,182 @@
+"""A direct YAML writer for the plain data mlops-dash generates: the bytes PyYAML's pure-Python
+emitter writes with ``output._Dumper`` (block style, two-space indent, literal blocks for
+multi-line text, key order as given, ``width=10_000``, ``allow_unicode``), about three times
+faster than building PyYAML nodes for libyaml's emitter.
+
+It writes what it can decide without PyYAML's per-character scalar analysis, and raises
+``NotFastSafe`` on anything else (the caller then lets PyYAML write the document):
+
+* mappings with string keys, lists, ``str``, ``int``, ``bool``, ``None`` and ``float``;
+* text of printable characters of the Basic Multilingual Plane and line feeds (as libyaml's
+  fast path, ``output._NOT_FAST_SAFE_TEXT``), single-line text and keys shorter than the
+  lengths where PyYAML would fold a line or write a complex key;
+* multi-line text as a literal block (``|`` or ``|-``) when PyYAML writes one: no line ends
+  in a space, it neither starts with a space or a line break nor ends in blank lines.
+
+The style rules are those of PyYAML's ``Emitter.analyze_scalar`` and ``choose_scalar_style``
+(yaml/emitter.py) for that range: a single-line string is written plain unless PyYAML's
+resolver would read it back as another type (``"yes"``, ``"1"``, ``""``) or it has an
+indicator (a leading ``-?:`` before a space or at the end, a leading ``#,[]{}&*!|>'"%@```,
+``": "``, a trailing ``:``, ``" #"``, a leading ``---`` or ``...``, a leading or trailing
+space); then single-quoted (``'`` doubled). tests/test_performance.py compares the bytes with
+PyYAML's on the generated tree and on hypothesis-generated data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+
+class NotFastSafe(Exception):
+    """Data this writer leaves to PyYAML."""
+
+
+# What output._NOT_FAST_SAFE_TEXT excludes, without line feeds (single-line text).
+_UNSAFE_LINE = re.compile("[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+_UNSAFE_TEXT = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+# A single-line string PyYAML does not write plain (analyze_scalar's block indicators and
+# leading or trailing spaces), whatever the resolver says.
+_NOT_PLAIN = re.compile(r"^[-?:](?: |$)|^[#,\[\]{}&*!|>'\"%@`]|^---|^\.\.\.|: |:$| #|^ | $")
+_MAX_SCALAR = 4_000  # far below the 10,000 columns at which PyYAML folds a line
+_MAX_KEY = 127  # PyYAML writes longer keys as complex keys (``? key``)
+
+_RESOLVER = yaml.resolver.Resolver()
+_FIRST_CHARS = frozenset(k for k in _RESOLVER.yaml_implicit_resolvers if k)
+_STR_TAG = "tag:yaml.org,2002:str"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_resolved: dict[str, str] = {}
+_line_cache: dict[str, str] = {}
+
+
+def _tag(value: str) -> str:
+    """The tag PyYAML's resolver gives ``value`` written plain."""
+    if value and value[0] not in _FIRST_CHARS:
+        return _STR_TAG
+    tag = _resolved.get(value)
+    if tag is None:
+        tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+        if len(_resolved) > 100_000:
+            _resolved.clear()
+        _resolved[value] = tag
+    return tag
+
+
+def _line(value: str) -> str:
+    """A single-line string as PyYAML writes it (plain or single-quoted)."""
+    text = _line_cache.get(value)
+    if text is not None:
+        return text
+    if len(value) > _MAX_SCALAR or _UNSAFE_LINE.search(value):
+        raise NotFastSafe
+    if value and not _NOT_PLAIN.search(value) and _tag(value) == _STR_TAG:
+        text = value
+    else:
+        text = "'" + value.replace("'", "''") + "'"
+    if len(_line_cache) > 100_000:
+        _line_cache.clear()
+    _line_cache[value] = text
+    return text
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str or not key or len(key) > _MAX_KEY or "\n" in key:
+        raise NotFastSafe
+    return _line(key)
+
+
+def _float(value: float) -> str:
+    """SafeRepresenter.represent_float, written plain (its text resolves to a float)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise NotFastSafe
+    text = repr(value).lower()
+    if "." not in text and "e" in text:
+        text = text.replace("e", ".0e", 1)
+    if _NOT_PLAIN.search(text) or _tag(text) != _FLOAT_TAG:
+        raise NotFastSafe
+    return text
+
+
+def _literal(value: str, indent: int) -> str:
+    """Multi-line text as a literal block whose lines are indented by ``indent``."""
+    if (_UNSAFE_TEXT.search(value) or value[0] in " \n" or value.endswith("\n\n")
+            or " \n" in value or value.endswith(" ")):
+        raise NotFastSafe
+    head = "|"
+    if value.endswith("\n"):
+        value = value[:-1]
+    else:
+        head = "|-"
+    pad = " " * indent
+    return head + "\n" + "\n".join(pad + line if line else line for line in value.split("\n"))
+
+
+def _scalar(value: Any, indent: int) -> str:
+    t = type(value)
+    if t is str:
+        return _literal(value, indent) if "\n" in value else _line(value)
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return str(value)
+    if value is None:
+        return "null"
+    if t is float:
+        return _float(value)
+    raise NotFastSafe
+
+
+def _mapping(data: dict[Any, Any], indent: int, out: list[str], inline: bool) -> None:
+    pad = " " * indent
+    for key, value in data.items():
+        out.append(("" if inline else pad) + _key(key) + ":")
+        inline = False
+        t = type(value)
+        if t is dict:
+            if value:
+                out.append("\n")
+                _mapping(value, indent + 2, out, False)
+            else:
+                out.append(" {}\n")
+        elif t is list:
+            if value:
+                out.append("\n")
+                _sequence(value, indent, out, False)  # in a mapping, not indented
+            else:
+                out.append(" []\n")
+        else:
+            out.append(" " + _scalar(value, indent + 2) + "\n")
+
+
+def _sequence(data: list[Any], indent: int, out: list[str], inline: bool) -> None:
+    pad = " " * indent
+    for item in data:
+        out.append(("" if inline else pad) + "-")
+        inline = False
+        t = type(item)
+        if t is dict:
+            if item:
+                out.append(" ")
+                _mapping(item, indent + 2, out, True)
+            else:
+                out.append(" {}\n")
+        elif t is list:
+            if item:
+                out.append(" ")
+                _sequence(item, indent + 2, out, True)
+            else:
+                out.append(" []\n")
+        else:
+            out.append(" " + _scalar(item, indent + 2) + "\n")
+
+
+def dump(data: dict[Any, Any]) -> str:
+    """A non-empty top-level mapping as ``output._Dumper`` writes it; NotFastSafe when this
+    writer cannot tell."""
+    if type(data) is not dict or not data:
+        raise NotFastSafe
+    out: list[str] = []
+    _mapping(data, 0, out, False)
+    return "".join(out)
