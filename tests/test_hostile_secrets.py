@@ -56,7 +56,7 @@ def test_secret_form_as_a_scale_by_key_is_refused(specs_copy, form):
     value, kind = FORMS[form]
     msg = _refused(specs_copy, "drift-data-quality.yaml",
                    "values: {psi: 0.2, ks: 0.1}", f'values: {{psi: 0.2, ks: 0.1, "{value}": 0.3}}')
-    assert "drift-data-quality.yaml:107:61: alerts[0].signal.scale_by.values: the key of " \
+    assert "drift-data-quality.yaml:102:61: alerts[0].signal.scale_by.values: the key of " \
         "alerts[0].signal.scale_by.values contains" in msg
     assert kind in msg and value not in msg
 
@@ -82,7 +82,7 @@ def test_a_refused_key_builds_nothing(specs_copy, tmp_path):
                                        f'values: {{psi: 0.2, ks: 0.1, "{value}": 0.3}}'))
     out = tmp_path / "out"
     r = run("build", "--specs", str(specs_copy), "--out", str(out))
-    assert r.returncode == 1 and "drift-data-quality.yaml:107:" in r.stderr
+    assert r.returncode == 1 and "drift-data-quality.yaml:102:" in r.stderr
     assert value not in r.stdout + r.stderr and not out.exists()
 
 

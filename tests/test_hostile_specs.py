@@ -218,7 +218,7 @@ def test_unknown_scenario_suggests_the_nearest():
 
 def test_one_typo_is_one_error(specs_copy):
     f = specs_copy / "serving-health.yaml"
-    f.write_text(f.read_text().replace("    severity: critical\n", "    severtiy: critical\n", 1))
+    f.write_text(f.read_text().replace("    severity: warning\n", "    severtiy: warning\n", 1))
     r = run("build", "--specs", str(specs_copy), "--out", str(specs_copy.parent / "out"))
     assert r.returncode == 1
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
@@ -228,7 +228,7 @@ def test_one_typo_is_one_error(specs_copy):
 
 def test_a_missing_field_without_a_near_miss_is_still_reported(specs_copy):
     f = specs_copy / "serving-health.yaml"
-    f.write_text(f.read_text().replace("    severity: critical\n", "    colour: critical\n", 1))
+    f.write_text(f.read_text().replace("    severity: warning\n", "    colour: warning\n", 1))
     r = run("build", "--specs", str(specs_copy), "--out", str(specs_copy.parent / "out"))
     assert "required field 'severity' is missing" in r.stderr
     assert "unknown field 'colour'" in r.stderr

@@ -135,7 +135,7 @@ def test_links_reach_the_other_four_dashboards_and_external_links(spec_set, tree
         urls = [link["url"] for link in dash["links"]]
         internal = [u for u in urls if "/d/mlops-" in u and "overview" not in u]
         assert len(internal) == 4
-        assert "https://grafana.company.com/d/mlops-overview" in urls
+        assert "https://grafana.company.com/d/mlops-overview/mlops-overview" in urls
 
 
 @pytest.mark.parametrize(

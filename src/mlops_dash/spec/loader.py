@@ -221,6 +221,7 @@ def read_folder(specs_dir: Path, *, jobs: int = 1) -> Folder:
                 errors.extend(parsed)
             else:
                 parsed_docs.append(parsed)
+    unreadable = len(errors)
     envs: dict[str, tuple[Parsed, Document]] = {}
     for data, smap in parsed_docs:
         if data.get("kind") != "Environment":
@@ -236,10 +237,11 @@ def read_folder(specs_dir: Path, *, jobs: int = 1) -> Folder:
                                      f"{envs[name][1].path})"))
         else:
             envs[name] = ((data, smap), doc)
-    if errors:
+    if len(errors) > unreadable:  # an Environment file is wrong: nothing can be chosen
         raise SpecErrors(errors)
+    # files that could not be read are reported with the other files' problems (spec_set)
     return Folder(specs_dir, [d for d in parsed_docs if d[0].get("kind") != "Environment"],
-                  envs, found.ignored)
+                  envs, found.ignored, errors)
 
 
 @dataclass
@@ -250,6 +252,7 @@ class Folder:
     parsed: list[Parsed]
     environments: dict[str, tuple[Parsed, Document]]
     ignored: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[SpecError] = field(default_factory=list)
 
     def environment(self, name: str) -> tuple[Parsed, Document]:
         """The environment called ``name``; an unknown name is an error naming the others."""
@@ -270,7 +273,7 @@ class Folder:
         from mlops_dash.spec import environments
         from mlops_dash.spec.crosscheck import check_spec_set
 
-        errors: list[SpecError] = []
+        errors: list[SpecError] = list(self.unreadable)
         parsed = list(self.parsed)
         if env is not None:
             for i, (data, _smap) in enumerate(parsed):
