@@ -23,10 +23,10 @@ from mlops_dash.spec.library import (
     SELECTOR_RE,
     Entry,
     Registry,
-    describe,
     promql_matchers,
     type_problem,
 )
+from mlops_dash.spec.messages import describe
 from mlops_dash.spec.yamlsource import SourceMap
 
 Path = tuple[str | int, ...]

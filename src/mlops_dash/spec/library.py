@@ -24,6 +24,7 @@ from pydantic import Field
 from mlops_dash.errors import SpecError
 from mlops_dash.spec.base import Matcher, Strict
 from mlops_dash.spec.fields import LabelName
+from mlops_dash.spec.messages import describe
 from mlops_dash.spec.yamlsource import SourceMap
 
 ARG_RE = re.compile(r"\$\{args\.([A-Za-z0-9_-]+)\}")
@@ -175,21 +176,6 @@ def type_problem(kind: str, value: Any) -> str | None:
     article = "an" if kind == "integer" else "a"
     what = {"list": "a list of strings"}.get(kind, f"{article} {kind}")
     return f"must be {what}, found {describe(value)}"
-
-
-def describe(value: Any) -> str:
-    """A value in words, for messages."""
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return "nothing (null)" if value is None else f"a {type(value).__name__}"
 
 
 def promql_matchers(matchers: dict[str, str]) -> str:

@@ -19,7 +19,7 @@ from mlops_dash.spec.messages import (  # noqa: F401 - re-exported
     FIELD_NAMES,
     PATTERN_WORDS,
     _convert,
-    _kind,
+    describe,
     fields_at,
     nearest_valid,
     suggest,
@@ -125,7 +125,7 @@ def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]
         raise SpecError(display, f"cannot read file: {exc.strerror}") from None
     data, smap = load_yaml(raw, display)
     if not isinstance(data, dict):
-        kind = _kind(data)
+        kind = describe(data)
         raise SpecError(
             display, f"expected a mapping with apiVersion and kind at the top, found {kind}",
             line=1, column=1,

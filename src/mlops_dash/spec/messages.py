@@ -108,7 +108,8 @@ def nearest_valid(pattern: str, value: str) -> str | None:
     return candidate if candidate and candidate != value and re.match(pattern, candidate) else None
 
 
-def _kind(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A value in words, for messages."""
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int | float):
@@ -226,25 +227,25 @@ def _message(err: Any, path: tuple[str | int, ...],
         return (f"{got!r} is not valid; expected {words}"
                 + (f" (did you mean {fix!r}?)" if fix else "")), path
     if etype in ("model_type", "dict_type", "model_attributes_type"):
-        return f"expected a mapping (key: value lines), found {_kind(got)}", path
+        return f"expected a mapping (key: value lines), found {describe(got)}", path
     if etype == "list_type":
         hint = f"; write [{got}] for a single item" if isinstance(got, str | int | float) else ""
-        return f"expected a list, found {_kind(got)}{hint}", path
+        return f"expected a list, found {describe(got)}{hint}", path
     if etype == "string_type":
         hint = ""
         if isinstance(got, bool):
             hint = "; YAML reads yes/no/on/off/true/false as booleans, so quote the value"
         elif isinstance(got, int | float):
             hint = "; quote it to keep it text"
-        return f"expected a string, found {_kind(got)}{hint}", path
+        return f"expected a string, found {describe(got)}{hint}", path
     if etype in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
         what = "a whole number" if etype.startswith("int") else "a number"
-        return f"expected {what}, found {_kind(got)}{_number_hint(got)}", path
+        return f"expected {what}, found {describe(got)}{_number_hint(got)}", path
     if etype == "finite_number":
-        return (f"expected a finite number, found {_kind(got)}; JSON, Grafana and promtool "
+        return (f"expected a finite number, found {describe(got)}; JSON, Grafana and promtool "
                 "cannot take NaN or infinity"), path
     if etype in ("bool_type", "bool_parsing"):
-        return f"expected true or false, found {_kind(got)}", path
+        return f"expected true or false, found {describe(got)}", path
     if msg.startswith("Value error, "):
         return msg[len("Value error, "):], path
     bounded = _bound_message(etype, ctx, got)
@@ -255,7 +256,7 @@ def _message(err: Any, path: tuple[str | int, ...],
     if msg.startswith("Input should be "):  # pydantic's wording, in ours
         msg = "expected " + msg[len("Input should be "):]
     if got is not None and not isinstance(got, dict | list):
-        msg = f"{msg}, found {_kind(got)}"
+        msg = f"{msg}, found {describe(got)}"
     return msg, path
 
 
@@ -289,7 +290,7 @@ def _bound_message(etype: str, ctx: dict[str, Any], got: Any) -> str | None:
         bound = ctx.get(key)
         if isinstance(bound, float) and bound.is_integer():
             bound = int(bound)  # 1, not 1.0
-        return f"expected a number {word} {bound}, found {_kind(got)}"
+        return f"expected a number {word} {bound}, found {describe(got)}"
     return None
 
 
