@@ -15,7 +15,9 @@ child's peak RSS. Cases:
 * grafanalib alone rendering the same number of five-panel dashboards
   (``grafanalib_only.py``): the reference the ratios are quoted against, and of the targets
   of issue 18 (the shipped build at most 2.5× grafanalib-5, 1,000 dashboards at most 3×
-  grafanalib-1000, median wall times of the same run);
+  grafanalib-1000, median wall times of the same run). A target's case and its reference
+  run in turns (``measure_together``), so a change in the CPU the shared machine gives us
+  reaches both sides of the ratio;
 * ``drift``: ``mlops-dash drift --dry-run`` on 1,000,000 rows × 20 numeric features (reference
   and current, Parquet) plus a prediction column (``bench_collectors.py``), peak memory of all
   its processes sampled too;
@@ -171,6 +173,18 @@ OUT = "{out}"  # in an argv: a new, never used folder for each run
 MEMORY_RUNS = 2  # untimed runs sampling the memory of all processes
 
 
+@dataclass
+class Case:
+    """One command to time (see measure)."""
+
+    case: str
+    argv: list[str]
+    show: str | None = None
+    fresh: Path | None = None
+    before_each: list[str] | None = None
+    memory: bool = False
+
+
 def measure(case: str, argv: list[str], env: dict[str, str], cwd: Path, runs: int,
             before_each: list[str] | None = None, show: str | None = None,
             fresh: Path | None = None, memory: bool = False) -> Result:
@@ -178,29 +192,41 @@ def measure(case: str, argv: list[str], env: dict[str, str], cwd: Path, runs: in
     new folder ``<fresh>-<run>`` (left in place until the benchmark ends: deleting thousands of
     files makes the next creations slow on some file systems, see the notes in RESULTS.md);
     ``before_each`` folders are deleted before every run."""
-    res = Result(case, show or " ".join(argv), [], [], [])
+    return measure_together([Case(case, argv, show, fresh, before_each, memory)], env, cwd,
+                            runs)[0]
+
+
+def measure_together(cases: list[Case], env: dict[str, str], cwd: Path, runs: int
+                     ) -> list[Result]:
+    """Time ``cases`` in turns (run i of every case, then run i + 1), so that a ratio between
+    them compares runs made under the same conditions: on a shared machine the CPU available
+    changes by 2x within minutes (steal time), and timing one case after the other would put
+    that change into the ratio."""
+    results = [Result(c.case, c.show or " ".join(c.argv), [], [], []) for c in cases]
     for i in range(runs + 1):
-        if before_each:
-            for path in before_each:
+        for c, res in zip(cases, results, strict=True):
+            for path in c.before_each or ():
                 shutil.rmtree(path, ignore_errors=True)
-        run_argv = [str(fresh) + f"-{i}" if a == OUT and fresh else a for a in argv]
-        wall, cpu, rss, _ = run_once(run_argv, env, cwd)
-        if i == 0:
-            continue  # warm-up: file cache, .pyc files
-        res.wall.append(wall)
-        res.cpu.append(cpu)
-        res.rss_mb.append(rss)
-    # memory of all processes: sampled in extra runs, so the sampling never slows a timed one
-    for i in range(MEMORY_RUNS if memory else 0):
-        run_argv = [str(fresh) + f"-mem{i}" if a == OUT and fresh else a for a in argv]
-        _, _, _, pss = run_once(run_argv, env, cwd, memory=True)
-        if pss is not None:
-            res.pss_mb.append(pss)
-    print(f"  {case:<22} median {res.median:7.3f} s  (min {min(res.wall):.3f}, max "
-          f"{max(res.wall):.3f})  cpu {res.cpu_median:7.3f} s  rss {res.peak_mb:6.1f} MB"
-          + (f"  all processes {res.peak_all_mb:6.1f} MB" if res.peak_all_mb else ""),
-          file=sys.stderr, flush=True)
-    return res
+            run_argv = [str(c.fresh) + f"-{i}" if a == OUT and c.fresh else a for a in c.argv]
+            wall, cpu, rss, _ = run_once(run_argv, env, cwd)
+            if i == 0:
+                continue  # warm-up: file cache, .pyc files
+            res.wall.append(wall)
+            res.cpu.append(cpu)
+            res.rss_mb.append(rss)
+    for c, res in zip(cases, results, strict=True):
+        # memory of all processes: sampled in extra runs, so sampling never slows a timed one
+        for i in range(MEMORY_RUNS if c.memory else 0):
+            run_argv = [str(c.fresh) + f"-mem{i}" if a == OUT and c.fresh else a
+                        for a in c.argv]
+            _, _, _, pss = run_once(run_argv, env, cwd, memory=True)
+            if pss is not None:
+                res.pss_mb.append(pss)
+        print(f"  {res.case:<22} median {res.median:7.3f} s  (min {min(res.wall):.3f}, max "
+              f"{max(res.wall):.3f})  cpu {res.cpu_median:7.3f} s  rss {res.peak_mb:6.1f} MB"
+              + (f"  all processes {res.peak_all_mb:6.1f} MB" if res.peak_all_mb else ""),
+              file=sys.stderr, flush=True)
+    return results
 
 
 def machine() -> dict[str, str]:
@@ -302,10 +328,14 @@ def build_cases(args: argparse.Namespace, env: dict[str, str], work: Path, tool:
         results.append(measure("init", tool + ["init", OUT], env, work, max(args.runs, 10),
                                fresh=work / "init", show="mlops-dash init (a new folder)"))
     out = work / "out-shipped"
-    results.append(measure(
-        "build-shipped", tool + ["build", "-q", "--specs", str(specs), "--out", OUT],
-        env, work, args.runs, fresh=out,
-        show="mlops-dash build (shipped specs, new --out)"))
+    gl = work / "grafanalib-out"
+    # each ratio target's case and its reference in turns (measure_together)
+    results += measure_together([
+        Case("build-shipped", tool + ["build", "-q", "--specs", str(specs), "--out", OUT],
+             "mlops-dash build (shipped specs, new --out)", fresh=out),
+        Case("grafanalib-5", [py, str(HERE / "grafanalib_only.py"), "-n", "5", "--out", OUT],
+             "grafanalib_only.py -n 5", fresh=Path(f"{gl}-5")),
+    ], env, work, args.runs)
     subprocess.run(tool + ["build", "-q", "--specs", str(specs), "--out", str(out)],
                    env=env, cwd=work, check=True)
     results.append(measure(
@@ -318,20 +348,20 @@ def build_cases(args: argparse.Namespace, env: dict[str, str], work: Path, tool:
                 args.runs, show="mlops-dash lint (shipped specs, promtool and amtool)"))
         except SystemExit as exc:
             print(f"  lint-shipped skipped: {exc}", file=sys.stderr)
-    gl = work / "grafanalib-out"
-    results.append(measure(
-        "grafanalib-5", [py, str(HERE / "grafanalib_only.py"), "-n", "5", "--out", OUT],
-        env, work, args.runs, fresh=Path(f"{gl}-5"),
-        show="grafanalib_only.py -n 5"))
     for n in args.sizes:
         sdir = work / f"specs-{n}"
         subprocess.run([py, str(HERE / "synth_specs.py"), "-n", str(n), "--out", str(sdir)],
                        check=True, capture_output=True)
         out = work / f"out-{n}"
-        results.append(measure(
-            f"build-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out", OUT],
-            env, work, args.runs, fresh=Path(f"{out}-new"), memory=n == max(args.sizes),
-            show=f"mlops-dash build ({n} dashboards, new --out)"))
+        build_n, grafanalib_n = measure_together([
+            Case(f"build-{n}", tool + ["build", "-q", "--specs", str(sdir), "--out", OUT],
+                 f"mlops-dash build ({n} dashboards, new --out)", fresh=Path(f"{out}-new"),
+                 memory=n == max(args.sizes)),
+            Case(f"grafanalib-{n}",
+                 [py, str(HERE / "grafanalib_only.py"), "-n", str(n), "--out", OUT],
+                 f"grafanalib_only.py -n {n}", fresh=Path(f"{gl}-{n}")),
+        ], env, work, args.runs)
+        results.append(build_n)
         if n == max(args.sizes) and has_jobs_option(env, work, tool):
             results.append(measure(
                 f"build-{n}-j1", tool + ["build", "-q", "-j", "1", "--specs", str(sdir),
@@ -343,11 +373,7 @@ def build_cases(args: argparse.Namespace, env: dict[str, str], work: Path, tool:
         results.append(measure(
             f"check-{n}", tool + ["check", "--specs", str(sdir), "--out", str(out)],
             env, work, args.runs, show=f"mlops-dash check ({n} dashboards)"))
-        results.append(measure(
-            f"grafanalib-{n}",
-            [py, str(HERE / "grafanalib_only.py"), "-n", str(n), "--out", OUT],
-            env, work, args.runs, fresh=Path(f"{gl}-{n}"),
-            show=f"grafanalib_only.py -n {n}"))
+        results.append(grafanalib_n)
         if n == max(args.sizes) and args.refill:
             # informational: the old way of this benchmark, deleting the previous output
             # just before each run (see the notes on ext4 without a journal)
@@ -409,9 +435,12 @@ def render(results: list[Result], info: dict[str, str], args: argparse.Namespace
         if case in by and ref in by:
             wall = by[case].median / by[ref].median
             cpu = by[case].cpu_median / by[ref].cpu_median
-            lines.append(f"| {case} ≤ {limit:g}× {ref} (median wall, same run) "
+            paired = statistics.median(
+                c / r for c, r in zip(by[case].wall, by[ref].wall, strict=False))
+            lines.append(f"| {case} ≤ {limit:g}× {ref} (median wall, runs in turns) "
                          f"| {wall:.2f}× ({by[case].median:.3f} s / {by[ref].median:.3f} s; "
-                         f"CPU {cpu:.2f}×) | {'yes' if wall <= limit else 'NO'} |")
+                         f"CPU {cpu:.2f}×; median of the {len(by[case].wall)} back-to-back "
+                         f"pairs {paired:.2f}×) | {'yes' if wall <= limit else 'NO'} |")
     big = max((n for n in args.sizes), default=None)
     if big is not None and f"build-{big}" in by:
         r = by[f"build-{big}"]

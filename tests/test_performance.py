@@ -291,3 +291,23 @@ def test_dashboard_json_has_no_null_but_the_base_threshold_step(tree):
         for path in nulls:
             assert path[0] == "panels" and path[2:] == (
                 "fieldConfig", "defaults", "thresholds", "steps", 0, "value"), (rel, path)
+
+
+def test_bench_times_a_case_and_its_reference_in_turns(tmp_path):
+    """benchmarks/bench.py: a ratio target's two commands alternate run by run (warm-up
+    included), so a slow spell of the shared machine slows both sides of the ratio."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    log = tmp_path / "order"
+
+    def writes(letter: str) -> list[str]:
+        return [sys.executable, "-c", f"open({str(log)!r}, 'a').write({letter!r})"]
+
+    results = bench.measure_together([bench.Case("a", writes("a")), bench.Case("b", writes("b"))],
+                                     dict(os.environ), tmp_path, runs=3)
+    assert log.read_text() == "ab" * 4
+    assert [r.case for r in results] == ["a", "b"]
+    assert all(len(r.wall) == len(r.cpu) == 3 for r in results)
