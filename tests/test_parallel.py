@@ -152,6 +152,27 @@ def test_spec_errors_found_while_rendering_win_over_build_errors(synth_copy, wor
         str(pipelines[len(pipelines) // 2]), str(pipelines[-1])]
 
 
+def test_build_time_lint_in_workers_refuses_alike(synth_copy, worker_calls):
+    """The per-dashboard build checks run where the dashboards render: the same placed
+    errors, with their check ids, from dashboards of the first and the last chunk."""
+    cost = sorted(synth_copy.glob("mlops-cost-optimization-*.yaml"))
+    first, last = cost[0], cost[-1]
+    first.write_text(first.read_text().replace("unit: currencyUSD", "unit: dollars", 1))
+    last.write_text(last.read_text().replace(
+        'reason="spot_interrupted"', 'reasn="spot_interrupted"', 1))
+    serial = _errors(synth_copy, 1)
+    split = _errors(synth_copy, 2)
+    assert worker_calls == ["parse_files", "render_range"]
+    assert split == serial and len(serial) == 2
+    assert serial[0].startswith(f"{first}:") and serial[0].endswith("[dashboard/panel-unit]")
+    assert serial[1].startswith(f"{last}:") and "reasn" in serial[1]
+    assert serial[1].endswith("[promql/unknown-label]")
+    # a dashboard that cannot render is reported alone: its chunk's findings wait for it
+    _underivable(sorted(synth_copy.glob("mlops-pipeline-reliability-*.yaml"))[-1])
+    alone = _errors(synth_copy, 2)
+    assert len(alone) == 1 and "cannot derive promtool cases for PipelineStuck" in alone[0]
+
+
 def test_without_worker_processes_the_build_still_succeeds(synth, monkeypatch):
     import multiprocessing
 

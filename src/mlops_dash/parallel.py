@@ -26,6 +26,7 @@ from mlops_dash.errors import BuildError, EnvironmentProblem, SpecError, SpecErr
 from mlops_dash.output import merge_tree
 
 if TYPE_CHECKING:
+    from mlops_dash.lint.runner import Finding
     from mlops_dash.output import Tree
     from mlops_dash.spec.loader import SpecSet
 
@@ -36,7 +37,7 @@ MIN_CHUNK = 10
 CHUNKS_PER_JOB = 4
 MAX_DEFAULT_JOBS = 8  # more workers gain little and each holds its share of the output
 
-Result = tuple["Tree", list[SpecError], BuildError | None]
+Result = tuple["Tree", list["Finding"], list[SpecError], BuildError | None]
 Task = Callable[[Any, int, int], Any]
 
 _SHARED: tuple[Task, Any] | None = None  # the task and its input, for forked workers
@@ -142,31 +143,39 @@ def _stop(pool: Any) -> None:
         process.join()
 
 
-def render_dashboards(spec_set: SpecSet, jobs: int) -> Tree:
-    """The files of every dashboard (DASHBOARD_STAGES), rendered in up to ``jobs`` processes."""
+def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False
+                      ) -> tuple[Tree, list[Finding]]:
+    """The files of every dashboard (DASHBOARD_STAGES), rendered in up to ``jobs`` processes;
+    with ``lint``, also the error-level findings of the per-dashboard build checks
+    (lint/runner.py), found in the same processes, for the caller to refuse."""
     tree: Tree = {}
+    findings: list[Finding] = []
     errors: list[SpecError] = []
     build_error: BuildError | None = None
-    for part, part_errors, part_build_error in run_chunks(
-            render_range, spec_set, len(spec_set.dashboards), jobs):
+    for part, part_findings, part_errors, part_build_error in run_chunks(
+            render_range, (spec_set, lint), len(spec_set.dashboards), jobs):
         merge_tree(tree, part)
+        findings += part_findings
         errors += part_errors
         build_error = build_error or part_build_error
     if errors:
         raise SpecErrors(errors)
     if build_error is not None:
         raise build_error
-    return tree
+    return tree, findings
 
 
-def render_range(spec_set: SpecSet, start: int, stop: int) -> Result:
-    """Render dashboards ``start:stop``; collect their problems instead of stopping at one."""
+def render_range(shared: tuple[SpecSet, bool], start: int, stop: int) -> Result:
+    """Render dashboards ``start:stop`` (and, with lint, check them: only when all rendered,
+    as a failed render is reported alone); collect their problems instead of stopping at one."""
     from mlops_dash.pipeline import render_dashboard_files
 
+    spec_set, lint = shared
     tree: Tree = {}
     errors: list[SpecError] = []
     build_error: BuildError | None = None
-    for doc in spec_set.dashboards[start:stop]:
+    docs = spec_set.dashboards[start:stop]
+    for doc in docs:
         try:
             files = render_dashboard_files(spec_set, doc)
         except SpecErrors as exc:
@@ -177,4 +186,9 @@ def render_range(spec_set: SpecSet, start: int, stop: int) -> Result:
             build_error = build_error or exc
         else:
             merge_tree(tree, files)
-    return tree, errors, build_error
+    findings: list[Finding] = []
+    if lint and not errors and build_error is None:
+        from mlops_dash.lint import runner
+
+        findings = runner.build_findings(spec_set, tree, runner.dashboard_build_checks(), docs)
+    return tree, findings, errors, build_error

@@ -29,19 +29,26 @@ from mlops_dash.spec import models as m
 from mlops_dash.spec.loader import Document, SpecSet, load_specs, read_folder
 
 
-def render_tree(spec_set: SpecSet, *, jobs: int = 1) -> output.Tree:
+def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False) -> output.Tree:
     """Every generated file, by path relative to the output folder.
 
     Per-dashboard files come from DASHBOARD_STAGES, run for each dashboard (in ``jobs``
     processes when there are many dashboards; the result does not depend on ``jobs``); files
-    that depend on the whole spec set come from STAGES, then FINISHING_STAGES.
+    that depend on the whole spec set come from STAGES, then FINISHING_STAGES. With ``lint``,
+    what can never work is refused once everything rendered: the offline error-level lint
+    checks (lint/runner.build_checks; the per-dashboard ones run where the dashboards render).
     """
-    tree = parallel.render_dashboards(spec_set, jobs)
+    tree, findings = parallel.render_dashboards(spec_set, jobs, lint=lint)
     for stage in STAGES:
         output.merge_tree(tree, stage(spec_set))
     tree = select_outputs(tree, spec_set.platform_model.outputs)
     for finish in FINISHING_STAGES:
         output.merge_tree(tree, finish(spec_set, tree))
+    if lint:
+        from mlops_dash.lint import runner
+
+        findings += runner.build_findings(spec_set, tree, runner.platform_build_checks())
+        runner.refuse_findings(findings)
     return tree
 
 
@@ -291,22 +298,12 @@ FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
 ]
 
 
-def _refused(spec_set: SpecSet, tree: output.Tree, lint: bool) -> output.Tree:
-    """With ``lint``, refuse what can never work (the offline error-level lint checks,
-    lint/runner.py) before anything is written."""
-    if lint:
-        from mlops_dash.lint.runner import refuse_errors
-
-        refuse_errors(spec_set, tree)
-    return tree
-
-
 def build_tree(specs_dir: Path, *, jobs: int = 1, env: str | None = None,
                lint: bool = True) -> output.Tree:
     """Load, validate and render a specs folder (``jobs``: see render_tree) as ``env``
-    renders it (None: the platform spec as written); ``lint``: see `_refused`."""
+    renders it (None: the platform spec as written); ``lint``: see render_tree."""
     spec_set = load_specs(specs_dir, jobs=jobs, env=env)
-    return _refused(spec_set, render_tree(spec_set, jobs=jobs), lint)
+    return render_tree(spec_set, jobs=jobs, lint=lint)
 
 
 ALL = "all"
@@ -322,7 +319,7 @@ def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint:
         if env is not None and env != ALL:
             folder.environment(env)  # raises: there is none
         spec_set = folder.spec_set(None)
-        return [(None, _refused(spec_set, render_tree(spec_set, jobs=jobs), lint))]
+        return [(None, render_tree(spec_set, jobs=jobs, lint=lint))]
     names = sorted(folder.environments) if env in (None, ALL) else [env]
     chosen = [folder.environment(n) for n in names]
     trees: list[tuple[str | None, output.Tree]] = []
@@ -330,7 +327,7 @@ def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint:
     for name, picked in zip(names, chosen, strict=True):
         try:
             spec_set = folder.spec_set(picked)
-            trees.append((name, _refused(spec_set, render_tree(spec_set, jobs=jobs), lint)))
+            trees.append((name, render_tree(spec_set, jobs=jobs, lint=lint)))
         except SpecErrors as exc:
             for e in exc.errors:
                 found.setdefault(e.format(), (e, []))[1].append(name)

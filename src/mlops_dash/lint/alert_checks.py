@@ -95,7 +95,7 @@ def check_rules(ctx: Context) -> None:
 def check_spec_for(ctx: Context) -> None:
     """for-shorter-than-interval on the specs (what `build` runs): an alert's ``for`` against
     its own ``interval`` (the rule group it is rendered into)."""
-    for doc in ctx.spec_set.dashboards:
+    for doc in ctx.dashboards:
         for ai, a in enumerate(doc.model.alerts):
             for_, interval = a.for_ or "0s", a.interval
             if 0 < m.duration_seconds(for_) < m.duration_seconds(interval):

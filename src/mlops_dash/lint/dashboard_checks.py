@@ -123,7 +123,7 @@ def panel_places(dash: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, 
 def check_spec_units(ctx: Context) -> None:
     """panel-unit on the specs (what `build` runs): every panel's and query's unit is a Grafana
     unit id; the rendered JSON is not read."""
-    for doc in ctx.spec_set.dashboards:
+    for doc in ctx.dashboards:
         for pi, panel in enumerate(doc.model.panels):
             unit = getattr(panel, "unit", None)
             if panel.type not in UNITLESS_KINDS and unit and not valid_unit(unit):

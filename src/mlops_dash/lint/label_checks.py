@@ -136,7 +136,7 @@ def _alert_labels(ctx: Context) -> dict[str, LabelSet]:
 
 def check_template_labels(ctx: Context) -> None:
     """``alert/template-label``: alert text reads a label the expression removes."""
-    for doc in ctx.spec_set.dashboards:
+    for doc in ctx.dashboards:
         for ai, alert in enumerate(doc.model.alerts):
             ast = ctx.parsed_promql(promql.alert_expr(alert))
             kept = None if ast is None else kept_labels(ast)

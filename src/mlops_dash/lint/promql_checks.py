@@ -327,7 +327,7 @@ def unit_problem(quantity: str | None, grafana_unit: str) -> str | None:
 def check_queries(ctx: Context) -> None:
     """unknown-metric, rate-on-gauge, bucket-without-rate, quantile-drops-le, unknown-label and
     the panel-query side of unit-mismatch, on every expression of every dashboard spec."""
-    for doc in ctx.spec_set.dashboards:
+    for doc in ctx.dashboards:
         d: m.Dashboard = doc.model
         for path, expr in queries(doc):
             ast = ctx.parsed_promql(expr)
@@ -366,7 +366,7 @@ def check_spec_alerts(ctx: Context) -> None:
 
 
 def _alerts(ctx: Context, *, rendered_too: bool) -> None:
-    for doc in ctx.spec_set.dashboards:
+    for doc in ctx.dashboards:
         d: m.Dashboard = doc.model
         panels = {p.id: p for p in d.panels}
         rendered = ctx.dashboard_json(d) if rendered_too else None

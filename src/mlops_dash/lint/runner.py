@@ -160,6 +160,14 @@ class Context:
     _maps: dict[str, SourceMap] = field(default_factory=dict)
     _yaml: dict[str, Any] = field(default_factory=dict)
     _asts: dict[str, Any] = field(default_factory=dict)
+    # the dashboards the per-dashboard checks look at (None: all of the spec set)
+    only: list[Document] | None = None
+
+    @property
+    def dashboards(self) -> list[Document]:
+        """The dashboard specs to check: ``only``, else every one of the spec set (checks
+        that compare dashboards with each other read ``spec_set.dashboards``)."""
+        return self.spec_set.dashboards if self.only is None else self.only
 
     # ------------------------------------------------------------------ parsed once, shared
     def parsed_yaml(self, rel: str) -> Any:
@@ -272,24 +280,51 @@ def build_checks() -> list[Check]:
     Grafana unit ids, `for` against the interval, msteams on an Alertmanager without it), on
     the spec models and PromQL ASTs only. ``lint`` runs them on the rendered output too, and
     adds the style checks, promtool, amtool and the official schemas."""
+    return [*dashboard_build_checks(), *platform_build_checks()]
+
+
+def dashboard_build_checks() -> list[Check]:
+    """The build checks that look at one dashboard at a time (``Context.dashboards``): a
+    parallel build runs them where it renders those dashboards (parallel.render_range)."""
     from mlops_dash.lint import alert_checks, dashboard_checks, label_checks, promql_checks
 
     return [promql_checks.check_queries, promql_checks.check_spec_alerts,
             dashboard_checks.check_spec_units, alert_checks.check_spec_for,
-            alert_checks.check_msteams, label_checks.check_template_labels]
+            label_checks.check_template_labels]
+
+
+def platform_build_checks() -> list[Check]:
+    """The build checks of the platform spec."""
+    from mlops_dash.lint import alert_checks
+
+    return [alert_checks.check_msteams]
+
+
+Placed = tuple[Finding, str]  # an error-level finding and the spec field path it is at
+
+
+def build_findings(spec_set: SpecSet, tree: output.Tree, checks: Iterable[Check],
+                   dashboards: list[Document] | None = None) -> list[Placed]:
+    """The error-level findings of ``checks`` (on ``dashboards``, by default all) with their
+    field paths; warnings are left to ``lint``."""
+    ctx = Context(spec_set, tree, only=dashboards)
+    for check in checks:
+        check(ctx)
+    return [(f, ctx.fields.get(f, "")) for f in ctx.findings if f.level == ERROR]
+
+
+def refuse_findings(found: Iterable[Placed]) -> None:
+    """Raise SpecErrors for the findings (each once), placed as ``file:line:col: field:
+    message [check-id]``."""
+    errors = [SpecError(f.file, f"{f.message} [{f.check_id}]", line=f.line, column=f.col,
+                        path=path) for f, path in dict(found).items()]
+    if errors:
+        raise SpecErrors(errors)
 
 
 def refuse_errors(spec_set: SpecSet, tree: output.Tree) -> None:
-    """Raise SpecErrors for every error-level finding of build_checks, each placed as
-    ``file:line:col: field: message [check-id]``; warnings are left to ``lint``."""
-    ctx = Context(spec_set, tree)
-    for check in build_checks():
-        check(ctx)
-    errors = [SpecError(f.file, f"{f.message} [{f.check_id}]", line=f.line, column=f.col,
-                        path=ctx.fields.get(f, ""))
-              for f in set(ctx.findings) if f.level == ERROR]
-    if errors:
-        raise SpecErrors(errors)
+    """Raise SpecErrors for every error-level finding of build_checks."""
+    refuse_findings(build_findings(spec_set, tree, build_checks()))
 
 
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,

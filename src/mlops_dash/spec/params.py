@@ -125,26 +125,41 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
     errors: list[SpecError] = []
     skips: tuple[Path, ...] = (skip,) if skip and not isinstance(skip[0], tuple) else skip  # type: ignore[assignment]
 
+    def reference(node: str, path: Path) -> Any:
+        """A string holding ``${``, resolved."""
+        whole = REF_RE.fullmatch(node)
+        if whole and whole.group(1) in params.invalid and used is not None:
+            used[path] = whole.group(1)  # its declaration's error is the one to report
+        if (whole and whole.group(1).startswith(TYPED + ".") and whole.group(1) in params
+                and not _text_context(path)):
+            if used is not None:
+                used[path] = whole.group(1)
+            return params[whole.group(1)]
+        return _resolve_string(node, path, smap, params, errors)
+
     def walk(node: Any, path: Path) -> Any:
-        if any(s and path[:len(s)] == s for s in skips):
+        if skips and any(s and path[:len(s)] == s for s in skips):
             return node
         if isinstance(node, dict):
-            return {k: walk(v, (*path, k)) for k, v in node.items()}
+            return {k: v if _plain_leaf(v) else walk(v, (*path, k)) for k, v in node.items()}
         if isinstance(node, list):
-            return [walk(v, (*path, i)) for i, v in enumerate(node)]
+            return [v if _plain_leaf(v) else walk(v, (*path, i)) for i, v in enumerate(node)]
         if isinstance(node, str) and "${" in node:
-            whole = REF_RE.fullmatch(node)
-            if whole and whole.group(1) in params.invalid and used is not None:
-                used[path] = whole.group(1)  # its declaration's error is the one to report
-            if (whole and whole.group(1).startswith(TYPED + ".") and whole.group(1) in params
-                    and not _text_context(path)):
-                if used is not None:
-                    used[path] = whole.group(1)
-                return params[whole.group(1)]
-            return _resolve_string(node, path, smap, params, errors)
+            return reference(node, path)
         return node
 
     return walk(data, ()), errors
+
+
+_PLAIN_LEAVES = frozenset({int, float, bool, type(None)})
+
+
+def _plain_leaf(value: Any) -> bool:
+    """A value ``walk`` would return as it is, skipped or not: text without a reference, a
+    number, a bool, null. Decided in its container's loop, so that no path is built for it
+    (a spec has some hundred thousand leaves)."""
+    t = type(value)
+    return t is str and "${" not in value or t in _PLAIN_LEAVES
 
 
 def _known(ref: str) -> bool:

@@ -121,27 +121,37 @@ Path = tuple[str | int, ...]
 
 def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Path, str]]:
     """(place, field path, message) for every credential written literally into parsed spec
-    data; a credential in a key is placed at the key and named by its mapping (never shown)."""
+    data; a credential in a key is placed at the key and named by its mapping (never shown).
+    Text values are looked at in their container's loop: a path is built only for containers
+    and for what is reported."""
     if isinstance(data, dict):
         for key, value in data.items():
-            sub = path + (key,)
             kind = secret_kind(str(key))
             if kind:
-                yield sub, path, (
+                yield path + (key,), path, (
                     f"the key of {format_path(path) or 'the document'} contains {kind} (value not shown); "
                     "credentials never go into specs, not as values and not as keys")
                 continue
-            norm = str(key).lower().replace("-", "_")
-            if norm in SECRET_FIELDS and value not in (None, ""):
+            field = _secret_field(str(key))
+            if field is not None and value not in (None, ""):
+                sub = path + (key,)
                 yield sub, sub, (
                     f"field {key!r} would put a credential into the spec (and the generated "
-                    f"files); give {SECRET_FIELDS[norm]} (a file mounted from a Secret) or "
+                    f"files); give {field} (a file mounted from a Secret) or "
                     "secret_ref instead")
                 continue
-            yield from find_literal_secrets(value, sub)
+            if type(value) is str:
+                if secret_kind(value):
+                    yield from find_literal_secrets(value, path + (key,))
+            elif type(value) not in _NO_TEXT:
+                yield from find_literal_secrets(value, path + (key,))
     elif isinstance(data, list):
         for i, item in enumerate(data):
-            yield from find_literal_secrets(item, path + (i,))
+            if type(item) is str:
+                if secret_kind(item):
+                    yield from find_literal_secrets(item, path + (i,))
+            elif type(item) not in _NO_TEXT:
+                yield from find_literal_secrets(item, path + (i,))
     elif isinstance(data, str):
         kind = secret_kind(data)
         if kind:
@@ -151,3 +161,11 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Pat
                 "put it in a file mounted from a Secret and give its path (*_file) or a "
                 "secret_ref")
 
+
+_NO_TEXT = frozenset({int, float, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=4096)  # keys repeat: a spec set has few distinct field names
+def _secret_field(key: str) -> str | None:
+    """What to give instead, when ``key`` names a credential field (SECRET_FIELDS)."""
+    return SECRET_FIELDS.get(key.lower().replace("-", "_"))
