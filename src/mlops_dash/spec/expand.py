@@ -194,6 +194,15 @@ def _substitute(node: Any, path: Path, values: dict[str, Any], origins: dict[Pat
     return node
 
 
+_NO_TEXT = frozenset({int, float, bool, type(None)})
+
+
+def _no_selector(value: Any) -> bool:
+    """A leaf _selectors returns as it is (decided in its container: no path built for it)."""
+    t = type(value)
+    return (t is str and "${selectors." not in value) or t in _NO_TEXT
+
+
 def _mentions_selectors(data: dict[str, Any]) -> bool:
     """Whether a dashboard may name a selector (a quick look at its text, before the walk)."""
     text = json.dumps(data, default=str)
@@ -202,11 +211,10 @@ def _mentions_selectors(data: dict[str, Any]) -> bool:
 
 def _selectors(node: Any, path: Path, reg: Registry, smap: SourceMap,
                errors: list[SpecError]) -> Any:
-    from mlops_dash.spec.loader import suggest_ref
-
-    names = sorted(reg.selectors)
-
     def unknown(name: Any, where: Path) -> None:
+        from mlops_dash.spec.loader import suggest_ref
+
+        names = sorted(reg.selectors)
         hint = suggest_ref(str(name), names) if names else ": no Library spec defines selectors"
         errors.append(smap.error(where, f"unknown selector {name!r}{hint}"))
 
@@ -223,10 +231,11 @@ def _selectors(node: Any, path: Path, reg: Registry, smap: SourceMap,
         for k, v in node.items():
             if not (k == "use" and path and path[-1] == "matchers"):
                 out.pop(k, None)
-                out[k] = _selectors(v, (*path, k), reg, smap, errors)
+                out[k] = v if _no_selector(v) else _selectors(v, (*path, k), reg, smap, errors)
         return out
     if isinstance(node, list):
-        return [_selectors(v, (*path, i), reg, smap, errors) for i, v in enumerate(node)]
+        return [v if _no_selector(v) else _selectors(v, (*path, i), reg, smap, errors)
+                for i, v in enumerate(node)]
     if isinstance(node, str) and "${selectors." in node:
         for name in dict.fromkeys(SELECTOR_RE.findall(node)):
             if name not in reg.selectors:

@@ -140,10 +140,14 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
     def walk(node: Any, path: Path) -> Any:
         if skips and any(s and path[:len(s)] == s for s in skips):
             return node
+        # leaves walk would return as they are (text without a reference, numbers, bools,
+        # nulls) are decided in their container's loop: no path is built for them
         if isinstance(node, dict):
-            return {k: v if _plain_leaf(v) else walk(v, (*path, k)) for k, v in node.items()}
+            return {k: v if (type(v) is str and "${" not in v) or type(v) in _PLAIN_LEAVES
+                    else walk(v, (*path, k)) for k, v in node.items()}
         if isinstance(node, list):
-            return [v if _plain_leaf(v) else walk(v, (*path, i)) for i, v in enumerate(node)]
+            return [v if (type(v) is str and "${" not in v) or type(v) in _PLAIN_LEAVES
+                    else walk(v, (*path, i)) for i, v in enumerate(node)]
         if isinstance(node, str) and "${" in node:
             return reference(node, path)
         return node
@@ -153,13 +157,6 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
 
 _PLAIN_LEAVES = frozenset({int, float, bool, type(None)})
 
-
-def _plain_leaf(value: Any) -> bool:
-    """A value ``walk`` would return as it is, skipped or not: text without a reference, a
-    number, a bool, null. Decided in its container's loop, so that no path is built for it
-    (a spec has some hundred thousand leaves)."""
-    t = type(value)
-    return t is str and "${" not in value or t in _PLAIN_LEAVES
 
 
 def _known(ref: str) -> bool:
