@@ -24,6 +24,7 @@ from mlops_dash.lint import (
     promql_checks,
     runner,
     schemas,
+    threshold_checks,
     tool_checks,
 )
 from mlops_dash.lint.runner import CHECKS, Finding, json_positions, lint_spec_set
@@ -76,8 +77,8 @@ def replace_once(specs: Path, file: str, old: str, new: str) -> int:
 
 
 # Spec-edit tests run every check but the external tools (covered by their own tests below).
-SPEC_CHECKS = [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
-               *inhibit_checks.CHECKS, *param_checks.CHECKS]
+SPEC_CHECKS = [*promql_checks.CHECKS, *threshold_checks.CHECKS, *dashboard_checks.CHECKS,
+               *alert_checks.CHECKS, *inhibit_checks.CHECKS, *param_checks.CHECKS]
 
 
 def lint_folder(specs: Path) -> list[Finding]:
@@ -361,7 +362,7 @@ def test_threshold_mismatch_in_rendered_rule_and_panel(spec_set, tree):
         assert rule["alert"] == "HighLatency"
         rule["expr"] = rule["expr"].replace("> 300", "> 250")
 
-    hits = only(lint_spec_set(spec_set, mutated(tree, rel, lower), promql_checks.CHECKS),
+    hits = only(lint_spec_set(spec_set, mutated(tree, rel, lower), threshold_checks.CHECKS),
                 "promql/threshold-mismatch")
     assert hits[0].file == f"generated/{rel}" and "> 300" in hits[0].message
     assert hits[0].line == tree[rel].splitlines().index(
@@ -373,7 +374,7 @@ def test_threshold_mismatch_in_rendered_rule_and_panel(spec_set, tree):
         data["panels"][0]["fieldConfig"]["defaults"]["thresholds"]["steps"] = [
             {"color": "green", "value": None}]
 
-    hits = only(lint_spec_set(spec_set, mutated(tree, dash, no_line), promql_checks.CHECKS),
+    hits = only(lint_spec_set(spec_set, mutated(tree, dash, no_line), threshold_checks.CHECKS),
                 "promql/threshold-mismatch")
     assert hits[0].file == f"generated/{dash}" and "HighLatency" in hits[0].message
 

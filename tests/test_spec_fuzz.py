@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 
 from mlops_dash import pipeline
 from mlops_dash.errors import SpecError, SpecErrors
-from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks
+from mlops_dash.lint import alert_checks, dashboard_checks, promql_checks, threshold_checks
 from mlops_dash.lint.runner import lint_spec_set
 from mlops_dash.spec.loader import load_specs
 
-LINT_CHECKS = [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS]
+LINT_CHECKS = [*promql_checks.CHECKS, *threshold_checks.CHECKS, *dashboard_checks.CHECKS,
+               *alert_checks.CHECKS]
 
 FILES = sorted(p.name for p in SPECS.glob("*.yaml"))
 DATA = {name: yaml.safe_load((SPECS / name).read_text()) for name in FILES}

@@ -266,10 +266,12 @@ def all_checks() -> list[Check]:
         label_checks,
         param_checks,
         promql_checks,
+        threshold_checks,
         tool_checks,
     )
 
-    return [*promql_checks.CHECKS, *dashboard_checks.CHECKS, *alert_checks.CHECKS,
+    return [*promql_checks.CHECKS, *threshold_checks.CHECKS, *dashboard_checks.CHECKS,
+            *alert_checks.CHECKS,
             *label_checks.CHECKS, *inhibit_checks.CHECKS, *param_checks.CHECKS,
             *tool_checks.CHECKS]
 
@@ -286,9 +288,15 @@ def build_checks() -> list[Check]:
 def dashboard_build_checks() -> list[Check]:
     """The build checks that look at one dashboard at a time (``Context.dashboards``): a
     parallel build runs them where it renders those dashboards (parallel.render_range)."""
-    from mlops_dash.lint import alert_checks, dashboard_checks, label_checks, promql_checks
+    from mlops_dash.lint import (
+        alert_checks,
+        dashboard_checks,
+        label_checks,
+        promql_checks,
+        threshold_checks,
+    )
 
-    return [promql_checks.check_queries, promql_checks.check_spec_alerts,
+    return [promql_checks.check_queries, threshold_checks.check_spec_alerts,
             dashboard_checks.check_spec_units, alert_checks.check_spec_for,
             label_checks.check_template_labels]
 
