@@ -10,6 +10,7 @@ import e2e_support as es
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from mlops_dash.collect import push
 from mlops_dash.collect.inputs import JobError, read_table
@@ -96,3 +97,34 @@ def test_job_commands_report_config_problems_without_traceback(tmp_path):
     assert "jobs.yaml:6:" in r.stderr and "jobs.drift[0].bins: expected a whole number" in r.stderr
     r = js.run_cli("evaluate", "--config", str(bad))
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_a_credential_in_the_jobs_config_is_a_placed_error_never_echoed(tmp_path):
+    """The jobs' configuration is read like a spec (spec/loader.read_mapping): a webhook URL
+    pasted into it is refused at its place, as in `build`, not an internal error."""
+    import jobs_support as js
+
+    url = "https://hooks.slack.com/services/T0/B0/xyz"
+    bad = tmp_path / "jobs.yaml"
+    bad.write_text("apiVersion: mlops-dash/v1\nkind: CollectorJobs\njobs:\n  drift:\n"
+                   "    - {model: m, reference: {path: r.csv},\n"
+                   f"       current: {{path: '{url}'}}, prediction: p}}\n")
+    for command in ("drift", "evaluate", "actuals"):
+        r = js.run_cli(command, "--config", str(bad))
+        assert r.returncode == 1, (command, r.stderr)
+        assert "jobs.yaml:6:" in r.stderr and "a Slack webhook URL" in r.stderr, r.stderr
+        assert url not in r.stderr and "internal error" not in r.stderr
+
+
+def test_the_platform_spec_as_jobs_config_has_its_parameters_resolved(tmp_path):
+    """A platform spec given as --config is validated as the build validates it: a
+    ``${params.x}`` in collectors.jobs gets its declared value."""
+    from mlops_dash.collect.config import load_jobs
+
+    text = (ROOT / "specs" / "platform.yaml").read_text()
+    assert "\nparameters:" not in text and "    - model: demand-forecast" in text
+    spec = tmp_path / "platform.yaml"
+    spec.write_text(text.replace("\ncollectors:", "\nparameters:\n  forecast: {type: string, "
+                                 "value: demand-forecast}\ncollectors:", 1)
+                    .replace("    - model: demand-forecast", "    - model: ${params.forecast}"))
+    assert load_jobs(spec) == load_jobs(ROOT / "specs" / "platform.yaml")

@@ -16,9 +16,7 @@ from mlops_dash import conventions as cv
 from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec.base import Strict
 from mlops_dash.spec.collectors_jobs import JobsSpec
-from mlops_dash.spec.loader import _convert, validate_document
-from mlops_dash.spec.secrets import find_literal_secrets
-from mlops_dash.spec.yamlsource import load_yaml
+from mlops_dash.spec.loader import _convert, read_mapping, validate_alone
 
 JOBS_KIND = cv.JOBS_KIND
 
@@ -32,20 +30,12 @@ class JobsDocument(Strict):
 
 
 def load_jobs(path: Path) -> JobsSpec:
-    """collectors.jobs from a Platform spec file or a CollectorJobs file."""
+    """collectors.jobs from a Platform spec file (its parameters resolved, as the build does)
+    or a CollectorJobs file; read and refused like a spec (spec/loader.read_mapping)."""
     display = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(display, f"cannot read file: {exc.strerror}") from None
-    data, smap = load_yaml(raw, display)
-    if not isinstance(data, dict):
-        raise SpecError(display, "expected a mapping with apiVersion and kind", line=1, column=1)
-    secrets = [smap.error(p, msg) for p, msg in find_literal_secrets(data)]
-    if secrets:
-        raise SpecErrors(secrets)
+    data, smap = read_mapping(path, display)
     if data.get("kind") == "Platform":
-        platform = validate_document(data, smap).model
+        platform = validate_alone(data, smap).model
         if platform.collectors is None or platform.collectors.jobs is None:
             raise smap.error((), "this platform spec has no collectors.jobs section")
         jobs: JobsSpec = platform.collectors.jobs

@@ -77,8 +77,13 @@ class SpecSet:
 def load_document(path: Path, display: str) -> Document:
     """Read, parse and validate one spec file (parameters from itself or the defaults)."""
     data, smap = parse_document(path, display)
-    declared = _declared_parameters([(data, smap)])
-    return resolve_and_validate(data, smap, declared)
+    return validate_alone(data, smap)
+
+
+def validate_alone(data: dict[str, Any], smap: SourceMap) -> Document:
+    """A parsed spec file validated on its own: parameters from itself (a platform spec) or
+    the defaults."""
+    return resolve_and_validate(data, smap, _declared_parameters([(data, smap)]))
 
 
 def resolve_and_validate(data: dict[str, Any], smap: SourceMap,
@@ -116,9 +121,9 @@ def _from_parameter(err: SpecError, used: dict[tuple[str | int, ...], str],
     return err
 
 
-def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
-    """Read and parse one spec file: a mapping of a known apiVersion and kind, without
-    literal secrets, with the place of every value (not yet validated against its model)."""
+def read_mapping(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
+    """Read and parse one YAML file of mlops-dash (a spec, the jobs' configuration): a mapping
+    without literal secrets, with the place of every value."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -135,6 +140,13 @@ def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]
                if (place := smap.locate(where))]
     if secrets:
         raise SpecErrors(secrets)
+    return data, smap
+
+
+def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
+    """Read and parse one spec file: a mapping of a known apiVersion and kind, without
+    literal secrets, with the place of every value (not yet validated against its model)."""
+    data, smap = read_mapping(path, display)
     version = data.get("apiVersion")
     if version != cv.API_VERSION:
         if version is None:
