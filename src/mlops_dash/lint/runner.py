@@ -301,6 +301,13 @@ def dashboard_build_checks() -> list[Check]:
             label_checks.check_template_labels]
 
 
+def series_names(spec_set: SpecSet) -> Context:
+    """A Context holding the spec set's series names, for build_findings' ``names``."""
+    ctx = Context(spec_set, {})
+    ctx.metrics, ctx.records  # noqa: B018 - computed now, before the workers fork
+    return ctx
+
+
 def platform_build_checks() -> list[Check]:
     """The build checks of the platform spec."""
     from mlops_dash.lint import alert_checks
@@ -312,10 +319,15 @@ Placed = tuple[Finding, str]  # an error-level finding and the spec field path i
 
 
 def build_findings(spec_set: SpecSet, tree: output.Tree, checks: Iterable[Check],
-                   dashboards: list[Document] | None = None) -> list[Placed]:
+                   dashboards: list[Document] | None = None,
+                   names: Context | None = None) -> list[Placed]:
     """The error-level findings of ``checks`` (on ``dashboards``, by default all) with their
-    field paths; warnings are left to ``lint``."""
+    field paths; warnings are left to ``lint``. ``names``: a Context of the same spec set
+    whose series names (``metrics``, ``records``) are computed already (catalogue_names walks
+    every dashboard: a forked worker doing it again would copy the pages of all of them)."""
     ctx = Context(spec_set, tree, only=dashboards)
+    if names is not None:
+        ctx.__dict__["metrics"], ctx.__dict__["records"] = names.metrics, names.records
     for check in checks:
         check(ctx)
     return [(f, ctx.fields.get(f, "")) for f in ctx.findings if f.level == ERROR]
