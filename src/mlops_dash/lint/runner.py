@@ -342,11 +342,6 @@ def refuse_findings(found: Iterable[Placed]) -> None:
         raise SpecErrors(errors)
 
 
-def refuse_errors(spec_set: SpecSet, tree: output.Tree) -> None:
-    """Raise SpecErrors for every error-level finding of build_checks."""
-    refuse_findings(build_findings(spec_set, tree, build_checks()))
-
-
 def lint_spec_set(spec_set: SpecSet, tree: output.Tree | None = None,
                   checks: Iterable[Check] | None = None) -> list[Finding]:
     """Run the checks on loaded specs (and their rendered tree); findings sorted by place."""
