@@ -62,8 +62,11 @@ bench: ## Benchmark build/check/--help (whole processes) vs grafanalib; writes b
 bench-exporter: ## Benchmark the exporter (/metrics, KFP polls of 100,000 replayed runs, idle CPU)
 	$(PYTHON) benchmarks/bench.py --exporter
 
+runbook-code: ## Regenerate the runbook template's compiled code (render/runbook_template_code.py) after editing templates/runbook.md.j2
+	PYTHONPATH=src $(PYTHON) -c "from mlops_dash import pipeline; from mlops_dash.render import runbook_code, runbooks; print(runbook_code.write_generated(pipeline.runbook_template(), runbooks.environment()))"
+
 update-golden: ## Accept the current output as the new golden files (review the diff!)
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py
 	git diff --stat -- tests/golden
 
-.PHONY: help install tools build build-example schema check lint test e2e simulate bench bench-exporter update-golden
+.PHONY: help install tools build build-example schema check lint test e2e simulate bench bench-exporter runbook-code update-golden

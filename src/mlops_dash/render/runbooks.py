@@ -206,34 +206,16 @@ def environment() -> jinja2.Environment:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(template_text: str) -> jinja2.Template:
-    """Each template is compiled once per process (compiling costs ~50x rendering), and its
-    code is kept in jinja2's bytecode cache (as Python keeps .pyc files): a build then spends
-    no time compiling a template it has compiled before."""
+    """Each template is compiled once per process (compiling costs ~50x rendering); the
+    shipped one comes compiled with the package (render/runbook_code.py)."""
+    from mlops_dash.render import runbook_code
+
     env = environment()
-    code = _template_code(env, template_text)
-    return env.template_class.from_code(env, code, env.make_globals(None), None)
-
-
-def _template_code(env: jinja2.Environment, template_text: str) -> Any:
-    """The compiled code of ``template_text``, from jinja2's FileSystemBytecodeCache (a folder
-    of this user's in the temporary directory, ``_jinja2-cache-<uid>``) when it holds it for
-    this text, these options, this jinja2 and this Python; compiled (and stored) otherwise.
-    A cache that cannot be used (not writable, not this user's) only costs the compilation."""
-    options = repr((env.undefined.__name__, env.autoescape,
-                    env.keep_trailing_newline, env.trim_blocks, env.lstrip_blocks,
-                    jinja2.__version__))
-    try:
-        cache = jinja2.FileSystemBytecodeCache()
-        bucket = cache.get_bucket(env, f"mlops-dash:{options}", None, template_text)
-    except (OSError, RuntimeError, ValueError):  # RuntimeError: an unsafe cache folder
-        return env.compile(template_text)
-    if bucket.code is None:
-        bucket.code = env.compile(template_text)
-        try:
-            cache.set_bucket(bucket)
-        except OSError:
-            pass
-    return bucket.code
+    template = runbook_code.shipped(env, template_text)
+    if template is not None:
+        return template
+    return env.template_class.from_code(env, env.compile(template_text),
+                                        env.make_globals(None), None)
 
 
 def _render(template_text: str, ctx: dict[str, Any]) -> str:
