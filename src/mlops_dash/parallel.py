@@ -26,7 +26,7 @@ from mlops_dash.errors import BuildError, EnvironmentProblem, SpecError, SpecErr
 from mlops_dash.output import merge_tree
 
 if TYPE_CHECKING:
-    from mlops_dash.lint.runner import Context, Finding
+    from mlops_dash.lint.runner import Finding
     from mlops_dash.output import Tree
     from mlops_dash.spec.loader import SpecSet
 
@@ -152,16 +152,11 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False
     findings: list[Finding] = []
     errors: list[SpecError] = []
     build_error: BuildError | None = None
-    # what every dashboard's render reads of all others, computed before the workers fork:
-    # a worker computing it would walk every dashboard and so copy all their memory pages
-    spec_set.dashboard_titles  # noqa: B018
-    names = None
-    if lint:
-        from mlops_dash.lint import runner
-
-        names = runner.series_names(spec_set)
+    # what every dashboard's render and lint read of all others, computed before the workers
+    # fork: a worker computing it would walk every dashboard and so copy all their memory pages
+    spec_set.dashboard_titles, spec_set.series_names  # noqa: B018
     for part, part_findings, part_errors, part_build_error in run_chunks(
-            render_range, (spec_set, names), len(spec_set.dashboards), jobs):
+            render_range, (spec_set, lint), len(spec_set.dashboards), jobs):
         merge_tree(tree, part)
         findings += part_findings
         errors += part_errors
@@ -173,13 +168,12 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False
     return tree, findings
 
 
-def render_range(shared: tuple[SpecSet, Context | None], start: int, stop: int) -> Result:
-    """Render dashboards ``start:stop`` (and, given the lint Context with the series names,
-    check them: only when all rendered, as a failed render is reported alone); collect their
-    problems instead of stopping at one."""
+def render_range(shared: tuple[SpecSet, bool], start: int, stop: int) -> Result:
+    """Render dashboards ``start:stop`` (and, with lint, check them: only when all rendered,
+    as a failed render is reported alone); collect their problems instead of stopping at one."""
     from mlops_dash.pipeline import render_dashboard_files
 
-    spec_set, names = shared
+    spec_set, lint = shared
     tree: Tree = {}
     errors: list[SpecError] = []
     build_error: BuildError | None = None
@@ -196,9 +190,8 @@ def render_range(shared: tuple[SpecSet, Context | None], start: int, stop: int) 
         else:
             merge_tree(tree, files)
     findings: list[Finding] = []
-    if names is not None and not errors and build_error is None:
+    if lint and not errors and build_error is None:
         from mlops_dash.lint import runner
 
-        findings = runner.build_findings(spec_set, tree, runner.dashboard_build_checks(), docs,
-                                         names)
+        findings = runner.build_findings(spec_set, tree, runner.dashboard_build_checks(), docs)
     return tree, findings, errors, build_error

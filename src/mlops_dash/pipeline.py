@@ -36,7 +36,8 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False) -> outp
     processes when there are many dashboards; the result does not depend on ``jobs``); files
     that depend on the whole spec set come from STAGES, then FINISHING_STAGES. With ``lint``,
     what can never work is refused once everything rendered: the offline error-level lint
-    checks (lint/runner.build_checks; the per-dashboard ones run where the dashboards render).
+    checks (lint/runner.dashboard_build_checks, run where the dashboards render, and
+    platform_build_checks).
     """
     tree, findings = parallel.render_dashboards(spec_set, jobs, lint=lint)
     for stage in STAGES:

@@ -18,7 +18,6 @@ from mlops_dash import conventions as cv
 from mlops_dash import output, promql
 from mlops_dash.errors import BuildError, SpecError, SpecErrors, format_place
 from mlops_dash.spec import models as m
-from mlops_dash.spec.crosscheck import catalogue_names
 from mlops_dash.spec.loader import Document, SpecSet
 from mlops_dash.spec.yamlsource import Path as FieldPath
 from mlops_dash.spec.yamlsource import SourceMap, format_path, load_yaml
@@ -191,12 +190,12 @@ class Context:
     @cached_property
     def metrics(self) -> dict[str, m.MetricDef]:
         """Series name → its catalogue entry (histograms expanded into _bucket/_sum/_count)."""
-        return {n: d for n, d in catalogue_names(self.spec_set).items() if d is not None}
+        return {n: d for n, d in self.spec_set.series_names.items() if d is not None}
 
     @cached_property
     def records(self) -> set[str]:
         """Recording rules of the specs, SLO records included."""
-        return {n for n, d in catalogue_names(self.spec_set).items()
+        return {n for n, d in self.spec_set.series_names.items()
                 if d is None and n not in promql.BUILTIN_SERIES}
 
     # ------------------------------------------------------------------ reporting
@@ -276,18 +275,14 @@ def all_checks() -> list[Check]:
             *tool_checks.CHECKS]
 
 
-def build_checks() -> list[Check]:
-    """What `build`, `check` and `test` run before writing anything: the error-level checks of
-    the specs themselves (metric contract, units, labels, rate on gauges, alert text labels,
-    Grafana unit ids, `for` against the interval, msteams on an Alertmanager without it), on
-    the spec models and PromQL ASTs only. ``lint`` runs them on the rendered output too, and
-    adds the style checks, promtool, amtool and the official schemas."""
-    return [*dashboard_build_checks(), *platform_build_checks()]
-
-
 def dashboard_build_checks() -> list[Check]:
-    """The build checks that look at one dashboard at a time (``Context.dashboards``): a
-    parallel build runs them where it renders those dashboards (parallel.render_range)."""
+    """What `build`, `check` and `test` run before writing anything, with
+    platform_build_checks: the error-level checks of the specs themselves (metric contract,
+    units, labels, rate on gauges, alert text labels, Grafana unit ids, `for` against the
+    interval), on the spec models and PromQL ASTs only. ``lint`` runs them on the rendered
+    output too, and adds the style checks, promtool, amtool and the official schemas. These
+    look at one dashboard at a time (``Context.dashboards``): a parallel build runs them where
+    it renders those dashboards (parallel.render_range)."""
     from mlops_dash.lint import (
         alert_checks,
         dashboard_checks,
@@ -301,15 +296,8 @@ def dashboard_build_checks() -> list[Check]:
             label_checks.check_template_labels]
 
 
-def series_names(spec_set: SpecSet) -> Context:
-    """A Context holding the spec set's series names, for build_findings' ``names``."""
-    ctx = Context(spec_set, {})
-    ctx.metrics, ctx.records  # noqa: B018 - computed now, before the workers fork
-    return ctx
-
-
 def platform_build_checks() -> list[Check]:
-    """The build checks of the platform spec."""
+    """The build checks of the platform spec (msteams on an Alertmanager without it)."""
     from mlops_dash.lint import alert_checks
 
     return [alert_checks.check_msteams]
@@ -319,15 +307,10 @@ Placed = tuple[Finding, str]  # an error-level finding and the spec field path i
 
 
 def build_findings(spec_set: SpecSet, tree: output.Tree, checks: Iterable[Check],
-                   dashboards: list[Document] | None = None,
-                   names: Context | None = None) -> list[Placed]:
+                   dashboards: list[Document] | None = None) -> list[Placed]:
     """The error-level findings of ``checks`` (on ``dashboards``, by default all) with their
-    field paths; warnings are left to ``lint``. ``names``: a Context of the same spec set
-    whose series names (``metrics``, ``records``) are computed already (catalogue_names walks
-    every dashboard: a forked worker doing it again would copy the pages of all of them)."""
+    field paths; warnings are left to ``lint``."""
     ctx = Context(spec_set, tree, only=dashboards)
-    if names is not None:
-        ctx.__dict__["metrics"], ctx.__dict__["records"] = names.metrics, names.records
     for check in checks:
         check(ctx)
     return [(f, ctx.fields.get(f, "")) for f in ctx.findings if f.level == ERROR]

@@ -160,7 +160,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
     errors: list[SpecError] = []
     metric_names = _MetricNames()
     platform = spec_set.platform_model
-    known = catalogue_names(spec_set)
+    known = spec_set.series_names
     known_list = sorted(known)
 
     dash_uids: dict[str, Document] = {}

@@ -73,6 +73,14 @@ class SpecSet:
         """Dashboard uid → title, for links between dashboards (computed once)."""
         return {d.model.uid: d.model.title for d in self.dashboards}
 
+    @functools.cached_property
+    def series_names(self) -> dict[str, m.MetricDef | None]:
+        """Every queryable series name (crosscheck.catalogue_names), computed once for the
+        cross-check, lint and the render workers, which inherit it (read it, not change it)."""
+        from mlops_dash.spec.crosscheck import catalogue_names
+
+        return catalogue_names(self)
+
 
 def load_document(path: Path, display: str) -> Document:
     """Read, parse and validate one spec file (parameters from itself or the defaults)."""
