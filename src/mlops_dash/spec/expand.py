@@ -27,7 +27,7 @@ from mlops_dash.spec.library import (
     type_problem,
 )
 from mlops_dash.spec.messages import describe
-from mlops_dash.spec.yamlsource import SourceMap
+from mlops_dash.spec.yamlsource import NON_TEXT, SourceMap
 
 Path = tuple[str | int, ...]
 USE_KEYS = ("use", "with")
@@ -194,13 +194,10 @@ def _substitute(node: Any, path: Path, values: dict[str, Any], origins: dict[Pat
     return node
 
 
-_NO_TEXT = frozenset({int, float, bool, type(None)})
-
-
 def _no_selector(value: Any) -> bool:
     """A leaf _selectors returns as it is (decided in its container: no path built for it)."""
     t = type(value)
-    return (t is str and "${selectors." not in value) or t in _NO_TEXT
+    return (t is str and "${selectors." not in value) or t in NON_TEXT
 
 
 def _mentions_selectors(data: dict[str, Any]) -> bool:

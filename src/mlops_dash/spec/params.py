@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_dash.errors import SpecError
-from mlops_dash.spec.yamlsource import SourceMap
+from mlops_dash.spec.yamlsource import NON_TEXT, SourceMap
 
 REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)+)\}")
 # a whole PromQL equality matcher value: label="${ref}" or label!="${ref}"
@@ -143,10 +143,10 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
         # leaves walk would return as they are (text without a reference, numbers, bools,
         # nulls) are decided in their container's loop: no path is built for them
         if isinstance(node, dict):
-            return {k: v if (type(v) is str and "${" not in v) or type(v) in _PLAIN_LEAVES
+            return {k: v if (type(v) is str and "${" not in v) or type(v) in NON_TEXT
                     else walk(v, (*path, k)) for k, v in node.items()}
         if isinstance(node, list):
-            return [v if (type(v) is str and "${" not in v) or type(v) in _PLAIN_LEAVES
+            return [v if (type(v) is str and "${" not in v) or type(v) in NON_TEXT
                     else walk(v, (*path, i)) for i, v in enumerate(node)]
         if isinstance(node, str) and "${" in node:
             return reference(node, path)
@@ -154,8 +154,6 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
 
     return walk(data, ()), errors
 
-
-_PLAIN_LEAVES = frozenset({int, float, bool, type(None)})
 
 
 

@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-from mlops_dash.spec.yamlsource import format_path
+from mlops_dash.spec.yamlsource import NON_TEXT, format_path
 
 # Field names that hold a credential when given literally. Their ``*_file`` forms and
 # ``secret_ref`` are the allowed spellings.
@@ -143,14 +143,14 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Pat
             if type(value) is str:
                 if secret_kind(value):
                     yield from find_literal_secrets(value, path + (key,))
-            elif type(value) not in _NO_TEXT:
+            elif type(value) not in NON_TEXT:
                 yield from find_literal_secrets(value, path + (key,))
     elif isinstance(data, list):
         for i, item in enumerate(data):
             if type(item) is str:
                 if secret_kind(item):
                     yield from find_literal_secrets(item, path + (i,))
-            elif type(item) not in _NO_TEXT:
+            elif type(item) not in NON_TEXT:
                 yield from find_literal_secrets(item, path + (i,))
     elif isinstance(data, str):
         kind = secret_kind(data)
@@ -160,9 +160,6 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Pat
                 f"{field} contains {kind} (value not shown); credentials never go into specs: "
                 "put it in a file mounted from a Secret and give its path (*_file) or a "
                 "secret_ref")
-
-
-_NO_TEXT = frozenset({int, float, bool, type(None)})
 
 
 @functools.lru_cache(maxsize=4096)  # keys repeat: a spec set has few distinct field names

@@ -12,6 +12,9 @@ from mlops_dash.errors import SpecError
 from mlops_dash.yamlresolve import install_fast_resolve
 
 Path = tuple[str | int, ...]
+# The types of the values YAML loading gives besides str, dict and list: leaves without text,
+# which the walks over spec data (parameters, selectors, secrets) pass by.
+NON_TEXT = frozenset({int, float, bool, type(None)})
 
 MAX_NODES = 200_000  # bounds alias expansion ("billion laughs") in time and memory
 MAX_BYTES = 5 * 1024 * 1024
