@@ -63,7 +63,7 @@ bench-exporter: ## Benchmark the exporter (/metrics, KFP polls of 100,000 replay
 	$(PYTHON) benchmarks/bench.py --exporter
 
 runbook-code: ## Regenerate the runbook template's compiled code (render/runbook_template_code.py) after editing templates/runbook.md.j2
-	PYTHONPATH=src $(PYTHON) -c "from mlops_dash import pipeline; from mlops_dash.render import runbook_code, runbooks; print(runbook_code.write_generated(pipeline.runbook_template(), runbooks.environment()))"
+	PYTHONPATH=src $(PYTHON) -c "from mlops_dash import pipeline; from mlops_dash.render import runbook_code, runbooks; print(runbook_code.write_generated(runbooks.environment(), pipeline.runbook_template()))"
 
 update-golden: ## Accept the current output as the new golden files (review the diff!)
 	UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/test_golden.py

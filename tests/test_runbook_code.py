@@ -35,8 +35,7 @@ def test_the_module_renders_every_runbook_as_compiling_the_template_does(monkeyp
     env = runbooks.environment()
     spec_set = load_specs(SPECS)
     tree = pipeline.render_tree(spec_set)
-    compiled = env.template_class.from_code(env, env.compile(_template()),
-                                            env.make_globals(None), None)
+    compiled = env.from_string(_template())
     runbooks._compiled.cache_clear()
     monkeypatch.setattr(runbook_code, "shipped", lambda *_: compiled)
     try:

@@ -57,7 +57,7 @@ def shipped(env: jinja2.Environment, template_text: str) -> jinja2.Template | No
     return env.template_class.from_module_dict(env, module.__dict__, env.make_globals(None))
 
 
-def write_generated(template_text: str, env: jinja2.Environment) -> Path:
+def write_generated(env: jinja2.Environment, template_text: str) -> Path:
     """(Re)generate the module (``make runbook-code``)."""
     GENERATED_PATH.write_text(module_source(env, template_text), encoding="utf-8")
     return GENERATED_PATH

@@ -214,8 +214,7 @@ def _compiled(template_text: str) -> jinja2.Template:
     template = runbook_code.shipped(env, template_text)
     if template is not None:
         return template
-    return env.template_class.from_code(env, env.compile(template_text),
-                                        env.make_globals(None), None)
+    return env.from_string(template_text)
 
 
 def _render(template_text: str, ctx: dict[str, Any]) -> str:
