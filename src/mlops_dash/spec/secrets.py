@@ -140,17 +140,11 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Pat
                     f"files); give {field} (a file mounted from a Secret) or "
                     "secret_ref instead")
                 continue
-            if type(value) is str:
-                if secret_kind(value):
-                    yield from find_literal_secrets(value, path + (key,))
-            elif type(value) not in NON_TEXT:
+            if _to_look_into(value):
                 yield from find_literal_secrets(value, path + (key,))
     elif isinstance(data, list):
         for i, item in enumerate(data):
-            if type(item) is str:
-                if secret_kind(item):
-                    yield from find_literal_secrets(item, path + (i,))
-            elif type(item) not in NON_TEXT:
+            if _to_look_into(item):
                 yield from find_literal_secrets(item, path + (i,))
     elif isinstance(data, str):
         kind = secret_kind(data)
@@ -160,6 +154,14 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Pat
                 f"{field} contains {kind} (value not shown); credentials never go into specs: "
                 "put it in a file mounted from a Secret and give its path (*_file) or a "
                 "secret_ref")
+
+
+def _to_look_into(value: Any) -> bool:
+    """Whether find_literal_secrets has anything to report in ``value``: a container, or text
+    holding a credential (decided without building the value's path)."""
+    if type(value) is str:
+        return secret_kind(value) is not None
+    return type(value) not in NON_TEXT
 
 
 @functools.lru_cache(maxsize=4096)  # keys repeat: a spec set has few distinct field names
