@@ -59,13 +59,12 @@ class _NotFastSafe(Exception):
 # Text on which libyaml's emitter writes the same bytes as PyYAML's (tests/test_performance.py
 # checks this with hypothesis): line feeds and printable characters of the Basic Multilingual
 # Plane. They differ on astral characters (libyaml escapes emoji), NEL and the Unicode line
-# separators (PyYAML breaks lines there), control characters and the BOM.
-_NOT_FAST_SAFE_TEXT = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+# separators (PyYAML breaks lines there), control characters and the BOM: yamlemit.unsafe_text.
 
 
 def _fast_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # ... and on keep-chomped literal blocks (text ending in blank lines)
-    if _NOT_FAST_SAFE_TEXT.search(value) or value.endswith("\n\n") or value == "\n":
+    if yamlemit.unsafe_text(value) or value.endswith("\n\n") or value == "\n":
         raise _NotFastSafe
     return _str(dumper, value)
 
@@ -98,7 +97,7 @@ if getattr(yaml, "__with_libyaml__", False):
         if t is str:
             if data.isascii() and data.isprintable():  # the usual case: " " to "~" only
                 return yaml.ScalarNode(_STR, data)
-            if (_NOT_FAST_SAFE_TEXT.search(data) or data.endswith("\n\n")
+            if (yamlemit.unsafe_text(data) or data.endswith("\n\n")
                     or data == "\n"):
                 raise _NotFastSafe
             return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)

@@ -8,7 +8,7 @@ It writes what it can decide without PyYAML's per-character scalar analysis, and
 
 * mappings with string keys, lists, ``str``, ``int``, ``bool``, ``None`` and ``float``;
 * text of printable characters of the Basic Multilingual Plane and line feeds (as libyaml's
-  fast path, ``output._NOT_FAST_SAFE_TEXT``), single-line text and keys shorter than the
+  fast path, ``_SAFE_TEXT``), single-line text and keys shorter than the
   lengths where PyYAML would fold a line or write a complex key;
 * multi-line text as a literal block (``|`` or ``|-``) when PyYAML writes one: no line ends
   in a space, it neither starts with a space or a line break nor ends in blank lines.
@@ -24,6 +24,7 @@ PyYAML's on the generated tree and on hypothesis-generated data.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -34,9 +35,34 @@ class NotFastSafe(Exception):
     """Data this writer leaves to PyYAML."""
 
 
-# What output._NOT_FAST_SAFE_TEXT excludes, without line feeds (single-line text).
-_UNSAFE_LINE = re.compile("[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
-_UNSAFE_TEXT = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+# The characters libyaml's emitter writes as they are (its fast path; yaml/_yaml.pyx and
+# emitter.c), with line feeds (multi-line text) and without (single-line text). ASCII text,
+# nearly all generated text, is checked against the ASCII part alone: the full classes take
+# ~10 ms each to compile (re builds a map of the whole Basic Multilingual Plane), which every
+# build would pay at import; they are compiled on the first text that is not ASCII.
+_SAFE_TEXT = "\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
+_SAFE_LINE = _SAFE_TEXT[1:]
+_UNSAFE_ASCII_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
+_UNSAFE_ASCII_LINE = re.compile("[\x00-\x1f\x7f]")
+
+
+@functools.cache
+def _unsafe_class(safe: str) -> re.Pattern[str]:
+    return re.compile(f"[^{safe}]")
+
+
+def unsafe_text(value: str) -> bool:
+    """Whether ``value`` holds a character outside the set of ``_SAFE_TEXT``."""
+    if value.isascii():
+        return _UNSAFE_ASCII_TEXT.search(value) is not None
+    return _unsafe_class(_SAFE_TEXT).search(value) is not None
+
+
+def unsafe_line(value: str) -> bool:
+    """Whether ``value`` holds a line feed or a character outside ``_SAFE_LINE``."""
+    if value.isascii():
+        return _UNSAFE_ASCII_LINE.search(value) is not None
+    return _unsafe_class(_SAFE_LINE).search(value) is not None
 # A single-line string PyYAML does not write plain (analyze_scalar's block indicators and
 # leading or trailing spaces), whatever the resolver says.
 _NOT_PLAIN = re.compile(r"^[-?:](?: |$)|^[#,\[\]{}&*!|>'\"%@`]|^---|^\.\.\.|: |:$| #|^ | $")
@@ -69,7 +95,7 @@ def _line(value: str) -> str:
     text = _line_cache.get(value)
     if text is not None:
         return text
-    if len(value) > _MAX_SCALAR or _UNSAFE_LINE.search(value):
+    if len(value) > _MAX_SCALAR or unsafe_line(value):
         raise NotFastSafe
     if value and not _NOT_PLAIN.search(value) and _tag(value) == _STR_TAG:
         text = value
@@ -101,7 +127,7 @@ def _float(value: float) -> str:
 
 def _literal(value: str, indent: int) -> str:
     """Multi-line text as a literal block whose lines are indented by ``indent``."""
-    if (_UNSAFE_TEXT.search(value) or value[0] in " \n" or value.endswith("\n\n")
+    if (unsafe_text(value) or value[0] in " \n" or value.endswith("\n\n")
             or " \n" in value or value.endswith(" ")):
         raise NotFastSafe
     head = "|"
