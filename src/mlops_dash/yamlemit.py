@@ -8,7 +8,7 @@ It writes what it can decide without PyYAML's per-character scalar analysis, and
 
 * mappings with string keys, lists, ``str``, ``int``, ``bool``, ``None`` and ``float``;
 * text of printable characters of the Basic Multilingual Plane and line feeds (as libyaml's
-  fast path, ``_SAFE_TEXT``), single-line text and keys shorter than the
+  fast path, ``unsafe_text``), single-line text and keys shorter than the
   lengths where PyYAML would fold a line or write a complex key;
 * multi-line text as a literal block (``|`` or ``|-``) when PyYAML writes one: no line ends
   in a space, it neither starts with a space or a line break nor ends in blank lines.
@@ -36,33 +36,35 @@ class NotFastSafe(Exception):
 
 
 # The characters libyaml's emitter writes as they are (its fast path; yaml/_yaml.pyx and
-# emitter.c), with line feeds (multi-line text) and without (single-line text). ASCII text,
-# nearly all generated text, is checked against the ASCII part alone: the full classes take
-# ~10 ms each to compile (re builds a map of the whole Basic Multilingual Plane), which every
-# build would pay at import; they are compiled on the first text that is not ASCII.
-_SAFE_TEXT = "\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
-_SAFE_LINE = _SAFE_TEXT[1:]
+# emitter.c): line feeds and printable characters of the Basic Multilingual Plane, that is all
+# but the C0 controls and DEL, the C1 controls, the line and paragraph separators, surrogates,
+# the BOM, U+FFFE-U+FFFF and astral characters. Written as the set of the others (re compiles
+# the negated form, a map of the whole plane, in ~10 ms: every build would pay it), and ASCII
+# text, nearly all generated text, against the ASCII part alone.
+_UNSAFE = "\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff\U00010000-\U0010ffff"
 _UNSAFE_ASCII_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 _UNSAFE_ASCII_LINE = re.compile("[\x00-\x1f\x7f]")
 
 
 @functools.cache
-def _unsafe_class(safe: str) -> re.Pattern[str]:
-    return re.compile(f"[^{safe}]")
+def _unsafe_class(with_line_feed: bool) -> re.Pattern[str]:
+    return re.compile(f"[{_UNSAFE}\n]" if with_line_feed else f"[{_UNSAFE}]")
 
 
 def unsafe_text(value: str) -> bool:
-    """Whether ``value`` holds a character outside the set of ``_SAFE_TEXT``."""
+    """Whether ``value`` holds a character libyaml would not write as it is."""
     if value.isascii():
         return _UNSAFE_ASCII_TEXT.search(value) is not None
-    return _unsafe_class(_SAFE_TEXT).search(value) is not None
+    return _unsafe_class(False).search(value) is not None
 
 
 def unsafe_line(value: str) -> bool:
-    """Whether ``value`` holds a line feed or a character outside ``_SAFE_LINE``."""
+    """Whether ``value`` holds a line feed or a character libyaml would not write as it is."""
     if value.isascii():
         return _UNSAFE_ASCII_LINE.search(value) is not None
-    return _unsafe_class(_SAFE_LINE).search(value) is not None
+    return _unsafe_class(True).search(value) is not None
+
+
 # A single-line string PyYAML does not write plain (analyze_scalar's block indicators and
 # leading or trailing spaces), whatever the resolver says.
 _NOT_PLAIN = re.compile(r"^[-?:](?: |$)|^[#,\[\]{}&*!|>'\"%@`]|^---|^\.\.\.|: |:$| #|^ | $")
