@@ -218,7 +218,7 @@ _PLAIN_FLOAT = frozenset("0123456789.-")
 def _orjson_agrees(data: Any) -> bool:
     """Only JSON's own types, and no float json would write as 1e-05, 1e+16, NaN, Infinity."""
     stack = [data]
-    pop, push, extend = stack.pop, stack.append, stack.extend
+    pop, extend = stack.pop, stack.extend
     while stack:
         obj = pop()
         t = type(obj)

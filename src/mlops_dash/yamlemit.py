@@ -41,7 +41,8 @@ class NotFastSafe(Exception):
 # the BOM, U+FFFE-U+FFFF and astral characters. Written as the set of the others (re compiles
 # the negated form, a map of the whole plane, in ~10 ms: every build would pay it), and ASCII
 # text, nearly all generated text, against the ASCII part alone.
-_UNSAFE = "\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff\U00010000-\U0010ffff"
+_UNSAFE = ("\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff"
+           "\U00010000-\U0010ffff")
 _UNSAFE_ASCII_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 _UNSAFE_ASCII_LINE = re.compile("[\x00-\x1f\x7f]")
 
