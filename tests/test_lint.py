@@ -250,6 +250,30 @@ def test_unknown_label_in_on_and_without(specs_copy):
     assert any("without label 'pod'" in h.message and h.line == line2 for h in hits)
 
 
+def test_a_repeated_query_is_reported_at_each_of_its_places(specs_copy):
+    """An expression's findings are worked out once (promql_checks.analysis) and reported at
+    every query that holds it, in this dashboard and in another."""
+    text = (specs_copy / SERVING).read_text()
+    hpa = "kube_horizontalpodautoscaler_status"
+    bad = f'max by (hpa) ({hpa}_current_replicas{{namespace="$namespace"}})'
+    first, second = (query_line(text, "autoscaler-activity", n) for n in (0, 1))
+    edit(specs_copy, SERVING, first, f"max by (horizontalpodautoscaler) ({hpa}_current_replicas",
+         f"max by (hpa) ({hpa}_current_replicas")
+    edit(specs_copy, SERVING, second,
+         f'max by (horizontalpodautoscaler) ({hpa}_desired_replicas{{namespace="$namespace"}})',
+         bad)
+    other = specs_copy / "cost-optimization.yaml"
+    other_text = other.read_text()
+    other_line = query_line(other_text, "training-cost-per-run")
+    lines = other_text.splitlines(keepends=True)
+    lines[other_line - 1] = lines[other_line - 1].split("- expr:")[0] + f"- expr: '{bad}'\n"
+    other.write_text("".join(lines))
+    hits = [(h.file.rsplit("/", 1)[-1], h.line) for h in
+            only(lint_folder(specs_copy), "promql/unknown-label") if "'hpa'" in h.message]
+    assert sorted(hits) == sorted([(SERVING, first), (SERVING, second),
+                                   ("cost-optimization.yaml", other_line)])
+
+
 def test_labels_of_recording_rules_are_not_guessed(specs_copy):
     """A `by` over a recording rule's output is not checked: its labels are not in the catalogue."""
     line = query_line((specs_copy / "pipeline-reliability.yaml").read_text(), "pipeline-duration",

@@ -79,13 +79,19 @@ class Labels:
 class Analyzer:
     """One expression: walks it once, reports findings at the spec place of the expression."""
 
-    def __init__(self, ctx: Context, doc: Document, path: tuple[str | int, ...],
-                 *, bucket_check: bool = True) -> None:
+    def __init__(self, ctx: Context, doc: Document | None, path: tuple[str | int, ...],
+                 *, bucket_check: bool = True,
+                 found: list[tuple[str, str]] | None = None) -> None:
         self.ctx, self.doc, self.path = ctx, doc, path
         self.bucket_check = bucket_check
         self.rated: set[int] = set()
+        self.found = found  # a list: findings are kept there instead of reported at doc/path
 
     def report(self, check_id: str, message: str) -> None:
+        if self.found is not None:
+            self.found.append((check_id, message))
+            return
+        assert self.doc is not None, "an Analyzer without a place keeps its findings"
         self.ctx.at_spec(self.doc, self.path, check_id, message)
 
     # ----------------------------------------------------------------------- labels
@@ -321,25 +327,46 @@ def unit_problem(quantity: str | None, grafana_unit: str) -> str | None:
     return f"the query is in {quantity} but the unit is {grafana_unit!r}{hint}"
 
 
+Analysis = tuple[tuple[tuple[str, str], ...], "str | None"]
+
+
+def analysis(ctx: Context, expr: str, bucket_check: bool) -> Analysis | None:
+    """The label findings ``(check id, message)`` of an expression and its unit (None when it
+    does not parse), worked out once per expression: they depend only on its text and the
+    catalogue, and dashboards made from templates repeat their queries."""
+    key = (expr, bucket_check)
+    if key not in ctx.analyses:
+        ast = ctx.parsed_promql(expr)
+        if ast is None:
+            ctx.analyses[key] = None
+        else:
+            found: list[tuple[str, str]] = []
+            analyzer = Analyzer(ctx, None, (), bucket_check=bucket_check, found=found)
+            analyzer.labels(ast)
+            ctx.analyses[key] = (tuple(found), analyzer.unit(ast))
+    return ctx.analyses[key]  # type: ignore[no-any-return]
+
+
 def check_queries(ctx: Context) -> None:
     """unknown-metric, rate-on-gauge, bucket-without-rate, quantile-drops-le, unknown-label and
     the panel-query side of unit-mismatch, on every expression of every dashboard spec."""
     for doc in ctx.dashboards:
         d: m.Dashboard = doc.model
         for path, expr in queries(doc):
-            ast = ctx.parsed_promql(expr)
-            if ast is None:
+            found = analysis(ctx, expr, path[0] != "variables")
+            if found is None:
                 continue
-            analyzer = Analyzer(ctx, doc, path, bucket_check=path[0] != "variables")
-            analyzer.labels(ast)
+            findings, unit = found
+            for check_id, message in findings:
+                ctx.at_spec(doc, path, check_id, message)
             if path[0] == "panels":
                 panel = d.panels[int(path[1])]
                 query = panel.queries[int(path[3])] if len(path) > 3 and path[2] == "queries" \
                     else None
                 shown = (query.unit if query is not None and query.unit else None) or panel.unit
-                problem = unit_problem(analyzer.unit(ast), shown)
+                problem = unit_problem(unit, shown)
                 if problem:
-                    analyzer.report("promql/unit-mismatch", f"panel {panel.id!r}: {problem}")
-
+                    ctx.at_spec(doc, path, "promql/unit-mismatch",
+                                f"panel {panel.id!r}: {problem}")
 
 CHECKS = [check_queries]

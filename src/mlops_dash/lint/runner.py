@@ -159,6 +159,8 @@ class Context:
     _maps: dict[str, SourceMap] = field(default_factory=dict)
     _yaml: dict[str, Any] = field(default_factory=dict)
     _asts: dict[str, Any] = field(default_factory=dict)
+    # (expression, bucket check) → its label findings and unit (promql_checks.analysis)
+    analyses: dict[tuple[str, bool], Any] = field(default_factory=dict)
     # the dashboards the per-dashboard checks look at (None: all of the spec set)
     only: list[Document] | None = None
 
