@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
@@ -21,6 +22,7 @@ _NANOS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 8640
 MAX_NANOS = 2**63 - 1  # Go's time.Duration
 
 
+@functools.lru_cache(maxsize=4096)  # specs repeat a handful of durations thousands of times
 def duration_error(value: str) -> str | None:
     """Why Prometheus refuses ``value`` as a duration, or None when it parses."""
     if not re.match(DURATION_RE, value) or value == "":
@@ -55,6 +57,7 @@ PositiveDuration = Annotated[
 ]
 
 
+@functools.lru_cache(maxsize=4096)
 def duration_seconds(value: str) -> float:
     """Seconds in a Prometheus duration string."""
     return sum(int(n) * _NANOS[u] for n, u in _PART.findall(value)) / 1e9

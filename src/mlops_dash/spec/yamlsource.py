@@ -347,12 +347,18 @@ def _construct(
             if not isinstance(key_node, ScalarNode):
                 raise _problem(smap, "mapping keys must be plain strings", key_node.start_mark,
                                path)
-            key = _scalar(loader_for_scalars, key_node, smap, path)
+            key = (key_node.value if key_node.tag == _STR_TAG
+                   else _scalar(loader_for_scalars, key_node, smap, path))
             if not isinstance(key, str):
                 key = str(key)
             if smap is None:
                 if key in out:
                     raise _NeedsPlaces
+                if (value_node.__class__ is ScalarNode and value_node.tag == _STR_TAG
+                        and counter[0] < MAX_NODES):  # most values: text, as _construct reads it
+                    counter[0] += 1
+                    out[key] = value_node.value
+                    continue
                 out[key] = _construct(value_node, path, None, counter, loader_for_scalars,
                                       depth)
                 continue
