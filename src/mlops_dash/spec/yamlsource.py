@@ -6,19 +6,25 @@ import re
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node
 
 from mlops_dash.errors import SpecError
+from mlops_dash.spec.yamlconstruct import (  # noqa: F401 - Path, MAX_* and format_path re-exported
+    MAX_DEPTH,
+    MAX_NODES,
+    NeedsPlaces,
+    Path,
+    TooBig,
+    construct,
+    format_path,
+)
 from mlops_dash.yamlresolve import install_fast_resolve
 
-Path = tuple[str | int, ...]
 # The types of the values YAML loading gives besides str, dict and list: leaves without text,
 # which the walks over spec data (parameters, selectors, secrets) pass by.
 NON_TEXT = frozenset({int, float, bool, type(None)})
 
-MAX_NODES = 200_000  # bounds alias expansion ("billion laughs") in time and memory
 MAX_BYTES = 5 * 1024 * 1024
-MAX_DEPTH = 50  # specs nest a dozen levels; deeper is a mistake (and would exhaust the stack)
 # C0 controls other than tab, newline and carriage return, and DEL: YAML allows none of them
 _CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -94,17 +100,6 @@ class SourceMap:
         return SpecError(self.file, message, line=line, column=col, path=format_path(path))
 
 
-def format_path(path: Path) -> str:
-    """``("alerts", 0, "for")`` → ``alerts[0].for``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 class _Loader(yaml.SafeLoader):
     """SafeLoader without the YAML 1.1 ``=`` value tag."""
 
@@ -113,7 +108,7 @@ _Loader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:value"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-install_fast_resolve(_Loader)  # _scalar asks it the implicit tag of a scalar's text
+install_fast_resolve(_Loader)  # yamlconstruct asks it the implicit tag of a scalar's text
 
 # libyaml's parser (when PyYAML has it) composes nodes ~10x faster than the pure-Python one; the
 # same resolvers apply, so the nodes are the same. A document it refuses is parsed again by the
@@ -127,8 +122,6 @@ if getattr(yaml, "__with_libyaml__", False):
     install_fast_resolve(_FastLoader)
 else:  # pragma: no cover - PyYAML built without libyaml
     _FastLoader = _Loader  # type: ignore[misc]
-
-_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _compose(text: str, loader_class: type) -> Node | None:
@@ -177,11 +170,11 @@ def load_yaml(text_bytes: bytes, file: str) -> tuple[Any, SourceMap]:
         raise SpecError(file, "file is empty; expected a mapping with apiVersion and kind",
                         line=1, column=1)
     try:
-        data = _construct(node, (), None, [0, 0], loader_for_scalars=_Loader(""))
-    except _TooBig as exc:  # the place is the mark; no field path, no second reading
+        data = construct(node, (), None, [0, 0], loader_for_scalars=_Loader(""))
+    except TooBig as exc:  # the place is the mark; no field path, no second reading
         raise SpecError(file, exc.message, line=exc.mark.line + 1,
                         column=exc.mark.column + 1) from None
-    except (_NeedsPlaces, yaml.MarkedYAMLError):
+    except (NeedsPlaces, yaml.MarkedYAMLError):
         # a problem in the document: read it again, keeping places, to say where it is
         smap = SourceMap(file, {})
         _construct_placed(_compose_or_raise(text, file), smap)
@@ -245,7 +238,7 @@ def _construct_placed(node: Node | None, smap: SourceMap) -> Any:
     """The document's data, recording every value's place in ``smap`` (or raising a placed
     SpecError for a problem)."""
     try:
-        return _construct(node, (), smap, [0, 0], loader_for_scalars=_Loader(""))
+        return construct(node, (), smap, [0, 0], loader_for_scalars=_Loader(""))
     except yaml.MarkedYAMLError as exc:  # unknown tags (!!python/object, !custom), bad merges
         raise _marked_error(
             smap.file, exc, "unsupported YAML: {problem}; specs hold plain strings, numbers, "
@@ -256,19 +249,6 @@ def _positions_of(text: str, file: str) -> dict[Path, tuple[int, int]]:
     smap = SourceMap(file, {})
     _construct_placed(_compose_or_raise(text, file), smap)
     return smap.positions
-
-
-class _NeedsPlaces(Exception):
-    """Raised by _construct reading without places: there is a problem to place."""
-
-
-class _TooBig(Exception):
-    """The document expands beyond MAX_NODES (through aliases or merge keys), at ``mark``."""
-
-    def __init__(self, message: str, mark: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.mark = mark
 
 
 def _marked_error(file: str, exc: yaml.MarkedYAMLError, template: str, *,
@@ -282,145 +262,3 @@ def _marked_error(file: str, exc: yaml.MarkedYAMLError, template: str, *,
                      line=mark.line + 1 if mark else None,
                      column=mark.column + 1 if mark else None)
 
-
-def _scalar(loader: _Loader, node: Node, smap: SourceMap | None, path: Path) -> Any:
-    """A scalar's value; text YAML cannot construct (``2024-13-45`` as a date, a bare ``<<``)
-    stays text. A tag other than ``!!str`` or the one the text reads as by itself (``!custom``,
-    ``!!binary``, ``!!python/…``, ``!!float 1``) was written explicitly: refused, as for
-    collections."""
-    tag = node.tag
-    value = node.value
-    if tag == _STR_TAG:  # most scalars; also ``!!str 12``: YAML's own way to write text
-        return value
-    if tag != loader.resolve(ScalarNode, value, (not node.style, bool(node.style))):
-        raise _problem(smap, f"unsupported YAML tag {tag!r} (an explicit tag); specs hold "
-                             "plain strings, numbers, lists and mappings", node.start_mark, path)
-    try:
-        return loader.construct_object(node, deep=True)
-    except (ValueError, OverflowError, TypeError, yaml.constructor.ConstructorError):
-        return str(node.value)
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_MERGE_BOMB = (f"document expands to more than {MAX_NODES} values through merge keys (<<) and "
-               "aliases; write the values out instead of chaining merges")
-_PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
-
-
-def _problem(smap: SourceMap | None, message: str, mark: Any, path: Path | None = None
-             ) -> Exception:
-    """What _construct raises for a problem at ``mark``: a placed SpecError when it records
-    places, else _NeedsPlaces (its caller then reads again, with places)."""
-    if smap is None:
-        return _NeedsPlaces()
-    return SpecError(smap.file, message, line=mark.line + 1, column=mark.column + 1,
-                     path=format_path(path) if path is not None else "")
-
-
-def _construct(
-    node: Node, path: Path, smap: SourceMap | None, counter: list[int],  # [values, merged?]
-    loader_for_scalars: _Loader, depth: int = 0,
-) -> Any:
-    """Plain data from a node tree, refusing what specs must not hold. With ``smap``, every
-    value's place is recorded there and a problem is a placed SpecError; without, nothing is
-    recorded (``path`` stays empty) and a problem raises _NeedsPlaces."""
-    counter[0] += 1
-    if counter[0] > MAX_NODES:
-        if counter[1]:
-            raise _TooBig(_MERGE_BOMB, node.start_mark)
-        raise _TooBig(f"document expands to more than {MAX_NODES} values (alias bomb?); "
-                      "write the values out instead of nesting aliases", node.start_mark)
-    if smap is not None:
-        smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if isinstance(node, MappingNode | SequenceNode):
-        depth += 1
-        if depth > MAX_DEPTH:
-            raise _problem(smap, f"nested deeper than {MAX_DEPTH} levels; specs nest a dozen "
-                                 "at most", node.start_mark, path)
-    if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
-        raise _problem(smap, f"unsupported YAML tag {node.tag!r}; specs hold plain strings, "
-                             "numbers, lists and mappings", node.start_mark, path)
-    if isinstance(node, MappingNode):
-        out: dict[Any, Any] = {}
-        _flatten(node, path, smap, counter, loader_for_scalars)
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                raise _problem(smap, "mapping keys must be plain strings", key_node.start_mark,
-                               path)
-            key = (key_node.value if key_node.tag == _STR_TAG
-                   else _scalar(loader_for_scalars, key_node, smap, path))
-            if not isinstance(key, str):
-                key = str(key)
-            if smap is None:
-                if key in out:
-                    raise _NeedsPlaces
-                if (value_node.__class__ is ScalarNode and value_node.tag == _STR_TAG
-                        and counter[0] < MAX_NODES):  # most values: text, as _construct reads it
-                    counter[0] += 1
-                    out[key] = value_node.value
-                    continue
-                out[key] = _construct(value_node, path, None, counter, loader_for_scalars,
-                                      depth)
-                continue
-            if key in out:
-                first = smap.positions.get(path + (key,), (None, None))[0]
-                raise _problem(smap, f"duplicate key {key!r} (first defined on line {first}); "
-                                     "YAML would silently keep only the last one",
-                               key_node.start_mark, path + (key,))
-            smap.positions[path + (key,)] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            out[key] = _construct(value_node, path + (key,), smap, counter, loader_for_scalars,
-                                  depth)
-        return out
-    if isinstance(node, SequenceNode):
-        if smap is None:
-            return [_construct(item, path, None, counter, loader_for_scalars, depth)
-                    for item in node.value]
-        return [
-            _construct(item, path + (i,), smap, counter, loader_for_scalars, depth)
-            for i, item in enumerate(node.value)
-        ]
-    value = _scalar(loader_for_scalars, node, smap, path)
-    if value is not None and not isinstance(value, (str, int, float, bool)):
-        # dates and binary blobs have no place in a spec: keep their text
-        value = str(node.value)
-    return value
-
-
-def _flatten(node: MappingNode, path: Path, smap: SourceMap | None, counter: list[int],
-             loader: _Loader) -> None:
-    """Apply the mapping's merge keys (``<<: *base``, ``<<: [*a, *b]``) in place, counting
-    every pair a merge copies against MAX_NODES (a chain of merges copies quadratically many).
-
-    YAML's merge semantics: the mapping's own keys override merged ones, and an earlier
-    source in a merge list overrides a later one; the merged copy holds each key once, so only
-    the mapping's own keys can be duplicates.
-    """
-    if not any(k.tag == _MERGE_TAG for k, _ in node.value):
-        return
-    own: list[tuple[Node, Node]] = []
-    sources: list[MappingNode] = []
-    for key_node, value_node in node.value:
-        if key_node.tag != _MERGE_TAG:
-            own.append((key_node, value_node))
-            continue
-        items = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-        for sub in items:
-            if not isinstance(sub, MappingNode):
-                raise _problem(smap, "a merge key (<<) takes a mapping or a list of mappings, "
-                                     f"found {sub.id}", sub.start_mark, path)
-            _flatten(sub, path, smap, counter, loader)
-            sources.append(sub)
-    own_keys = {k.value for k, _ in own if isinstance(k, ScalarNode)}
-    merged: dict[Any, tuple[Node, Node]] = {}
-    counter[1] = 1
-    for sub in sources:
-        counter[0] += len(sub.value)
-        if counter[0] > MAX_NODES:
-            raise _TooBig(_MERGE_BOMB, sub.start_mark)
-        for k, v in sub.value:
-            if k.value not in own_keys:
-                merged.setdefault(k.value, (k, v))
-    node.value = [*merged.values(), *own]
