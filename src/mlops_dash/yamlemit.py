@@ -78,6 +78,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _resolved: dict[str, str] = {}
 _line_cache: dict[str, str] = {}
+_key_cache: dict[str, str] = {}  # keys _key accepted, as written
 
 
 def _tag(value: str) -> str:
@@ -111,9 +112,16 @@ def _line(value: str) -> str:
 
 
 def _key(key: Any) -> str:
+    text = _key_cache.get(key) if type(key) is str else None
+    if text is not None:
+        return text
     if type(key) is not str or not key or len(key) > _MAX_KEY or "\n" in key:
         raise NotFastSafe
-    return _line(key)
+    text = _line(key)
+    if len(_key_cache) > 100_000:
+        _key_cache.clear()
+    _key_cache[key] = text
+    return text
 
 
 def _float(value: float) -> str:
@@ -139,6 +147,8 @@ def _literal(value: str, indent: int) -> str:
     else:
         head = "|-"
     pad = " " * indent
+    if "\n\n" not in value:  # no blank line (those stay bare): every line gets the pad
+        return head + "\n" + pad + value.replace("\n", "\n" + pad)
     return head + "\n" + "\n".join(pad + line if line else line for line in value.split("\n"))
 
 
@@ -159,11 +169,15 @@ def _scalar(value: Any, indent: int) -> str:
 
 def _mapping(data: dict[Any, Any], indent: int, out: list[str], inline: bool) -> None:
     pad = " " * indent
+    keys, lines = _key_cache, _line_cache
     for key, value in data.items():
-        out.append(("" if inline else pad) + _key(key) + ":")
+        written = keys.get(key) if type(key) is str else None
+        out.append(("" if inline else pad) + (written or _key(key)) + ":")
         inline = False
         t = type(value)
-        if t is dict:
+        if t is str and "\n" not in value:  # most values: single-line text, usually seen before
+            out.append(" " + (lines.get(value) or _line(value)) + "\n")
+        elif t is dict:
             if value:
                 out.append("\n")
                 _mapping(value, indent + 2, out, False)
@@ -181,11 +195,14 @@ def _mapping(data: dict[Any, Any], indent: int, out: list[str], inline: bool) ->
 
 def _sequence(data: list[Any], indent: int, out: list[str], inline: bool) -> None:
     pad = " " * indent
+    lines = _line_cache
     for item in data:
         out.append(("" if inline else pad) + "-")
         inline = False
         t = type(item)
-        if t is dict:
+        if t is str and "\n" not in item:
+            out.append(" " + (lines.get(item) or _line(item)) + "\n")
+        elif t is dict:
             if item:
                 out.append(" ")
                 _mapping(item, indent + 2, out, True)
