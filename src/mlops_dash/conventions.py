@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 API_VERSION = "mlops-dash/v1"
@@ -140,6 +141,7 @@ def dashboard_url(base_url: str, uid: str, slug: str) -> str:
     return f"{base_url.rstrip('/')}/d/{uid}/{slug}"
 
 
+@functools.lru_cache(maxsize=4096)
 def slugify(title: str) -> str:
     """Grafana-style slug of a title (used in dashboard URLs)."""
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")

@@ -165,10 +165,29 @@ def context(d: m.Dashboard, alert: m.Alert, platform: m.Platform) -> dict[str, A
     }
 
 
+# routing_context of alerts without an override, by (platform, severity): the same for every
+# alert of a severity (keyed by identity, the platform kept alive with its entry)
+_ROUTING: dict[tuple[int, str], tuple[m.Platform, dict[str, Any]]] = {}
+
+
 def routing_context(platform: m.Platform, severity: str,
                     alert: m.Alert | None = None) -> dict[str, Any]:
     """Receivers, timings and escalation of an alert of ``severity`` (both kinds of alert),
-    with the spec alert's routing override."""
+    with the spec alert's routing override. Callers must not modify it."""
+    if alert is not None and alert.routing is not None:
+        return _routing_context(platform, severity, alert)
+    hit = _ROUTING.get((id(platform), severity))
+    if hit is not None and hit[0] is platform:
+        return hit[1]
+    if len(_ROUTING) >= 64:
+        _ROUTING.clear()
+    result = _routing_context(platform, severity, None)
+    _ROUTING[(id(platform), severity)] = (platform, result)
+    return result
+
+
+def _routing_context(platform: m.Platform, severity: str,
+                     alert: m.Alert | None) -> dict[str, Any]:
     digest = platform.routing.digest
     override = alert.routing if alert is not None else None
     muted = paging.muted_pagers(platform, override)
@@ -219,7 +238,8 @@ def _compiled(template_text: str) -> jinja2.Template:
 
 def _render(template_text: str, ctx: dict[str, Any]) -> str:
     text = _compiled(template_text).render(**ctx)
-    text = re.sub(r"\n{3,}", "\n\n", text)
+    if "\n\n\n" in text:
+        text = re.sub(r"\n{3,}", "\n\n", text)
     return text.rstrip("\n") + "\n"
 
 
