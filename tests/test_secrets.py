@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 from conftest import GENERATED, ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_cli import run
 
 from mlops_dash import pipeline
 from mlops_dash.errors import SpecErrors
+from mlops_dash.spec import secrets
 from mlops_dash.spec.loader import load_specs
 from mlops_dash.spec.secrets import secret_kind
 
@@ -127,3 +130,24 @@ def test_long_tokens_are_scanned_in_linear_time():
     assert secret_kind("x" * 1_100_000) is None
     assert time.monotonic() - start < 5
     assert secret_kind("x" * 1000 + " https://u:p@example.com/") == "a URL with an embedded password"
+
+
+# ------------------------------------------------------------ the quick pass before the walk
+_LEAF = st.sampled_from([SLACK_URL, PD_KEY, "https://user:hunter2@example.com/x", "plain text",
+                         "", None, 3, 2.5, True, "aHVudGVyMg==", "%68ooks.slack.com%2F",
+                         "routing_key"]) | st.text(max_size=12)
+_KEY = st.sampled_from(["name", "password", "api_key", "token_file", "routing-key", PD_KEY,
+                        "expr"]) | st.text(min_size=1, max_size=8)
+_DATA = st.recursive(_LEAF, lambda c: st.lists(c, max_size=3)
+                     | st.dictionaries(_KEY, c, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_DATA)
+def test_the_quick_pass_lets_through_every_document_the_walk_reports(data):
+    """find_literal_secrets first tells documents with nothing to report by one loop
+    (_may_report); the walk itself (a non-empty path skips that pass) finds nothing in those."""
+    walked = list(secrets.find_literal_secrets(data, ("doc",)))
+    if walked:
+        assert secrets._may_report(data)
+    assert len(list(secrets.find_literal_secrets(data))) == len(walked)

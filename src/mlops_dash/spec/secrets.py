@@ -123,14 +123,17 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Pat
     """(place, field path, message) for every credential written literally into parsed spec
     data; a credential in a key is placed at the key and named by its mapping (never shown).
     Text values are looked at in their container's loop: a path is built only for containers
-    and for what is reported."""
+    and for what is reported; a document with nothing to report is told by one quick pass."""
+    if not path and not _may_report(data):
+        return
     if isinstance(data, dict):
         for key, value in data.items():
             kind = secret_kind(str(key))
             if kind:
                 yield path + (key,), path, (
-                    f"the key of {format_path(path) or 'the document'} contains {kind} (value not shown); "
-                    "credentials never go into specs, not as values and not as keys")
+                    f"the key of {format_path(path) or 'the document'} contains {kind} "
+                    "(value not shown); credentials never go into specs, not as values and not "
+                    "as keys")
                 continue
             field = _secret_field(str(key))
             if field is not None and value not in (None, ""):
@@ -154,6 +157,40 @@ def find_literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, Pat
                 f"{field} contains {kind} (value not shown); credentials never go into specs: "
                 "put it in a file mounted from a Secret and give its path (*_file) or a "
                 "secret_ref")
+
+
+def _may_report(data: Any) -> bool:
+    """Whether find_literal_secrets could report anything in ``data``: the checks of its walk
+    in one loop without generators or paths (nearly every document holds no credential; a
+    True only sends the document through the walk)."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        t = type(node)
+        if t is dict:
+            for key, value in node.items():
+                text = key if type(key) is str else str(key)
+                if secret_kind(text) or (_secret_field(text) is not None
+                                         and value not in (None, "")):
+                    return True
+                if type(value) is str:
+                    if secret_kind(value):
+                        return True
+                elif type(value) not in NON_TEXT:
+                    stack.append(value)
+        elif t is list:
+            for item in node:
+                if type(item) is str:
+                    if secret_kind(item):
+                        return True
+                elif type(item) not in NON_TEXT:
+                    stack.append(item)
+        elif t is str:
+            if secret_kind(node):
+                return True
+        elif t not in NON_TEXT:
+            return True  # not plain YAML data: the walk decides
+    return False
 
 
 def _to_look_into(value: Any) -> bool:
