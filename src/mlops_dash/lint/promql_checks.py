@@ -369,4 +369,5 @@ def check_queries(ctx: Context) -> None:
                     ctx.at_spec(doc, path, "promql/unit-mismatch",
                                 f"panel {panel.id!r}: {problem}")
 
+
 CHECKS = [check_queries]
