@@ -126,9 +126,7 @@ def _line(value: str) -> str:
 
 
 def _key(key: Any) -> str:
-    text = _key_cache.get(key) if type(key) is str else None
-    if text is not None:
-        return text
+    """A mapping key as written, kept in _key_cache (which _mapping reads before calling)."""
     if type(key) is not str or not key or len(key) > _MAX_KEY or "\n" in key:
         raise NotFastSafe
     text = _line(key)
