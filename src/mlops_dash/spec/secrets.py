@@ -169,27 +169,27 @@ def _may_report(data: Any) -> bool:
         t = type(node)
         if t is dict:
             for key, value in node.items():
-                text = key if type(key) is str else str(key)
+                text = str(key)
                 if secret_kind(text) or (_secret_field(text) is not None
                                          and value not in (None, "")):
                     return True
-                if type(value) is str:
-                    if secret_kind(value):
-                        return True
-                elif type(value) not in NON_TEXT:
-                    stack.append(value)
+            items: Any = node.values()
         elif t is list:
-            for item in node:
-                if type(item) is str:
-                    if secret_kind(item):
-                        return True
-                elif type(item) not in NON_TEXT:
-                    stack.append(item)
+            items = node
         elif t is str:
             if secret_kind(node):
                 return True
-        elif t not in NON_TEXT:
+            continue
+        elif t in NON_TEXT:
+            continue
+        else:
             return True  # not plain YAML data: the walk decides
+        for item in items:  # a container's values: text decided here, containers stacked
+            if type(item) is str:
+                if secret_kind(item):
+                    return True
+            elif type(item) not in NON_TEXT:
+                stack.append(item)
     return False
 
 
