@@ -70,7 +70,7 @@ _PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:
 
 def _problem(smap: SourceMap | None, message: str, mark: Any, path: Path | None = None
              ) -> Exception:
-    """What _construct raises for a problem at ``mark``: a placed SpecError when it records
+    """What construct raises for a problem at ``mark``: a placed SpecError when it records
     places, else NeedsPlaces (its caller then reads again, with places)."""
     if smap is None:
         return NeedsPlaces()
@@ -116,7 +116,7 @@ def construct(
                 if key in out:
                     raise NeedsPlaces
                 if (value_node.__class__ is ScalarNode and value_node.tag == _STR_TAG
-                        and counter[0] < MAX_NODES):  # most values: text, as _construct reads it
+                        and counter[0] < MAX_NODES):  # most values: text, as construct reads it
                     counter[0] += 1
                     out[key] = value_node.value
                     continue
