@@ -311,3 +311,30 @@ def test_bench_times_a_case_and_its_reference_in_turns(tmp_path):
     assert log.read_text() == "ab" * 4
     assert [r.case for r in results] == ["a", "b"]
     assert all(len(r.wall) == len(r.cpu) == 3 for r in results)
+
+
+def test_a_build_runs_with_fewer_collections_and_restores_the_thresholds(monkeypatch, tmp_path):
+    """The build collects cycles less often (gctuning, as mypy's builds do) and leaves the
+    process's thresholds as they were: after a build, and after a refused one."""
+    import gc
+
+    from mlops_dash import gctuning
+    from mlops_dash.errors import SpecErrors
+
+    seen = []
+    real = pipeline.read_folder
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "read_folder", spy)
+    before = gc.get_threshold()
+    assert before != gctuning.BUILD_THRESHOLDS
+    assert pipeline.build_trees(SPECS)[0][1]
+    assert seen == [gctuning.BUILD_THRESHOLDS]
+    assert gc.get_threshold() == before
+    (tmp_path / "broken.yaml").write_text("apiVersion: mlops-dash/v1\nkind: Nonsense\n")
+    with pytest.raises(SpecErrors):
+        pipeline.build_trees(tmp_path)
+    assert len(seen) == 2 and gc.get_threshold() == before

@@ -315,6 +315,14 @@ def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint:
     """The trees to write: ``[(None, tree)]`` for a folder without Environment files, else
     one per environment (``env``: one name; None or ``all``: every one), by name. Problems of
     every environment are reported together."""
+    from mlops_dash.gctuning import fewer_collections
+
+    with fewer_collections():
+        return _build_trees(specs_dir, env, jobs, lint)
+
+
+def _build_trees(specs_dir: Path, env: str | None, jobs: int, lint: bool
+                 ) -> list[tuple[str | None, output.Tree]]:
     folder = read_folder(specs_dir, jobs=jobs)
     if not folder.environments:
         if env is not None and env != ALL:
