@@ -185,17 +185,18 @@ def slo_test_path(slo_name: str, tier: str) -> str:
 
 
 _LEGEND_LABEL_RE = re.compile(r"\{\{\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\}\}")
-_REGEX_SPECIAL = set("\\^$.|?*+()[]{}/")
+_REGEX_ESCAPES = str.maketrans({c: "\\" + c for c in "\\^$.|?*+()[]{}/"})
 
 
+@functools.lru_cache(maxsize=1024)
 def legend_pattern(legend: str) -> str:
     """A regex matching every display name a legend format produces (``{{x}}`` → ``.+``), for
     Grafana's ``byRegexpOrNames`` field matcher, which anchors it (``stringToJsRegex``)."""
-    parts = _LEGEND_LABEL_RE.split(legend)
-    escaped = ["".join("\\" + c if c in _REGEX_SPECIAL else c for c in part) for part in parts]
-    return ".+".join(escaped)
+    return ".+".join(part.translate(_REGEX_ESCAPES)
+                     for part in _LEGEND_LABEL_RE.split(legend))
 
 
+@functools.lru_cache(maxsize=1024)
 def legend_example(legend: str) -> str:
     """A display name the legend format could produce (labels filled with ``x``)."""
     return _LEGEND_LABEL_RE.sub("x", legend)

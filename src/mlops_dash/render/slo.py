@@ -357,10 +357,7 @@ def _runs(values: list[float]) -> str:
 
 
 def _count(items: Iterator[Any]) -> int:
-    n = 0
-    for _ in items:
-        n += 1
-    return n
+    return len(list(items))  # in C: the runs are long (one value per step of a window)
 
 
 def _counted_runs(runs: list[tuple[float, int]]) -> str:

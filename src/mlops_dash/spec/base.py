@@ -74,12 +74,19 @@ RuleInterval = Annotated[PositiveDuration, AfterValidator(_whole_seconds)]
 
 
 def _valid_template(text: str) -> str:
-    problem = template_error(text)
+    problem = _template_problem(text)
     if problem:
-        raise ValueError(f"invalid template: {problem} (at character {problem.offset + 1}); "
-                         "Prometheus reads alert text as a Go template, and promtool refuses "
-                         "this one")
+        raise ValueError(problem)
     return text
+
+
+@functools.lru_cache(maxsize=4096)  # spec sets repeat their alert text (templates, copies)
+def _template_problem(text: str) -> str | None:
+    problem = template_error(text)
+    if problem is None:
+        return None
+    return (f"invalid template: {problem} (at character {problem.offset + 1}); Prometheus "
+            "reads alert text as a Go template, and promtool refuses this one")
 
 
 AlertText = Annotated[str, AfterValidator(_valid_template)]
@@ -87,6 +94,7 @@ AlertText = Annotated[str, AfterValidator(_valid_template)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+@functools.lru_cache(maxsize=4096)  # the same selector values recur in every panel
 def matcher_error(raw: str) -> str | None:
     """Why a Selector matcher value (``v``, ``=~re``, ``!=v``, ``!~re``) cannot be rendered."""
     if found := _CONTROL.search(raw):
