@@ -81,6 +81,23 @@ def test_unknown_names_and_sections_are_errors_naming_the_declared_ones():
     ]
 
 
+def test_a_text_resolved_again_keeps_its_context_and_its_errors_are_placed_each_time():
+    """Resolved texts are looked up, per Declared, by text and context: the same reference is
+    a regex matcher in one spec matcher and an alternation elsewhere, and an unknown one is
+    reported at every place it is written."""
+    declared = params.Declared(dict(PARAMS))
+    data = {"matchers": {"namespace": "${namespaces.pipelines}"},
+            "expr": "${namespaces.pipelines}", "again": "${namespaces.pipelines}",
+            "bad": ["${namespaces.nope}", "${namespaces.nope}"]}
+    smap = SourceMap("x.yaml", {("bad", 0): (7, 5), ("bad", 1): (8, 5)})
+    out, errors = params.resolve(data, smap, declared)
+    assert out["matchers"]["namespace"] == "=~a|b"
+    assert out["expr"] == out["again"] == "a|b"
+    assert [(e.line, e.path) for e in errors] == [(7, "bad[0]"), (8, "bad[1]")]
+    again, errors = params.resolve(data, smap, declared)  # everything looked up now
+    assert again == out and [(e.line, e.path) for e in errors] == [(7, "bad[0]"), (8, "bad[1]")]
+
+
 def test_platform_can_declare_more_namespaces_and_lists(specs_copy: Path):
     platform = specs_copy / "platform.yaml"
     text = platform.read_text(encoding="utf-8")

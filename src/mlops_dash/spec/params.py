@@ -50,6 +50,9 @@ class Declared:
     places: dict[str, Path] = field(default_factory=dict)
     invalid: frozenset[str] = frozenset()  # declared with a bad value (reported by validation)
     source: SourceMap | None = None  # of the platform spec (places are found when needed)
+    # text → resolved text, per context (_resolve_string): spec sets repeat their queries
+    resolved: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False,
+                                                        compare=False)
 
     def __contains__(self, ref: object) -> bool:
         return ref in self.values
@@ -170,6 +173,24 @@ def _text_context(path: Path) -> bool:
 
 def _resolve_string(text: str, path: Path, smap: SourceMap, params: Declared,
                     errors: list[SpecError]) -> str:
+    """``text`` with its references resolved at ``path`` (the path decides the matcher and
+    default rules, and places the errors); a text resolved before without error in the same
+    context is looked up."""
+    in_matchers = len(path) >= 2 and path[-2] == "matchers"
+    is_default = len(path) >= 3 and path[-3] == "variables" and path[-1] == "default"
+    key = (text, in_matchers, is_default)
+    done = params.resolved.get(key)
+    if done is not None:
+        return done
+    found = len(errors)
+    out = _resolve_new_string(text, path, smap, params, errors, in_matchers, is_default)
+    if len(errors) == found:
+        params.resolved[key] = out
+    return out
+
+
+def _resolve_new_string(text: str, path: Path, smap: SourceMap, params: Declared,
+                        errors: list[SpecError], in_matchers: bool, is_default: bool) -> str:
     refs = [r for r in REF_RE.findall(text) if not r.startswith("__")]
     bad = [r for r in refs if r not in params and r not in params.invalid]
     if bad:
@@ -178,8 +199,6 @@ def _resolve_string(text: str, path: Path, smap: SourceMap, params: Declared,
         return text
     if not refs or any(r in params.invalid for r in refs):
         return text  # an invalid declaration is reported by the platform's validation
-    in_matchers = len(path) >= 2 and path[-2] == "matchers"
-    is_default = len(path) >= 3 and path[-3] == "variables" and path[-1] == "default"
     whole = REF_RE.fullmatch(text)
     if whole and is_default:
         value = params[whole.group(1)]
