@@ -338,3 +338,31 @@ def test_a_build_runs_with_fewer_collections_and_restores_the_thresholds(monkeyp
     with pytest.raises(SpecErrors):
         pipeline.build_trees(tmp_path)
     assert len(seen) == 2 and gc.get_threshold() == before
+
+
+def test_ascii_safety_is_the_control_characters_and_del():
+    """yamlemit's ASCII checks (bytes.translate) refuse what libyaml will not write as it is
+    (C0 controls and DEL; a line feed only on one line), every character alone and inside
+    text, and nothing else."""
+    for code in range(128):
+        c = chr(code)
+        control = code < 0x20 or code == 0x7F
+        for text in (c, f"ab{c}", f"{c}x\ny", "x" * 20_000 + c):
+            assert yamlemit.unsafe_line(text) is (control or "\n" in text)
+            assert yamlemit.unsafe_text(text) is (control and c != "\n")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_JSON)
+def test_compact_json_bytes_do_not_depend_on_orjson(data):
+    """A manifest's size (kubernetes.object_size) is counted on the bytes json writes."""
+    try:
+        want: bytes | type = json.dumps(data, separators=(",", ":"),
+                                        ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: no client can send it either
+        want = UnicodeEncodeError
+    if want is UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            output.compact_json(data)
+    else:
+        assert output.compact_json(data) == want

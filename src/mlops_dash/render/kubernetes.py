@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from mlops_dash import conventions as cv
+from mlops_dash import output
 from mlops_dash.spec import models as m
 
 
@@ -57,7 +57,7 @@ def grafana_dashboard(uid: str, dashboard_json: str, platform: m.Platform) -> di
 
 def object_size(manifest: dict[str, Any]) -> int:
     """Bytes of the object as a client sends it (compact JSON): what the object limit applies to."""
-    return len(json.dumps(manifest, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(output.compact_json(manifest))
 
 
 def kustomization(resources: Iterable[str]) -> dict[str, Any]:
