@@ -366,3 +366,11 @@ def test_compact_json_bytes_do_not_depend_on_orjson(data):
             output.compact_json(data)
     else:
         assert output.compact_json(data) == want
+
+
+def test_merging_trees_refuses_a_path_two_renderers_produce():
+    tree = {"a.yaml": "1", "b.yaml": "2"}
+    output.merge_tree(tree, {"c.yaml": "3"})
+    assert list(tree) == ["a.yaml", "b.yaml", "c.yaml"]
+    with pytest.raises(AssertionError, match=r"two renderers produce \['b.yaml'\]"):
+        output.merge_tree(tree, {"d.yaml": "4", "b.yaml": "5"})

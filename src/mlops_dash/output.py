@@ -31,7 +31,7 @@ from mlops_dash.yamlresolve import install_fast_resolve
 
 def merge_tree(tree: Tree, part: Tree) -> None:
     """Add ``part`` to ``tree``; two renderers producing one path is a bug of ours."""
-    clash = sorted(set(part) & set(tree))
+    clash = sorted(rel for rel in part if rel in tree)  # not set(tree): it grows with a build
     assert not clash, f"two renderers produce {clash}"
     tree.update(part)
 
