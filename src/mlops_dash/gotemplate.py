@@ -9,7 +9,6 @@ actions, control structure, defined functions and variables — not an evaluatio
 
 from __future__ import annotations
 
-import difflib
 import re
 
 # text/template's builtins (text/template/funcs.go) and Prometheus' (template/template.go)
@@ -269,6 +268,8 @@ class _Parser:
                         f"{NEWER_FUNCTIONS[word]} (mlops-dash output loads in 2.42 and later)",
                         at)
                 if word not in FUNCTIONS:
+                    import difflib  # only for a problem
+
                     close = difflib.get_close_matches(word, sorted(FUNCTIONS), n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     raise TemplateError(f"function {word!r} not defined{hint}", at)

@@ -14,7 +14,6 @@ is checked to be relative, normalised and inside the folder.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
@@ -327,6 +326,8 @@ _RENAME_EXCHANGE = 2
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the system
     or the file system cannot."""
+    import ctypes  # only to replace a folder that exists
+
     try:
         fn = ctypes.CDLL(None, use_errno=True).renameat2
     except (AttributeError, OSError):  # pragma: no cover - not glibc ≥ 2.28 / not Linux

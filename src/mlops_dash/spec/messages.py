@@ -3,7 +3,6 @@ found, the nearest valid value, did-you-mean)."""
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -31,6 +30,8 @@ FIELD_NAMES = _field_vocabulary()
 
 def suggest(word: str, candidates: list[str]) -> str:
     """`` (did you mean 'x'?)`` for a near miss, else an empty string."""
+    import difflib  # only for a problem (and ~5 ms to import)
+
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -38,6 +39,8 @@ def suggest(word: str, candidates: list[str]) -> str:
 def suggest_ref(word: str, candidates: list[str]) -> str:
     """For a reference to a name: the nearest name (a near miss, or one containing the word),
     else the names there are when few."""
+    import difflib
+
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     containing = [c for c in candidates if word and (word in c or c in word)]
     if close or len(containing) == 1:
@@ -297,6 +300,8 @@ def _bound_message(etype: str, ctx: dict[str, Any], got: Any) -> str | None:
 def _one_error_per_typo(errs: list[Any]) -> list[Any]:
     """A misspelt required field is one mistake: drop "required field X is missing" when an
     unknown key beside it is a near miss of X (that error then says "did you mean X")."""
+    import difflib
+
     unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errs
                if e["type"] == "extra_forbidden" and e["loc"]}
     out = []

@@ -18,7 +18,6 @@ validates it as its own; inside text a number reads as written (``300``, ``0.05`
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -228,6 +227,8 @@ def _resolve_new_string(text: str, path: Path, smap: SourceMap, params: Declared
 def _unknown_message(ref: str, path: Path, params: Declared) -> str:
     """``unknown parameter ${x.y} (did you mean …?); declared parameters: …`` (the place names
     the use)."""
+    import difflib  # only for a problem
+
     names = sorted(params)
     close = difflib.get_close_matches(ref, names, n=1, cutoff=0.7)
     hint = f" (did you mean ${{{close[0]}}}?)" if close else ""
