@@ -25,6 +25,7 @@ from mlops_dash.render import (
     runbooks,
     slo,
 )
+from mlops_dash.render import slo_tests as slo_test_files
 from mlops_dash.spec import models as m
 from mlops_dash.spec.loader import Document, SpecSet, load_specs, read_folder
 
@@ -176,7 +177,7 @@ def slo_tests(spec_set: SpecSet, doc: Document, _files: output.Tree) -> output.T
     platform = spec_set.platform_model
     d: m.Dashboard = doc.model
     return {cv.slo_test_path(s.name, tier): output.dump_yaml(
-        slo.promtool_tests(d, s, tier, platform)) for s in d.slos for tier in s.tiers}
+        slo_test_files.promtool_tests(d, s, tier, platform)) for s in d.slos for tier in s.tiers}
 
 
 def dashboard_manifest(spec_set: SpecSet, doc: Document, files: output.Tree) -> output.Tree:

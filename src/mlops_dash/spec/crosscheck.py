@@ -8,6 +8,7 @@ from mlops_dash import conventions as cv
 from mlops_dash import promql
 from mlops_dash.errors import SpecError, SpecErrors, format_place
 from mlops_dash.render import slo as slo_render
+from mlops_dash.render import slo_tests
 from mlops_dash.spec import models as m
 from mlops_dash.spec.collisions import name_collisions
 from mlops_dash.spec.crosscheck_paging import paging_errors
@@ -266,7 +267,7 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                         f"{sel.metric} is a {metric.type}; a {s.sli.type} SLI reads {want}s"))
             try:
                 for tier in (s.tiers if s.panel is None or s.panel in panel_ids else []):
-                    slo_render.promtool_tests(d, s, tier, platform)
+                    slo_tests.promtool_tests(d, s, tier, platform)
             except ValueError as exc:
                 errors.append(src.error(("slos", si, "sli"), str(exc)))
         if (d.alerts or d.slos) and not any(p.type == "alert-history" for p in d.panels):
