@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SPECS
-from mlops_dash import outdir
+from mlops_dash import outdir, outdir_swap
 from test_cli import run
 
 MANIFEST = ".mlops-dash-files"
@@ -310,7 +310,7 @@ def test_swap_without_rename_exchange_recovers_a_kill_between_the_renames(
     out = tmp_path / "generated"
     outdir.write_tree(tree, out)
     before = snapshot(out)
-    monkeypatch.setattr(outdir, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(outdir_swap, "_exchange", lambda a, b: False)
     changed = {**tree, "grafana/mlops-serving-health.json": "{}\n"}
     report = outdir.write_tree(changed, out)
     assert report.written == ["grafana/mlops-serving-health.json"]

@@ -8,7 +8,8 @@ kill at any moment therefore leaves the folder entirely the previous build or en
 new one; what an interrupted build leaves beside it is removed by the next build under the
 lock, and reported by ``check``. Nothing follows a symbolic link: the old folder is walked
 without following links, the new one is made of fresh folders, and every path the build owns
-is checked to be relative, normalised and inside the folder.
+is checked to be relative, normalised and inside the folder. The swap and the recovery of an
+interrupted one: outdir_swap.py.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_dash.errors import BuildError, EnvironmentProblem, SpecError, SpecErrors
+from mlops_dash.outdir_swap import OLD, STAGE, recover, remove_leftovers, swap
 
 MANIFEST = ".mlops-dash-files"
-_STAGE = "mlops-dash-tmp"  # .<out name>.mlops-dash-tmp.<random>: a folder being built or dropped
-_OLD = "mlops-dash-old"  # where the old folder waits where folders cannot be exchanged
 
 Tree = dict[str, str]  # relative path → file content
 
@@ -125,7 +125,7 @@ def _strays(out: Path, entries: dict[str, str], known: set[str]) -> list[str]:
     found = []
     with contextlib.suppress(FileNotFoundError):
         for e in os.scandir(out.parent):
-            if e.name.startswith((f".{out.name}.{_STAGE}.", f".{out.name}.{_OLD}.")):
+            if e.name.startswith((f".{out.name}.{STAGE}.", f".{out.name}.{OLD}.")):
                 found.append(f"../{e.name}")
     for rel, kind in entries.items():
         head, _, name = rel.rpartition("/")
@@ -223,8 +223,8 @@ def write_tree(tree: Tree, out: Path) -> WriteReport:
         raise EnvironmentProblem(f"cannot create output folder {shown}: {exc.strerror}") from None
     with _locked(real.parent):
         try:
-            _recover(real)
-            leftovers = _remove_leftovers(real)
+            recover(real)
+            leftovers = remove_leftovers(real)
             return _write_locked(tree, real, shown, leftovers)
         except OSError as exc:
             raise EnvironmentProblem(f"cannot write output in {shown}: {exc}") from None
@@ -248,10 +248,10 @@ def _write_locked(tree: Tree, real: Path, shown: Path, leftovers: list[str]) -> 
             and entries.get(MANIFEST) == FILE and _read(real / MANIFEST) == manifest):
         return report  # already the new tree: nothing to swap
     drop = owned | set(tree) | set(strays) | {MANIFEST}
-    stage = Path(tempfile.mkdtemp(prefix=f".{real.name}.{_STAGE}.", dir=real.parent))
+    stage = Path(tempfile.mkdtemp(prefix=f".{real.name}.{STAGE}.", dir=real.parent))
     try:
         _fill(stage, real, tree, entries, drop, set(report.unchanged), manifest)
-        _swap(stage, real)
+        swap(stage, real)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)  # the new tree, or the old one after a swap
         raise
@@ -315,75 +315,6 @@ def _write_new(path: Path, content: str, create_mode_ok: bool) -> None:
         fh.write(content)
     if not create_mode_ok:
         os.chmod(path, 0o644)
-
-
-# -- the swap -------------------------------------------------------------------------------
-
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the system
-    or the file system cannot."""
-    import ctypes  # only to replace a folder that exists
-
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):  # pragma: no cover - not glibc ≥ 2.28 / not Linux
-        return False
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _swap(stage: Path, out: Path) -> None:
-    """``out`` becomes the folder built in ``stage``; ``stage`` then holds the old folder."""
-    if not os.path.lexists(out):
-        os.rename(stage, out)
-        return
-    try:
-        if _exchange(stage, out):
-            return
-    except OSError as exc:
-        if exc.errno == errno.EBUSY:
-            raise EnvironmentProblem(
-                f"cannot replace {out}: it is a mount point; build into a folder inside it "
-                "(the build swaps the whole folder)") from None
-        raise
-    # two renames; a build killed between them leaves no folder and the old one beside it,
-    # which the next build puts back (_recover)
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_OLD}.", dir=out.parent))
-    os.rename(out, old / "tree")
-    os.rename(stage, out)
-    os.rename(old / "tree", stage)
-    os.rmdir(old)
-
-
-def _recover(out: Path) -> None:
-    """Put back the old folder of a build killed between the two renames of _swap."""
-    if os.path.lexists(out):
-        return
-    with contextlib.suppress(FileNotFoundError):
-        for e in os.scandir(out.parent):
-            if e.name.startswith(f".{out.name}.{_OLD}.") and os.path.isdir(
-                    tree := os.path.join(e.path, "tree")):
-                os.rename(tree, out)
-                return
-
-
-def _remove_leftovers(out: Path) -> list[str]:
-    """Remove the staging folders of interrupted builds (never the live folder)."""
-    gone = []
-    with contextlib.suppress(FileNotFoundError):
-        for e in os.scandir(out.parent):
-            if e.name.startswith((f".{out.name}.{_STAGE}.", f".{out.name}.{_OLD}.")):
-                shutil.rmtree(e.path, ignore_errors=True)
-                gone.append(f"../{e.name}")
-    return sorted(gone)
 
 
 # -- comparing ------------------------------------------------------------------------------
