@@ -1,5 +1,6 @@
 """Cross-checks of the panel kinds: logs need a Loki datasource in the platform spec, alerts and
-SLOs point at a panel that draws their signal (not a row, text, alert list or logs panel)."""
+SLOs point at a panel that draws their signal (not a row, text, alert list or logs panel), a
+warehouse query needs the warehouse datasource."""
 
 from __future__ import annotations
 
@@ -32,3 +33,17 @@ def panel_kind_errors(spec_set: SpecSet) -> list[SpecError]:
                     path, f"panel {pid!r} is a {kind} panel; point at the panel that draws the "
                     "signal (a time series, stat, gauge…)"))
     return errors
+
+
+def warehouse_errors(spec_set: SpecSet) -> list[SpecError]:
+    """A panel querying the warehouse needs the platform's ``datasources.warehouse``."""
+    if spec_set.platform_model.datasources.warehouse is not None:
+        return []
+    return [doc.source.error(
+        ("panels", pi, "queries", qi, "datasource"),
+        f"panel {p.id!r} queries the warehouse, but the platform spec "
+        f"({spec_set.platform.path}) declares no datasources.warehouse; add it, e.g. "
+        "warehouse: {type: grafana-postgresql-datasource, default: Business Warehouse}")
+        for doc in spec_set.dashboards for pi, p in enumerate(doc.model.panels)
+        for qi, q in enumerate(getattr(p, "queries", None) or [])
+        if getattr(q, "datasource", None) == "warehouse"]
