@@ -374,3 +374,25 @@ def test_merging_trees_refuses_a_path_two_renderers_produce():
     assert list(tree) == ["a.yaml", "b.yaml", "c.yaml"]
     with pytest.raises(AssertionError, match=r"two renderers produce \['b.yaml'\]"):
         output.merge_tree(tree, {"d.yaml": "4", "b.yaml": "5"})
+
+
+def test_the_command_line_collects_less_often_and_a_server_goes_back(monkeypatch):
+    """cli.main runs the process with gctuning's thresholds from the start (the imports of the
+    spec models collect ~80 times otherwise); the exporter and simulate, which serve until
+    stopped, go back to the thresholds the process started with."""
+    import gc
+
+    from mlops_dash import cli, gctuning
+
+    start = gc.get_threshold()
+    monkeypatch.setattr(gctuning, "_AT_START", None)
+    monkeypatch.setattr(sys, "argv", ["mlops-dash", "--version"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.main()
+        assert exited.value.code == 0
+        assert gc.get_threshold() == gctuning.BUILD_THRESHOLDS != start
+        gctuning.for_a_long_run()
+        assert gc.get_threshold() == start
+    finally:
+        gc.set_threshold(*start)

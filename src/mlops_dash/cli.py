@@ -34,20 +34,6 @@ def _one_folder(ctx: click.Context, param: click.Parameter, value: tuple[Path, .
     return value[0] if value else Path("specs")
 
 
-def _history(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """``--history`` as a Prometheus duration above 0."""
-    if value is None:
-        return None
-    from mlops_dash.spec.base import duration_error, duration_seconds
-
-    problem = duration_error(value)
-    if problem is None and duration_seconds(value) == 0:
-        problem = f"{value!r}: the history must be longer than 0"
-    if problem:
-        raise click.BadParameter(problem, ctx=ctx, param=param)
-    return value
-
-
 SPECS_OPTION = click.option(
     "--specs", "specs_dir", type=click.Path(path_type=Path), multiple=True,
     callback=_one_folder, help="Folder of spec YAML files, given once.  [default: specs]",
@@ -179,96 +165,6 @@ def routes(specs_dir: Path, fmt: str, env: str | None) -> None:
 
 
 @cli.command()
-@SPECS_OPTION
-@click.option("--scenario", default="healthy", show_default=True,
-              help="healthy, the name of an alert whose condition to violate, or a "
-              "situation (see --list).")
-
-
-@click.option("--port", type=click.IntRange(0, 65535), default=9109, show_default=True,
-              help="Port on 127.0.0.1 (0: any free port).")
-
-
-@click.option("--openmetrics-out", "history_file", type=click.Path(path_type=Path),
-              default=None, help="Also write the scenario's history (OpenMetrics with "
-              "timestamps) for `promtool tsdb create-blocks-from openmetrics`.")
-
-
-@click.option("--history", "history", default=None, callback=_history,
-              help="Span of the written history, e.g. 8d (default: what the alerts' windows "
-              "need).")
-
-
-@click.option("--job", default="mlops-dash-simulator", show_default=True,
-              help="job label of the history (the job_name Prometheus scrapes this under).")
-
-
-@click.option("--no-serve", is_flag=True, help="Write the history and exit.")
-@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
-@click.option("--env", "env", default=None, metavar="NAME",
-              help="Environment whose values to use (default: the platform spec as written).")
-@reports_errors
-def simulate(specs_dir: Path, scenario: str, port: int, history_file: Path | None,
-             history: str | None, job: str, no_serve: bool, list_only: bool,
-             env: str | None) -> None:
-    """Serve every catalogue series on 127.0.0.1 for a scenario (`healthy` or an alert name)."""
-    import time
-
-    from mlops_dash import simulate as sim
-    from mlops_dash.errors import EnvironmentProblem
-    from mlops_dash.spec.loader import load_specs
-    from mlops_dash.spec.models import duration_seconds
-
-    world = sim.build_world(load_specs(specs_dir, env=env))
-    anchor = time.time()
-    situations = sim.situations(anchor)
-    if list_only:
-        click.echo(f"{sim.HEALTHY}: no alert fires")
-        for name, sc in world.scenarios.items():
-            click.echo(f"{name}: {sc.description}")
-        for situation in situations.values():
-            click.echo(situation.line())
-        return
-    known = [sim.HEALTHY, *world.scenarios, *situations]
-    if scenario not in known:
-        from mlops_dash.spec.loader import suggest
-
-        raise click.UsageError(
-            f"unknown scenario {scenario!r}{suggest(scenario, known)}"
-            "; choose healthy or one of: " + ", ".join(known[1:]))
-    if history_file is not None:
-        span = duration_seconds(history) if history else None
-        labels = {"job": job, "instance": f"127.0.0.1:{port}"}
-        situation = situations.get(scenario)
-        if situation is None:
-            world.history_span(scenario, span)  # refused before the file is created
-        elif span is not None and not 0 < span <= sim.MAX_HISTORY_S:
-            raise EnvironmentProblem(f"--history must be between 0 and "
-                                     f"{sim.MAX_HISTORY_S / 86400:g}d")
-        with history_file.open("w", encoding="utf-8") as out:
-            if situation is None:
-                n = world.write_openmetrics(out, scenario, anchor, span_s=span,
-                                            target_labels=labels)
-            else:  # the situation's own series (the healthy world's are live only)
-                n = situation.write_history(out, anchor, span_s=span, target_labels=labels)
-                out.write("# EOF\n")
-        click.echo(f"wrote {n} samples of {scenario} history to {history_file}")
-    if no_serve:
-        return
-    try:
-        server = sim.Simulator(world, scenario, anchor=anchor, port=port).start()
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
-    click.echo(f"serving {len(world.series)} series ({scenario}) on {server.url}/metrics; "
-               f"POST {server.url}/scenario/NAME switches; Ctrl-C stops")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-
-
-@cli.command()
 @click.option("--config", "config", type=click.Path(path_type=Path),
               default=Path("specs/platform.yaml"), show_default=True,
               help="Platform spec whose collectors.exporter section configures the sources.")
@@ -282,7 +178,9 @@ def exporter(config: Path, listen: str | None) -> None:
     """Poll Kubeflow Pipelines, MLflow, object storage and Cost Explorer; serve the mlops_*
     series on /metrics (needs the exporter extra: pip install 'mlops-dash[exporter]')."""
     from mlops_dash.collect.run import run
+    from mlops_dash.gctuning import for_a_long_run
 
+    for_a_long_run()
     run(config, listen)
 
 
@@ -378,80 +276,6 @@ def digest(prometheus_url: str, lookback: str, step: str, smarthost: str | None,
     click.echo(f"digest sent to {', '.join(to)}: {subject}")
 
 
-@cli.group("import")
-def import_group() -> None:
-    """Turn existing dashboards and rules into specs.
-
-    \b
-    mlops-dash import grafana FILE.json [--out DIR | --specs DIR]
-        a Grafana dashboard (any schema version: legacy rows, graph and singlestat
-        panels are migrated as Grafana's own migration does) → a Dashboard spec;
-    mlops-dash import rules FILE [--out DIR | --specs DIR]
-        a Prometheus rule file or PrometheusRule manifest → a Dashboard spec of its
-        alerts (a known signal shape where the expression is one, else shape: raw)
-        and recording rules.
-    --out DIR (default imported/) starts a new set that builds as it is (the spec,
-    metrics.yaml with the queried metrics, a minimal platform.yaml); --specs DIR
-    adds the spec to an existing set (missing metrics appended to its catalogue).
-    Whatever cannot be represented is listed on stderr ("not representable: …") and
-    kept as written in UID.not-representable.json. Exit 0: all imported; 1: the
-    input is broken (a placed error, nothing written); 3: written, with parts not
-    representable.
-    """
-
-
-def _import_options(func: F) -> F:
-    func = click.option("--team", default="imported", show_default=True,
-                        help="Owning team (the `team` label of the alerts).")(func)
-    func = click.option("--specs", "specs_dir", type=click.Path(path_type=Path),
-                        default=None, help="Add to this existing spec folder.")(func)
-    func = click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-                        help="Write a new spec set here.  [default: imported]")(func)
-    return click.argument("file", type=click.Path(path_type=Path, exists=True,
-                                                  dir_okay=False))(func)
-
-
-def _import_done(result: Any) -> None:
-    from mlops_dash.importer.report import EXIT_PARTIAL
-
-    for note in result.report.notes:
-        click.echo(f"note: {note}", err=True)
-    for s in result.report.skipped:
-        click.echo(s.line(), err=True)
-    for item in result.written.to_confirm:
-        click.echo(f"to do: {item}", err=True)
-    click.echo(f"imported {result.uid}: wrote {', '.join(map(str, result.written.files))}; "
-               f"{len(result.metrics_added)} metric(s) added to the catalogue"
-               + (f"; {len(result.report.skipped)} part(s) not representable"
-                  if result.report.skipped else ""))
-    if result.report.skipped:
-        sys.exit(EXIT_PARTIAL)
-
-
-@import_group.command("grafana")
-@_import_options
-@reports_errors
-def import_grafana(file: Path, out_dir: Path | None, specs_dir: Path | None, team: str) -> None:
-    """A Grafana dashboard JSON file → a Dashboard spec."""
-    if out_dir is not None and specs_dir is not None:
-        raise click.UsageError("give --out or --specs, not both")
-    from mlops_dash.importer import run
-
-    _import_done(run.grafana(file, out_dir, specs_dir, team))
-
-
-@import_group.command("rules")
-@_import_options
-@reports_errors
-def import_rules(file: Path, out_dir: Path | None, specs_dir: Path | None, team: str) -> None:
-    """A Prometheus rule file or PrometheusRule manifest → alerts and recording rules."""
-    if out_dir is not None and specs_dir is not None:
-        raise click.UsageError("give --out or --specs, not both")
-    from mlops_dash.importer import run
-
-    _import_done(run.rules(file, out_dir, specs_dir, team))
-
-
 def _register_collector_jobs() -> None:
     """``drift``, ``evaluate``, ``actuals`` (collect/commands.py; their deps load on use)."""
     from mlops_dash.collect.commands import COMMANDS
@@ -463,7 +287,8 @@ def _register_collector_jobs() -> None:
 
 _register_collector_jobs()
 
-from mlops_dash import cli_build  # noqa: E402,F401 - build, check, diff (they use the above)
+# the commands of these modules use the options and helpers above
+from mlops_dash import cli_build, cli_import, cli_simulate  # noqa: E402,F401
 
 
 def main() -> None:
@@ -472,4 +297,7 @@ def main() -> None:
     # first time a model is built (reading each one's metadata: tens of milliseconds of a
     # build in a large environment); mlops-dash uses none. A value set by the user stays.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    from mlops_dash.gctuning import for_this_process
+
+    for_this_process()
     cli(prog_name="mlops-dash")
