@@ -203,23 +203,29 @@ def dump_json(data: Any) -> str:
     writes them when the data is in the range where both agree (plain JSON types, floats that
     Python writes without an exponent; tests/test_performance.py checks the equality).
     """
-    if _orjson is not None and _orjson_agrees(data):
-        try:
-            return _orjson.dumps(data, option=_ORJSON_OPTIONS).decode() + "\n"
-        except TypeError:  # integers beyond 64 bits, lone surrogates, non-string keys
-            pass
+    fast = _orjson_bytes(data, _ORJSON_OPTIONS)
+    if fast is not None:
+        return fast.decode() + "\n"
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def compact_json(data: Any) -> bytes:
     """``json.dumps(data, separators=(",", ":"), ensure_ascii=False)`` as UTF-8: the bytes a
     Kubernetes client sends. orjson writes them where both agree (as in dump_json)."""
-    if _orjson is not None and _orjson_agrees(data):
-        try:
-            return _orjson.dumps(data)  # type: ignore[no-any-return]
-        except TypeError:
-            pass
+    fast = _orjson_bytes(data, 0)
+    if fast is not None:
+        return fast
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _orjson_bytes(data: Any, option: int) -> bytes | None:
+    """orjson's bytes of ``data`` where they are json's (see _orjson_agrees), else None."""
+    if _orjson is None or not _orjson_agrees(data):
+        return None
+    try:
+        return _orjson.dumps(data, option=option)  # type: ignore[no-any-return]
+    except TypeError:  # integers beyond 64 bits, lone surrogates, non-string keys
+        return None
 
 
 _ORJSON_OPTIONS = (_orjson.OPT_INDENT_2 | _orjson.OPT_SORT_KEYS) if _orjson is not None else 0
