@@ -30,12 +30,12 @@ def _folders(out_dir: Path, trees: list[tuple[str | None, dict[str, str]]]
     return [(out_dir if name is None else out_dir / name, tree) for name, tree in trees]
 
 
-def _not_environments(out_dir: Path, trees: list[tuple[str | None, dict[str, str]]],
-                      env: str | None) -> list[Path]:
-    """Entries of OUT that are no environment's folder (when every environment is built)."""
+def _not_environments(out_dir: Path, built: list[str | None], env: str | None) -> list[Path]:
+    """Entries of OUT that are no environment's folder (when every environment is built):
+    ``built``, the names of those built (None: OUT itself)."""
     from mlops_dash.pipeline import ALL
 
-    names = {n for n, _ in trees}
+    names = set(built)
     if None in names or env not in (None, ALL) or not out_dir.is_dir():
         return []
     return sorted(p for p in out_dir.iterdir() if p.name not in names)
@@ -53,21 +53,23 @@ def build(specs_dir: Path, out_dir: Path, env: str | None, quiet: bool,
           jobs: int | None, no_lint: bool) -> None:
     """Validate the specs, refuse what can never work, and render every output into OUT
     (per environment: OUT/<name>)."""
-    from mlops_dash import output, pipeline
+    from mlops_dash import pipeline
 
-    trees = pipeline.build_trees(specs_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint)
-    for folder, tree in _folders(out_dir, trees):
-        report = output.write_tree(tree, folder)
+    built = pipeline.build_into(specs_dir, out_dir, env=env, jobs=_render_jobs(jobs),
+                                lint=not no_lint)
+    for _, folder, report in built:
         if not quiet:
+            files = len(report.written) + len(report.unchanged)
             click.echo(
-                f"built {len(tree)} files into {folder}: {len(report.written)} written, "
+                f"built {files} files into {folder}: {len(report.written)} written, "
                 f"{len(report.unchanged)} unchanged, {len(report.removed)} removed"
                 + (f"; removed {len(report.leftovers)} leftover(s) of an interrupted build"
                    if report.leftovers else "")
             )
-    for extra in _not_environments(out_dir, trees, env):
+    names = [name for name, _, _ in built]
+    for extra in _not_environments(out_dir, names, env):
         click.echo(f"note: {extra} is not an environment's output (environments: "
-                   f"{', '.join(str(n) for n, _ in trees)}); delete it", err=True)
+                   f"{', '.join(str(n) for n in names)}); delete it", err=True)
 
 
 @cli.command()
@@ -95,7 +97,7 @@ def check(specs_dir: Path, out_dir: Path, env: str | None, jobs: int | None,
                              ("extra", diff.extra), ("stray", diff.stray)):
             for f in files:
                 click.echo(f"{label}: {folder / f}", err=True)
-    for extra in _not_environments(out_dir, trees, env):
+    for extra in _not_environments(out_dir, [n for n, _ in trees], env):
         stale = True
         click.echo(f"extra: {extra} (not an environment's output)", err=True)
     if stale:

@@ -27,6 +27,7 @@ from mlops_dash.output import merge_tree
 
 if TYPE_CHECKING:
     from mlops_dash.lint.runner import Finding
+    from mlops_dash.outdir import Stage
     from mlops_dash.output import Tree
     from mlops_dash.spec.loader import SpecSet
 
@@ -39,7 +40,9 @@ MIN_CHUNK = 10
 CHUNKS_PER_JOB = 8
 MAX_DEFAULT_JOBS = 8  # more workers gain little and each holds its share of the output
 
-Result = tuple["Tree", list["Finding"], list[SpecError], BuildError | None]
+# a chunk's files (those not put into the output's new folder), lint findings, spec errors,
+# first build error, and the files put (path → unchanged)
+Result = tuple["Tree", list["Finding"], list[SpecError], BuildError | None, dict[str, bool]]
 Task = Callable[[Any, int, int], Any]
 
 _SHARED: tuple[Task, Any] | None = None  # the task and its input, for forked workers
@@ -156,11 +159,14 @@ def _stop(pool: Any) -> None:
         process.join()
 
 
-def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False
-                      ) -> tuple[Tree, list[Finding]]:
+def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
+                      stage: Stage | None = None) -> tuple[Tree, list[Finding]]:
     """The files of every dashboard (DASHBOARD_STAGES), rendered in up to ``jobs`` processes;
     with ``lint``, also the error-level findings of the per-dashboard build checks
-    (lint/runner.py), found in the same processes, for the caller to refuse."""
+    (lint/runner.py), found in the same processes, for the caller to refuse. With ``stage``,
+    the files of the outputs the platform selects are written into the output's new folder
+    where they were rendered, as the render goes on (``stage.staged`` lists them), and only
+    the others are returned."""
     tree: Tree = {}
     findings: list[Finding] = []
     errors: list[SpecError] = []
@@ -168,12 +174,14 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False
     # what every dashboard's render and lint read of all others, computed before the workers
     # fork: a worker computing it would walk every dashboard and so copy all their memory pages
     spec_set.dashboard_titles, spec_set.series_names  # noqa: B018
-    for part, part_findings, part_errors, part_build_error in run_chunks(
-            render_range, (spec_set, lint), len(spec_set.dashboards), jobs):
+    for part, part_findings, part_errors, part_build_error, staged in run_chunks(
+            render_range, (spec_set, lint, stage), len(spec_set.dashboards), jobs):
         merge_tree(tree, part)
         findings += part_findings
         errors += part_errors
         build_error = build_error or part_build_error
+        if stage is not None:
+            stage.staged.update(staged)
     if errors:
         raise SpecErrors(errors)
     if build_error is not None:
@@ -181,12 +189,13 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False
     return tree, findings
 
 
-def render_range(shared: tuple[SpecSet, bool], start: int, stop: int) -> Result:
+def render_range(shared: tuple[SpecSet, bool, Stage | None], start: int, stop: int) -> Result:
     """Render dashboards ``start:stop`` (and, with lint, check them: only when all rendered,
-    as a failed render is reported alone); collect their problems instead of stopping at one."""
-    from mlops_dash.pipeline import render_dashboard_files
+    as a failed render is reported alone); collect their problems instead of stopping at one.
+    With a stage, put the files of a chunk without problems into it."""
+    from mlops_dash.pipeline import render_dashboard_files, select_outputs
 
-    spec_set, lint = shared
+    spec_set, lint, stage = shared
     tree: Tree = {}
     errors: list[SpecError] = []
     build_error: BuildError | None = None
@@ -207,4 +216,9 @@ def render_range(shared: tuple[SpecSet, bool], start: int, stop: int) -> Result:
         from mlops_dash.lint import runner
 
         findings = runner.build_findings(spec_set, tree, runner.dashboard_build_checks(), docs)
-    return tree, findings, errors, build_error
+    staged: dict[str, bool] = {}
+    if stage is not None and not (errors or build_error or findings):
+        # a build that goes on writes them; one refused removes the new folder
+        staged = stage.put(select_outputs(tree, spec_set.platform_model.outputs))
+        tree = {}
+    return tree, findings, errors, build_error, staged

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from mlops_dash import conventions as cv
-from mlops_dash import output, parallel
+from mlops_dash import outdir, output, parallel
 from mlops_dash.errors import BuildError, SpecError, SpecErrors
 from mlops_dash.render import (
     alert_tests,
@@ -29,8 +30,11 @@ from mlops_dash.render import slo_tests as slo_test_files
 from mlops_dash.spec import models as m
 from mlops_dash.spec.loader import Document, SpecSet, load_specs, read_folder
 
+T = TypeVar("T")
 
-def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False) -> output.Tree:
+
+def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False,
+                stage: outdir.Stage | None = None) -> output.Tree:
     """Every generated file, by path relative to the output folder.
 
     Per-dashboard files come from DASHBOARD_STAGES, run for each dashboard (in ``jobs``
@@ -38,14 +42,17 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False) -> outp
     that depend on the whole spec set come from STAGES, then FINISHING_STAGES. With ``lint``,
     what can never work is refused once everything rendered: the offline error-level lint
     checks (lint/runner.dashboard_build_checks, run where the dashboards render, and
-    platform_build_checks).
+    platform_build_checks). With ``stage`` (a build writing its output), the per-dashboard
+    files are written into it where they render (parallel.render_dashboards) and the tree
+    returned holds the others.
     """
-    tree, findings = parallel.render_dashboards(spec_set, jobs, lint=lint)
-    for stage in STAGES:
-        output.merge_tree(tree, stage(spec_set))
+    tree, findings = parallel.render_dashboards(spec_set, jobs, lint=lint, stage=stage)
+    for render in STAGES:
+        output.merge_tree(tree, render(spec_set))
     tree = select_outputs(tree, spec_set.platform_model.outputs)
+    paths = [*tree, *(stage.staged if stage is not None else ())]
     for finish in FINISHING_STAGES:
-        output.merge_tree(tree, finish(spec_set, tree))
+        output.merge_tree(tree, finish(spec_set, paths))
     if lint:
         from mlops_dash.lint import runner
 
@@ -280,11 +287,11 @@ STAGES: list[Callable[[SpecSet], output.Tree]] = [
 ]
 
 
-def kustomization(spec_set: SpecSet, tree: output.Tree) -> output.Tree:
+def kustomization(spec_set: SpecSet, paths: list[str]) -> output.Tree:
     """kubernetes/kustomization.yaml listing every manifest the other stages put there."""
     prefix = cv.KUBERNETES_DIR + "/"
     resources = [
-        rel[len(prefix):] for rel in tree
+        rel[len(prefix):] for rel in paths
         if rel.startswith(prefix) and rel.endswith((".yaml", ".yml"))
         and rel != cv.KUSTOMIZATION_PATH
     ]
@@ -293,9 +300,9 @@ def kustomization(spec_set: SpecSet, tree: output.Tree) -> output.Tree:
     return {cv.KUSTOMIZATION_PATH: output.dump_yaml(kubernetes.kustomization(resources))}
 
 
-# Stages that see the tree the others produced, run in order after them; the kustomization
-# comes last so it lists every manifest, whichever stage added it.
-FINISHING_STAGES: list[Callable[[SpecSet, output.Tree], output.Tree]] = [
+# Stages that see the paths of every file the others produced, run in order after them; the
+# kustomization comes last so it lists every manifest, whichever stage added it.
+FINISHING_STAGES: list[Callable[[SpecSet, list[str]], output.Tree]] = [
     kustomization,
 ]
 
@@ -318,26 +325,48 @@ def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint:
     every environment are reported together."""
     from mlops_dash.gctuning import fewer_collections
 
+    def render(_name: str | None, spec_set: SpecSet) -> output.Tree:
+        return render_tree(spec_set, jobs=jobs, lint=lint)
+
     with fewer_collections():
-        return _build_trees(specs_dir, env, jobs, lint)
+        return _build_trees(specs_dir, env, jobs, render)
 
 
-def _build_trees(specs_dir: Path, env: str | None, jobs: int, lint: bool
-                 ) -> list[tuple[str | None, output.Tree]]:
+def build_into(specs_dir: Path, out_dir: Path, *, env: str | None = None, jobs: int = 1,
+               lint: bool = True) -> list[tuple[str | None, Path, outdir.WriteReport]]:
+    """build_trees written: each tree into ``out_dir`` (with environments: ``out_dir/<name>``),
+    by name and folder. Each folder's new version is begun before its render, whose workers write
+    their files into it; the folders are replaced only once every environment rendered, so
+    a refused build leaves them all as they were."""
+    import contextlib
+
+    from mlops_dash.gctuning import fewer_collections
+
+    with fewer_collections(), contextlib.ExitStack() as begun:
+        def render(name: str | None, spec_set: SpecSet
+                   ) -> tuple[Path, outdir.Stage, output.Tree]:
+            folder = out_dir if name is None else out_dir / name
+            stage = begun.enter_context(outdir.staging(folder))
+            return folder, stage, render_tree(spec_set, jobs=jobs, lint=lint, stage=stage)
+
+        built = _build_trees(specs_dir, env, jobs, render)
+        return [(name, folder, stage.finish(tree)) for name, (folder, stage, tree) in built]
+
+
+def _build_trees(specs_dir: Path, env: str | None, jobs: int,
+                 render: Callable[[str | None, SpecSet], T]) -> list[tuple[str | None, T]]:
     folder = read_folder(specs_dir, jobs=jobs)
     if not folder.environments:
         if env is not None and env != ALL:
             folder.environment(env)  # raises: there is none
-        spec_set = folder.spec_set(None)
-        return [(None, render_tree(spec_set, jobs=jobs, lint=lint))]
+        return [(None, render(None, folder.spec_set(None)))]
     names = sorted(folder.environments) if env in (None, ALL) else [env]
     chosen = [folder.environment(n) for n in names]
-    trees: list[tuple[str | None, output.Tree]] = []
+    trees: list[tuple[str | None, T]] = []
     found: dict[str, tuple[SpecError, list[str]]] = {}
     for name, picked in zip(names, chosen, strict=True):
         try:
-            spec_set = folder.spec_set(picked)
-            trees.append((name, render_tree(spec_set, jobs=jobs, lint=lint)))
+            trees.append((name, render(name, folder.spec_set(picked))))
         except SpecErrors as exc:
             for e in exc.errors:
                 found.setdefault(e.format(), (e, []))[1].append(name)

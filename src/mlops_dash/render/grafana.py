@@ -157,9 +157,11 @@ def link_list(links: list[m.Link], platform: m.Platform, titles: dict[str, str],
               own: str = "") -> list[dict[str, Any]]:
     """Dashboard or panel links (the same DashboardLink shape in Grafana 12); an
     ``all_dashboards`` link is one link per other dashboard (``titles`` in file order)."""
+    if not links:
+        return []
     by_title = {link.title: link for link in platform.links}
     out = []
-    for link in expand_links(links, own, list(titles)):
+    for link in expand_links(links, own, titles.keys()):
         if link.dashboard is not None:
             title = titles[link.dashboard]
             url = cv.dashboard_url(platform.grafana_url, link.dashboard, cv.slugify(title))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_dash.errors import EnvironmentProblem
-from mlops_dash.outdir import MANIFEST
+from mlops_dash.outdir_read import MANIFEST
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 

@@ -13,6 +13,7 @@ dashboard's own field.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,7 +244,7 @@ def _selectors(node: Any, path: Path, reg: Registry, smap: SourceMap,
 
 
 
-def expand_links(links: list[Any], own: str, uids: list[str]) -> list[Any]:
+def expand_links(links: list[Any], own: str, uids: Iterable[str]) -> list[Any]:
     """``links`` with each ``all_dashboards: true`` link replaced by links to every dashboard
     of ``uids`` (in that order: the order of the spec files) but ``own`` and those the list
     links on its own. The models keep the link as written, so places stay those of the file."""
