@@ -209,3 +209,46 @@ def test_a_folder_where_the_output_should_be_is_refused_before_the_render(tmp_pa
     with pytest.raises(EnvironmentProblem, match="is not a folder"):
         pipeline.build_into(ROOT / "specs", out)
     assert out.read_text() == "not a folder\n" and not leftovers(out)
+
+
+def test_whole_set_files_are_made_here_while_the_workers_render(synth, tmp_path, monkeypatch,
+                                                               worker_calls):
+    import multiprocessing
+
+    seen: list[tuple[int, int]] = []
+    original = pipeline.whole_set_files
+
+    def spy(spec_set):
+        seen.append((os.getpid(), len(multiprocessing.active_children())))
+        return original(spec_set)
+
+    monkeypatch.setattr(pipeline, "whole_set_files", spy)
+    want = _one_process(synth, tmp_path / "serial")
+    seen.clear()
+    pipeline.build_into(synth, tmp_path / "out", jobs=2)
+    assert worker_calls == ["parse_files", "render_range"]
+    assert seen == [(os.getpid(), 2)]  # in this process, both workers alive
+    assert snapshot(tmp_path / "out") == want
+
+
+def _failing_stage(spec_set):
+    raise BuildError("a whole-set stage failed")
+
+
+def test_a_whole_set_problem_waits_for_the_dashboards_problems(synth_copy, tmp_path,
+                                                               monkeypatch, worker_calls):
+    """The whole-set stages run beside the render, but their problems are reported as if they
+    had run after it: a dashboard's problem first; else theirs, and nothing is written."""
+    import multiprocessing
+
+    monkeypatch.setattr(pipeline, "STAGES", [*pipeline.STAGES, _failing_stage])
+    out = tmp_path / "out"
+    err = _refused(synth_copy, out, BuildError)
+    assert str(err) == "a whole-set stage failed"
+    assert not out.exists() and not leftovers(out) and not multiprocessing.active_children()
+    _oversize(sorted(synth_copy.glob("mlops-serving-health-*.yaml"))[-1])
+    for jobs in (1, 2):
+        with pytest.raises(BuildError) as info:
+            pipeline.build_tree(synth_copy, jobs=jobs)
+        assert "1 MiB" in str(info.value)
+    assert worker_calls[:2] == ["parse_files", "render_range"]

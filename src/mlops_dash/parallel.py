@@ -67,10 +67,13 @@ def chunks(count: int, jobs: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
-def run_chunks(task: Task, shared: Any, count: int, jobs: int) -> Iterator[Any]:
+def run_chunks(task: Task, shared: Any, count: int, jobs: int,
+               meanwhile: Callable[[], None] | None = None) -> Iterator[Any]:
     """``task(shared, start, stop)`` for consecutive chunks of ``range(count)``, yielded in
     order (so a caller can use and drop each before the next): in up to ``jobs`` forked
     processes when ``count`` is large, else in this process, MIN_CHUNK items at a time.
+    ``meanwhile()``, other work of this process, runs while the workers work (in one process:
+    after the chunks).
 
     ``task`` must be a module-level function; ``shared`` reaches the workers by ``fork`` (not
     pickled), and each result comes back pickled.
@@ -79,10 +82,12 @@ def run_chunks(task: Task, shared: Any, count: int, jobs: int) -> Iterator[Any]:
     if len(ranges) > 1 and sys.platform.startswith("linux"):
         pool = _start_pool(task, shared, min(jobs, len(ranges)))
         if pool is not None:
-            yield from _in_pool(pool, ranges)
+            yield from _in_pool(pool, ranges, meanwhile)
             return
     for start in range(0, count, MIN_CHUNK):
         yield task(shared, start, min(count, start + MIN_CHUNK))
+    if meanwhile is not None:
+        meanwhile()
 
 
 def _worker_init() -> None:
@@ -132,12 +137,15 @@ def _start_pool(task: Task, shared: Any, workers: int) -> Any:
         _SHARED = None  # the workers have their copy; this process needs none
 
 
-def _in_pool(pool: Any, ranges: list[tuple[int, int]]) -> Iterator[Any]:
+def _in_pool(pool: Any, ranges: list[tuple[int, int]], meanwhile: Callable[[], None] | None
+             ) -> Iterator[Any]:
     from collections import deque
     from concurrent.futures.process import BrokenProcessPool
 
     try:
         pending = deque(pool.submit(_worker, start, stop) for start, stop in ranges)
+        if meanwhile is not None:
+            meanwhile()
         while pending:  # popped, so a result lives only as long as the caller keeps it
             yield pending.popleft().result()
     except BrokenProcessPool:
@@ -160,22 +168,36 @@ def _stop(pool: Any) -> None:
 
 
 def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
-                      stage: Stage | None = None) -> tuple[Tree, list[Finding]]:
+                      stage: Stage | None = None,
+                      meanwhile: Callable[[], Tree] | None = None) -> tuple[Tree, list[Finding]]:
     """The files of every dashboard (DASHBOARD_STAGES), rendered in up to ``jobs`` processes;
     with ``lint``, also the error-level findings of the per-dashboard build checks
     (lint/runner.py), found in the same processes, for the caller to refuse. With ``stage``,
     the files of the outputs the platform selects are written into the output's new folder
     where they were rendered, as the render goes on (``stage.staged`` lists them), and only
-    the others are returned."""
+    the others are returned. ``meanwhile()``'s files (those of the whole spec set) are made in
+    this process while the workers render, and added after the dashboards' files; its
+    problems are raised only when the dashboards have none, as if it had run after them."""
     tree: Tree = {}
     findings: list[Finding] = []
     errors: list[SpecError] = []
     build_error: BuildError | None = None
+    made: list[Tree] = []
+    deferred: list[SpecError | SpecErrors | BuildError] = []
+
+    def whole_set() -> None:
+        assert meanwhile is not None
+        try:
+            made.append(meanwhile())
+        except (SpecError, SpecErrors, BuildError) as exc:
+            deferred.append(exc)
+
     # what every dashboard's render and lint read of all others, computed before the workers
     # fork: a worker computing it would walk every dashboard and so copy all their memory pages
     spec_set.dashboard_titles, spec_set.series_names  # noqa: B018
     for part, part_findings, part_errors, part_build_error, staged in run_chunks(
-            render_range, (spec_set, lint, stage), len(spec_set.dashboards), jobs):
+            render_range, (spec_set, lint, stage), len(spec_set.dashboards), jobs,
+            None if meanwhile is None else whole_set):
         merge_tree(tree, part)
         findings += part_findings
         errors += part_errors
@@ -186,6 +208,10 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
         raise SpecErrors(errors)
     if build_error is not None:
         raise build_error
+    if deferred:
+        raise deferred[0]
+    for files in made:
+        merge_tree(tree, files)
     return tree, findings
 
 

@@ -39,16 +39,17 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False,
 
     Per-dashboard files come from DASHBOARD_STAGES, run for each dashboard (in ``jobs``
     processes when there are many dashboards; the result does not depend on ``jobs``); files
-    that depend on the whole spec set come from STAGES, then FINISHING_STAGES. With ``lint``,
+    that depend on the whole spec set come from STAGES (in this process, while the workers
+    render), then FINISHING_STAGES. With ``lint``,
     what can never work is refused once everything rendered: the offline error-level lint
     checks (lint/runner.dashboard_build_checks, run where the dashboards render, and
     platform_build_checks). With ``stage`` (a build writing its output), the per-dashboard
     files are written into it where they render (parallel.render_dashboards) and the tree
     returned holds the others.
     """
-    tree, findings = parallel.render_dashboards(spec_set, jobs, lint=lint, stage=stage)
-    for render in STAGES:
-        output.merge_tree(tree, render(spec_set))
+    tree, findings = parallel.render_dashboards(
+        spec_set, jobs, lint=lint, stage=stage,
+        meanwhile=functools.partial(whole_set_files, spec_set))
     tree = select_outputs(tree, spec_set.platform_model.outputs)
     paths = [*tree, *(stage.staged if stage is not None else ())]
     for finish in FINISHING_STAGES:
@@ -58,6 +59,15 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False,
 
         findings += runner.build_findings(spec_set, tree, runner.platform_build_checks())
         runner.refuse_findings(findings)
+    return tree
+
+
+def whole_set_files(spec_set: SpecSet) -> output.Tree:
+    """The files of STAGES: those that depend on the whole spec set (made while the workers
+    render the dashboards)."""
+    tree: output.Tree = {}
+    for render in STAGES:
+        output.merge_tree(tree, render(spec_set))
     return tree
 
 
