@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from mlops_dash import pipeline
+from mlops_dash import parallel, pipeline
 from mlops_dash.spec.loader import SpecSet, load_specs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,46 @@ def specs_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "specs"
     shutil.copytree(SPECS, dst)
     return dst
+
+# -- a spec set large enough to be split between processes (tests/test_parallel*.py)
+
+SYNTH_DASHBOARDS = parallel.PARALLEL_MIN_DASHBOARDS + 10  # split between processes
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A spec set large enough to be split between processes."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import synth_specs
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    out = tmp_path_factory.mktemp("synth") / "specs"
+    synth_specs.write_specs(SYNTH_DASHBOARDS, out)
+    return out
+
+
+@pytest.fixture()
+def synth_copy(synth: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "specs"
+    shutil.copytree(synth, dst)
+    return dst
+
+
+@pytest.fixture()
+def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The steps (task names) that really ran in worker processes, in order."""
+    calls: list[str] = []
+    original = parallel._start_pool
+
+    def spy(task, shared, workers):
+        pool = original(task, shared, workers)
+        if pool is not None:
+            calls.append(task.__name__)
+        return pool
+
+    monkeypatch.setattr(parallel, "_start_pool", spy)
+    return calls
 
 
 def require_tool(name: str) -> str:

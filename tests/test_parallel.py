@@ -8,51 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SYNTH_DASHBOARDS
 
-from conftest import ROOT
 from mlops_dash import parallel, pipeline
 from mlops_dash.errors import BuildError, SpecError, SpecErrors
 from mlops_dash.spec.loader import load_specs
 
-N = parallel.PARALLEL_MIN_DASHBOARDS + 10
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A spec set large enough to be split between processes."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import synth_specs
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    out = tmp_path_factory.mktemp("synth") / "specs"
-    synth_specs.write_specs(N, out)
-    return out
-
-
-@pytest.fixture()
-def synth_copy(synth: Path, tmp_path: Path) -> Path:
-    import shutil
-
-    dst = tmp_path / "specs"
-    shutil.copytree(synth, dst)
-    return dst
-
-
-@pytest.fixture()
-def worker_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The steps (task names) that really ran in worker processes, in order."""
-    calls: list[str] = []
-    original = parallel._start_pool
-
-    def spy(task, shared, workers):
-        pool = original(task, shared, workers)
-        if pool is not None:
-            calls.append(task.__name__)
-        return pool
-
-    monkeypatch.setattr(parallel, "_start_pool", spy)
-    return calls
+N = SYNTH_DASHBOARDS
 
 
 @pytest.mark.parametrize("count", [0, 1, 39, 40, 41, 99, 1000, 1002])

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, SYNTH_DASHBOARDS
 from test_environments import copy_example, edit
 from test_hostile_output import leftovers, snapshot
-from test_parallel import N, _oversize  # noqa: F401 - N sizes the synth fixture
-from test_parallel import synth, synth_copy, worker_calls  # noqa: F401 - fixtures
+from test_parallel import _oversize
 
 from mlops_dash import conventions as cv
 from mlops_dash import outdir, output, pipeline
@@ -69,7 +68,7 @@ def test_workers_write_the_files_a_one_process_build_writes(synth, tmp_path, put
     by = _put_by(puts)
     # every dashboard's files were written by a worker, the whole-set files by this process
     dashboards = {rel for rel in report.written if rel.startswith("grafana/")}
-    assert len(dashboards) == N and dashboards <= set(by)
+    assert len(dashboards) == SYNTH_DASHBOARDS and dashboards <= set(by)
     assert os.getpid() not in set(by.values())
     assert cv.ALERTMANAGER_CONFIG_PATH not in by and cv.KUSTOMIZATION_PATH not in by
 
