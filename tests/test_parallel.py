@@ -283,3 +283,38 @@ def test_ctrl_c_stops_a_parallel_run_at_once():
     assert proc.returncode != 0 and out == "" and "KeyboardInterrupt" in err
     left = subprocess.run(["pgrep", "-f", "ctrl-c-probe"], capture_output=True, text=True)
     assert left.stdout.strip() == "", "worker processes outlived the interrupted run"
+
+
+EARLY = """
+import sys
+from mlops_dash import parallel
+from mlops_dash.cli import main
+seen = []
+original = parallel._start_pool
+def spy(task, shared, workers):
+    seen.append((task.__name__, "mlops_dash.spec.models" in sys.modules, "jinja2" in sys.modules))
+    return original(task, shared, workers)
+parallel._start_pool = spy
+sys.argv[1:] = ["build", "-q", "-j", "2", "--specs", sys.argv[1], "--out", sys.argv[2]]
+try:
+    main()
+except SystemExit as exc:
+    print(seen, exc.code)
+"""
+
+
+def test_the_parse_workers_start_before_the_models_are_imported(synth, tmp_path):
+    """`build` and `check` start parsing a large folder first and import the spec models and
+    renderers while the workers parse (spec/parsing.py); the output is the same."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", EARLY, str(synth), str(out)], env=env,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ("[('parse_files', False, False), "
+                                "('render_range', True, True)] 0"), r.stdout
+    assert pipeline.build_tree(synth, jobs=1) == {
+        p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*")
+        if p.is_file() and p.name != ".mlops-dash-files"}
+    r = run_cli("check", "-j", "2", "--specs", str(synth), "--out", str(out))
+    assert r.returncode == 0, r.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,6 +19,11 @@ from mlops_dash.cli import (
     reports_errors,
 )
 from mlops_dash.errors import EnvironmentProblem
+
+if TYPE_CHECKING:
+    from mlops_dash.spec.parsing import Started
+
+T = TypeVar("T")
 
 ENV_OPTION = click.option(
     "--env", "env", default=None, metavar="NAME",
@@ -41,6 +48,21 @@ def _not_environments(out_dir: Path, built: list[str | None], env: str | None) -
     return sorted(p for p in out_dir.iterdir() if p.name not in names)
 
 
+def _run(build: Callable[[Any, Started], T], specs_dir: Path, jobs: int | None) -> T:
+    """``build(pipeline, started)``, the folder's parse started before the pipeline (spec
+    models, renderers) is imported: on a large folder the workers parse while this process
+    imports."""
+    from mlops_dash.spec import parsing
+
+    started = parsing.start(specs_dir, _render_jobs(jobs))
+    try:
+        from mlops_dash import pipeline
+
+        return build(pipeline, started)
+    finally:
+        started.close()
+
+
 @cli.command()
 @SPECS_OPTION
 @OUT_OPTION
@@ -53,10 +75,9 @@ def build(specs_dir: Path, out_dir: Path, env: str | None, quiet: bool,
           jobs: int | None, no_lint: bool) -> None:
     """Validate the specs, refuse what can never work, and render every output into OUT
     (per environment: OUT/<name>)."""
-    from mlops_dash import pipeline
-
-    built = pipeline.build_into(specs_dir, out_dir, env=env, jobs=_render_jobs(jobs),
-                                lint=not no_lint)
+    built = _run(lambda pipeline, started: pipeline.build_into(
+        specs_dir, out_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint,
+        started=started), specs_dir, jobs)
     for _, folder, report in built:
         if not quiet:
             files = len(report.written) + len(report.unchanged)
@@ -83,9 +104,11 @@ def check(specs_dir: Path, out_dir: Path, env: str | None, jobs: int | None,
           no_lint: bool) -> None:
     """Exit 1 if OUT is not exactly what the specs produce (stale, missing or extra files);
     with environments, each OUT/<name> (and OUT holds nothing else)."""
-    from mlops_dash import output, pipeline
+    from mlops_dash import output
 
-    trees = pipeline.build_trees(specs_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint)
+    trees = _run(lambda pipeline, started: pipeline.build_trees(
+        specs_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint, started=started),
+        specs_dir, jobs)
     stale = False
     for folder, tree in _folders(out_dir, trees):
         diff = output.compare_tree(tree, folder)

@@ -75,6 +75,8 @@ def run_chunks(task: Task, shared: Any, count: int, jobs: int,
     ``meanwhile()``, other work of this process, runs while the workers work (in one process:
     after the chunks).
 
+    The workers start at once, on every chunk, whether or not the results are read yet; the
+    iterator's ``close()`` stops them (as does reading the last result, or an error).
     ``task`` must be a module-level function; ``shared`` reaches the workers by ``fork`` (not
     pickled), and each result comes back pickled.
     """
@@ -82,12 +84,63 @@ def run_chunks(task: Task, shared: Any, count: int, jobs: int,
     if len(ranges) > 1 and sys.platform.startswith("linux"):
         pool = _start_pool(task, shared, min(jobs, len(ranges)))
         if pool is not None:
-            yield from _in_pool(pool, ranges, meanwhile)
-            return
+            return Chunks(pool, ranges, meanwhile)
+    return _in_process(task, shared, count, meanwhile)
+
+
+def _in_process(task: Task, shared: Any, count: int, meanwhile: Callable[[], None] | None
+                ) -> Iterator[Any]:
     for start in range(0, count, MIN_CHUNK):
         yield task(shared, start, min(count, start + MIN_CHUNK))
     if meanwhile is not None:
         meanwhile()
+
+
+class Chunks:
+    """The results of the chunks handed to a pool of forked workers, in order. A result lives
+    only as long as the caller keeps it (each is dropped from here when read)."""
+
+    def __init__(self, pool: Any, ranges: list[tuple[int, int]],
+                 meanwhile: Callable[[], None] | None) -> None:
+        from collections import deque
+
+        self._pool: Any = pool
+        self._pending: deque[Any] = deque()
+        try:
+            self._pending.extend(pool.submit(_worker, start, stop) for start, stop in ranges)
+        except BaseException:
+            self.close()
+            raise
+        self._meanwhile = meanwhile
+
+    def __iter__(self) -> Chunks:
+        return self
+
+    def __next__(self) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            if self._meanwhile is not None:
+                meanwhile, self._meanwhile = self._meanwhile, None
+                meanwhile()
+            if not self._pending:
+                raise StopIteration
+            return self._pending.popleft().result()
+        except BrokenProcessPool:
+            self.close()
+            raise EnvironmentProblem(
+                "a worker process of the parallel build died (out of memory?); "
+                "rerun with -j 1 to build in one process") from None
+        except BaseException:  # the end, a failed task, Ctrl-C: no work goes on
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the workers at once (they may be in the middle of a chunk)."""
+        pool, self._pool = self._pool, None
+        self._pending.clear()
+        if pool is not None:
+            _stop(pool)
 
 
 def _worker_init() -> None:
@@ -137,25 +190,6 @@ def _start_pool(task: Task, shared: Any, workers: int) -> Any:
         _SHARED = None  # the workers have their copy; this process needs none
 
 
-def _in_pool(pool: Any, ranges: list[tuple[int, int]], meanwhile: Callable[[], None] | None
-             ) -> Iterator[Any]:
-    from collections import deque
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        pending = deque(pool.submit(_worker, start, stop) for start, stop in ranges)
-        if meanwhile is not None:
-            meanwhile()
-        while pending:  # popped, so a result lives only as long as the caller keeps it
-            yield pending.popleft().result()
-    except BrokenProcessPool:
-        raise EnvironmentProblem(
-            "a worker process of the parallel build died (out of memory?); "
-            "rerun with -j 1 to build in one process") from None
-    finally:
-        _stop(pool)
-
-
 def _stop(pool: Any) -> None:
     """Stop the pool at once: a finished build, an error or Ctrl-C leaves no work running."""
     processes = pool.mlops_dash_workers
@@ -195,15 +229,20 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
     # what every dashboard's render and lint read of all others, computed before the workers
     # fork: a worker computing it would walk every dashboard and so copy all their memory pages
     spec_set.dashboard_titles, spec_set.series_names  # noqa: B018
-    for part, part_findings, part_errors, part_build_error, staged in run_chunks(
-            render_range, (spec_set, lint, stage), len(spec_set.dashboards), jobs,
-            None if meanwhile is None else whole_set):
-        merge_tree(tree, part)
-        findings += part_findings
-        errors += part_errors
-        build_error = build_error or part_build_error
-        if stage is not None:
-            stage.staged.update(staged)
+    results = run_chunks(render_range, (spec_set, lint, stage), len(spec_set.dashboards),
+                         jobs, None if meanwhile is None else whole_set)
+    try:
+        for part, part_findings, part_errors, part_build_error, staged in results:
+            merge_tree(tree, part)
+            findings += part_findings
+            errors += part_errors
+            build_error = build_error or part_build_error
+            if stage is not None:
+                stage.staged.update(staged)
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
     if errors:
         raise SpecErrors(errors)
     if build_error is not None:

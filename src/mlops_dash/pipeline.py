@@ -29,6 +29,7 @@ from mlops_dash.render import (
 from mlops_dash.render import slo_tests as slo_test_files
 from mlops_dash.spec import models as m
 from mlops_dash.spec.loader import Document, SpecSet, load_specs, read_folder
+from mlops_dash.spec.parsing import Started
 
 T = TypeVar("T")
 
@@ -328,26 +329,28 @@ def build_tree(specs_dir: Path, *, jobs: int = 1, env: str | None = None,
 ALL = "all"
 
 
-def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint: bool = True
-                ) -> list[tuple[str | None, output.Tree]]:
+def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint: bool = True,
+                started: Started | None = None) -> list[tuple[str | None, output.Tree]]:
     """The trees to write: ``[(None, tree)]`` for a folder without Environment files, else
     one per environment (``env``: one name; None or ``all``: every one), by name. Problems of
-    every environment are reported together."""
+    every environment are reported together. ``started``: the folder's parse, begun before
+    this module was imported (spec/parsing.start)."""
     from mlops_dash.gctuning import fewer_collections
 
     def render(_name: str | None, spec_set: SpecSet) -> output.Tree:
         return render_tree(spec_set, jobs=jobs, lint=lint)
 
     with fewer_collections():
-        return _build_trees(specs_dir, env, jobs, render)
+        return _build_trees(specs_dir, env, jobs, render, started)
 
 
 def build_into(specs_dir: Path, out_dir: Path, *, env: str | None = None, jobs: int = 1,
-               lint: bool = True) -> list[tuple[str | None, Path, outdir.WriteReport]]:
+               lint: bool = True, started: Started | None = None
+               ) -> list[tuple[str | None, Path, outdir.WriteReport]]:
     """build_trees written: each tree into ``out_dir`` (with environments: ``out_dir/<name>``),
-    by name and folder. Each folder's new version is begun before its render, whose workers write
-    their files into it; the folders are replaced only once every environment rendered, so
-    a refused build leaves them all as they were."""
+    by name and folder. Each folder's new version is begun before its render, whose workers
+    write their files into it; the folders are replaced only once every environment rendered,
+    so a refused build leaves them all as they were."""
     import contextlib
 
     from mlops_dash.gctuning import fewer_collections
@@ -359,13 +362,14 @@ def build_into(specs_dir: Path, out_dir: Path, *, env: str | None = None, jobs: 
             stage = begun.enter_context(outdir.staging(folder))
             return folder, stage, render_tree(spec_set, jobs=jobs, lint=lint, stage=stage)
 
-        built = _build_trees(specs_dir, env, jobs, render)
+        built = _build_trees(specs_dir, env, jobs, render, started)
         return [(name, folder, stage.finish(tree)) for name, (folder, stage, tree) in built]
 
 
 def _build_trees(specs_dir: Path, env: str | None, jobs: int,
-                 render: Callable[[str | None, SpecSet], T]) -> list[tuple[str | None, T]]:
-    folder = read_folder(specs_dir, jobs=jobs)
+                 render: Callable[[str | None, SpecSet], T], started: Started | None
+                 ) -> list[tuple[str | None, T]]:
+    folder = read_folder(specs_dir, jobs=jobs, started=started)
     if not folder.environments:
         if env is not None and env != ALL:
             folder.environment(env)  # raises: there is none

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlops_dash import conventions as cv
 from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec import expand, params
 from mlops_dash.spec import models as m
@@ -25,8 +23,16 @@ from mlops_dash.spec.messages import (  # noqa: F401 - re-exported
     suggest,
     suggest_ref,
 )
-from mlops_dash.spec.secrets import find_literal_secrets
-from mlops_dash.spec.yamlsource import SourceMap, format_path, load_yaml
+from mlops_dash.spec.parsing import (  # noqa: F401 - parse_files, read_mapping re-exported
+    KIND_NAMES,
+    Parsed,
+    Started,
+    parse_document,
+    parse_files,
+    read_mapping,
+    start,
+)
+from mlops_dash.spec.yamlsource import SourceMap, format_path
 
 KINDS: dict[str, type[BaseModel]] = {
     "Dashboard": m.Dashboard,
@@ -35,6 +41,7 @@ KINDS: dict[str, type[BaseModel]] = {
     "Environment": m.Environment,
     "Library": Library,
 }
+assert tuple(KINDS) == KIND_NAMES
 # the platform's own declarations are not resolved (a parameter cannot reference another)
 PLATFORM_SKIP = (("namespaces",), ("parameters",))
 
@@ -129,50 +136,6 @@ def _from_parameter(err: SpecError, used: dict[tuple[str | int, ...], str],
     return err
 
 
-def read_mapping(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
-    """Read and parse one YAML file of mlops-dash (a spec, the jobs' configuration): a mapping
-    without literal secrets, with the place of every value."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(display, f"cannot read file: {exc.strerror}") from None
-    data, smap = load_yaml(raw, display)
-    if not isinstance(data, dict):
-        kind = describe(data)
-        raise SpecError(
-            display, f"expected a mapping with apiVersion and kind at the top, found {kind}",
-            line=1, column=1,
-        )
-    secrets = [SpecError(display, msg, line=place[0], column=place[1], path=format_path(field))
-               for where, field, msg in find_literal_secrets(data)
-               if (place := smap.locate(where))]
-    if secrets:
-        raise SpecErrors(secrets)
-    return data, smap
-
-
-def parse_document(path: Path, display: str) -> tuple[dict[str, Any], SourceMap]:
-    """Read and parse one spec file: a mapping of a known apiVersion and kind, without
-    literal secrets, with the place of every value (not yet validated against its model)."""
-    data, smap = read_mapping(path, display)
-    version = data.get("apiVersion")
-    if version != cv.API_VERSION:
-        if version is None:
-            raise smap.error((), f"missing apiVersion; expected apiVersion: {cv.API_VERSION}")
-        raise smap.error(
-            ("apiVersion",),
-            f"unsupported apiVersion {version!r}; this mlops-dash reads {cv.API_VERSION}",
-        )
-    kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise smap.error(
-            ("kind",) if "kind" in data else (),
-            f"unknown kind {kind!r}; expected one of {', '.join(sorted(KINDS))}"
-            + (suggest(str(kind), list(KINDS)) if isinstance(kind, str) else ""),
-        )
-    return data, smap
-
-
 def validate_document(data: dict[str, Any], smap: SourceMap) -> Document:
     """A parsed spec file (see parse_document) validated against the model of its kind."""
     model_class = KINDS[data["kind"]]
@@ -190,26 +153,6 @@ def spec_files(specs_dir: Path) -> list[Path]:
     return discover(specs_dir).files
 
 
-Parsed = tuple[dict[str, Any], SourceMap]
-
-
-def parse_files(files: list[Path], start: int, stop: int) -> list[Parsed | list[SpecError]]:
-    """Each of ``files[start:stop]`` parsed (parse_document), or the problems found in it.
-
-    Plain data crosses process boundaries cheaply (models would cost more to unpickle than to
-    validate again), so parallel loading parses in workers and validates here."""
-    out: list[Parsed | list[SpecError]] = []
-    for f in files[start:stop]:
-        display = os.path.relpath(f) if not f.is_absolute() or _is_below_cwd(f) else str(f)
-        try:
-            out.append(parse_document(f, display))
-        except SpecErrors as exc:
-            out.append(exc.errors)
-        except SpecError as exc:
-            out.append([exc])
-    return out
-
-
 def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1,
                env: str | None = None) -> SpecSet:
     """Load and cross-check every spec in a folder; raise SpecErrors listing all problems.
@@ -225,22 +168,22 @@ def load_specs(specs_dir: Path, *, check_metrics: bool = True, jobs: int = 1,
                            check_metrics=check_metrics)
 
 
-def read_folder(specs_dir: Path, *, jobs: int = 1) -> Folder:
+def read_folder(specs_dir: Path, *, jobs: int = 1, started: Started | None = None) -> Folder:
     """Every spec file of a folder parsed (not yet resolved or validated), its Environment
-    files validated; raise SpecErrors on files that cannot be read as specs."""
-    from mlops_dash import parallel
-    from mlops_dash.spec.discovery import discover
-
-    found = discover(specs_dir)
-    files = found.files
+    files validated; raise SpecErrors on files that cannot be read as specs. ``started``: the
+    folder's parse begun earlier (spec/parsing.start)."""
+    reading = started if started is not None else start(specs_dir, jobs)
     errors: list[SpecError] = []
     parsed_docs: list[Parsed] = []
-    for part in parallel.run_chunks(parse_files, files, len(files), jobs):
-        for parsed in part:
-            if isinstance(parsed, list):
-                errors.extend(parsed)
-            else:
-                parsed_docs.append(parsed)
+    try:
+        for part in reading.results:
+            for parsed in part:
+                if isinstance(parsed, list):
+                    errors.extend(parsed)
+                else:
+                    parsed_docs.append(parsed)
+    finally:
+        reading.close()
     unreadable = len(errors)
     envs: dict[str, tuple[Parsed, Document]] = {}
     for data, smap in parsed_docs:
@@ -261,7 +204,7 @@ def read_folder(specs_dir: Path, *, jobs: int = 1) -> Folder:
         raise SpecErrors(errors)
     # files that could not be read are reported with the other files' problems (spec_set)
     return Folder(specs_dir, [d for d in parsed_docs if d[0].get("kind") != "Environment"],
-                  envs, found.ignored, errors)
+                  envs, reading.ignored, errors)
 
 
 @dataclass
@@ -372,11 +315,3 @@ def _declared_parameters(parsed: list[Parsed]) -> params.Declared:
     if platform is None:
         return params.declared({}, dict(m.DEFAULT_NAMESPACES))
     return params.declared(platform[0], dict(m.DEFAULT_NAMESPACES), platform[1])
-
-
-def _is_below_cwd(p: Path) -> bool:
-    try:
-        p.resolve().relative_to(Path.cwd().resolve())
-        return True
-    except ValueError:
-        return False
