@@ -151,3 +151,36 @@ def test_the_quick_pass_lets_through_every_document_the_walk_reports(data):
     if walked:
         assert secrets._may_report(data)
     assert len(list(secrets.find_literal_secrets(data))) == len(walked)
+
+
+# ------------------------------------------------------------ the markers looked for first
+_SHAPES = [SLACK_URL, "xoxb-123456789012-abcdefghij", PD_KEY, f"key_{PD_KEY}",
+           "https://events.pagerduty.com/x/AbCdEfGhIjKlMnOpQrStUv",
+           "https://user:hunter2@example.com/x", "-----BEGIN RSA PRIVATE KEY-----",
+           "HOOKS.SLACK.COM/services/T0/B0/x", "Events.PagerDuty.com/v2/ABCDEFGHIJKLMNOPQRSTU",
+           "-----begin private key-----", "postgres://u:p@db:5432/x", "xoxp-"]
+_PIECES = st.sampled_from(_SHAPES + [s[:n] for s in _SHAPES for n in (3, 8, 12)]
+                          + ["://", "@", "hooks.", "slack", "xox", "-----", " ", "\n", "_",
+                             "K", "\u017f", "\u0130", "\u212a", "é"])
+_TEXTS = st.lists(_PIECES | st.text(max_size=6), max_size=6).map("".join)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_TEXTS)
+def test_the_markers_looked_for_first_change_no_answer(text):
+    """secrets._kind_in skips the patterns' search on ASCII text without any of their literal
+    parts: the same answer as the search itself, on credential shapes, their pieces and
+    look-alikes (non-ASCII text is always searched: case-insensitive matching of ``ſ`` or
+    ``K`` (Kelvin) is not ``str.lower``'s)."""
+    assert secrets._kind_in(text) == secrets._kind_in_searched(text)
+
+
+def test_each_credential_shape_is_still_found_with_the_markers():
+    for value, kind in [(SLACK_URL, "a Slack webhook URL"), (PD_KEY, "a PagerDuty Events API "
+                        "integration key"), ("https://u:p@example.com/", "a URL with an "
+                        "embedded password"), ("-----BEGIN EC PRIVATE KEY-----", "a private key"),
+                        ("xoxb-123456789012-abcdefghij", "a Slack token"),
+                        ("EVENTS.PAGERDUTY.COM/v2/enqueue/ABCDEFGHIJKLMNOPQRSTU",
+                         "a PagerDuty events URL with a key"),
+                        ("hooks.\u017flack.com/services/T0/B0/x", "a Slack webhook URL")]:
+        assert secrets._kind_in(value) == kind, value

@@ -63,7 +63,22 @@ _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
+# What ASCII text must hold for one of SECRET_VALUES to match (each pattern's literal part,
+# lowercased as its case-insensitive match reads it; the PagerDuty key: 32 lowercase letters
+# and digits in a row). Looking for them first is ~10x faster than the union's search on the
+# text of specs, which holds none of them (tests/test_secrets.py: the same answers).
+_ASCII_MARKERS = ("hooks.slack", "xox", "events.pagerduty.com", "://", "-----begin")
+_KEY_RUN = re.compile(r"[a-z0-9]{32}")
+
+
 def _kind_in(text: str) -> str | None:
+    if text.isascii() and not any(m in text.lower() for m in _ASCII_MARKERS) \
+            and _KEY_RUN.search(text) is None:
+        return None
+    return _kind_in_searched(text)
+
+
+def _kind_in_searched(text: str) -> str | None:
     if not _ANY_SECRET.search(text):
         return None
     for name, rx in SECRET_VALUES:
