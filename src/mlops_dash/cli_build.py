@@ -48,13 +48,13 @@ def _not_environments(out_dir: Path, built: list[str | None], env: str | None) -
     return sorted(p for p in out_dir.iterdir() if p.name not in names)
 
 
-def _run(build: Callable[[Any, Started], T], specs_dir: Path, jobs: int | None) -> T:
+def _run(build: Callable[[Any, Started], T], specs_dir: Path, jobs: int) -> T:
     """``build(pipeline, started)``, the folder's parse started before the pipeline (spec
     models, renderers) is imported: on a large folder the workers parse while this process
     imports."""
     from mlops_dash.spec import parsing
 
-    started = parsing.start(specs_dir, _render_jobs(jobs))
+    started = parsing.start(specs_dir, jobs)
     try:
         from mlops_dash import pipeline
 
@@ -75,9 +75,10 @@ def build(specs_dir: Path, out_dir: Path, env: str | None, quiet: bool,
           jobs: int | None, no_lint: bool) -> None:
     """Validate the specs, refuse what can never work, and render every output into OUT
     (per environment: OUT/<name>)."""
+    workers = _render_jobs(jobs)
     built = _run(lambda pipeline, started: pipeline.build_into(
-        specs_dir, out_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint,
-        started=started), specs_dir, jobs)
+        specs_dir, out_dir, env=env, jobs=workers, lint=not no_lint, started=started),
+        specs_dir, workers)
     for _, folder, report in built:
         if not quiet:
             files = len(report.written) + len(report.unchanged)
@@ -106,9 +107,10 @@ def check(specs_dir: Path, out_dir: Path, env: str | None, jobs: int | None,
     with environments, each OUT/<name> (and OUT holds nothing else)."""
     from mlops_dash import output
 
+    workers = _render_jobs(jobs)
     trees = _run(lambda pipeline, started: pipeline.build_trees(
-        specs_dir, env=env, jobs=_render_jobs(jobs), lint=not no_lint, started=started),
-        specs_dir, jobs)
+        specs_dir, env=env, jobs=workers, lint=not no_lint, started=started),
+        specs_dir, workers)
     stale = False
     for folder, tree in _folders(out_dir, trees):
         diff = output.compare_tree(tree, folder)

@@ -9,9 +9,9 @@ thresholds (python/mypy ``mypy/build.py``: "Run gc less frequently, as otherwise
 a large fraction of cpu in gc") the collections were fewer but each walked millions of young
 objects: the 1,000-dashboard spec set still took 1.66-1.96 s to validate and cross-check
 against 1.22-1.29 s without collections (3 alternating pairs). So a build runs with the
-cyclic collector off (``fewer_collections``; the cycles it leaves are few: ~11,000 objects
-after 1,000 dashboards, peak memory the same, tests/test_performance.py) and turns it back on
-after, collecting what the build left.
+cyclic collector off (``fewer_collections``; the cycles it leaves are few: ~70 objects a
+dashboard, 69,693 after 1,000 in one process, peak memory the same, tests/test_performance.py)
+and turns it back on after.
 
 The command line runs with mypy's thresholds from its start (``cli.main``): importing the spec
 models builds their schemas, ~80 collections and 25-40 ms of a shipped build. A command that

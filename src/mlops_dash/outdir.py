@@ -140,6 +140,7 @@ class Stage:
         self.entries = walk(real)
         self.owned = owned_files(real, shown, self.entries)
         self.umask = _umask()
+        self.create_mode_ok = not (self.umask & 0o644)  # files made 0644 need no chmod
         self.folder = Path(tempfile.mkdtemp(prefix=f".{real.name}.{STAGE_PREFIX}.",
                                             dir=real.parent))
         self.staged: dict[str, bool] = {}  # path → unchanged, of the files put so far
@@ -153,15 +154,20 @@ class Stage:
             for rel in sorted(files):
                 _refuse_path(rel)
                 text = files[rel]
-                same = self.entries.get(rel) == FILE and read_text(self.real / rel) == text
+                same = self.unchanged(rel, text)
                 if not same:
                     path = self.folder / rel
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    _write_new(path, text, not (self.umask & 0o644))
+                    _write_new(path, text, self.create_mode_ok)
                 done[rel] = same
         except OSError as exc:
             raise EnvironmentProblem(f"cannot write output in {self.shown}: {exc}") from None
         return done
+
+    def unchanged(self, rel: str, text: str) -> bool:
+        """Whether the old folder holds ``rel`` as ``text`` (a regular file, never through a
+        link: the walk did not follow any)."""
+        return self.entries.get(rel) == FILE and read_text(self.real / rel) == text
 
     def finish(self, tree: Tree) -> WriteReport:
         """Add ``tree`` to what was put and make it ``out``, in one swap (nothing is swapped
@@ -176,14 +182,13 @@ class Stage:
         if not paths:
             raise BuildError("the build produced no files; refusing to write an empty output")
         _refuse_names(paths)
+        unchanged = dict(self.staged)
+        unchanged.update((rel, self.unchanged(rel, text)) for rel, text in tree.items())
         entries, owned, real = self.entries, self.owned, self.real
         _conflicts(paths, entries, owned, self.shown)
         found = [s for s in strays(real, entries, owned | set(paths)) if not s.startswith("../")]
         manifest = "".join(f"{rel}\n" for rel in paths)
         report = WriteReport([], [], [], self.leftovers + found)
-        unchanged = dict(self.staged)
-        for rel in sorted(tree):
-            unchanged[rel] = entries.get(rel) == FILE and read_text(real / rel) == tree[rel]
         for rel in paths:
             (report.unchanged if unchanged[rel] else report.written).append(rel)
         report.removed = sorted(rel for rel in owned - set(paths)
@@ -193,14 +198,14 @@ class Stage:
             return report  # already the new tree: nothing to swap
         drop = owned | set(paths) | set(found) | {MANIFEST}
         self._fill(paths, {rel: text for rel, text in tree.items() if not unchanged[rel]},
-                   drop, [rel for rel in paths if unchanged[rel]], manifest)
+                   drop, report.unchanged, manifest)
         swap(self.folder, real)  # self.folder now holds the old tree, removed by staging
         return report
 
     def _fill(self, paths: list[str], new: Tree, drop: set[str], unchanged: list[str],
               manifest: str) -> None:
-        """The rest of the new folder: kept entries of the old one (hard links), the files
-        not put yet, links to the unchanged ones, the manifest."""
+        """The rest of the new folder, beside the files put: kept entries of the old one and
+        the unchanged files (hard links), the files not put yet (``new``), the manifest."""
         stage, old, entries = self.folder, self.real, self.entries
         default_dir = 0o777 & ~self.umask
         os.chmod(stage, stat.S_IMODE(old.stat().st_mode) if old.is_dir() else default_dir)
@@ -214,12 +219,11 @@ class Stage:
         for rel, kind in entries.items():
             if kind != DIR and rel not in drop:
                 _link(old / rel, stage / rel)
-        create_mode_ok = not (self.umask & 0o644)
         for rel in unchanged:
             _link(old / rel, stage / rel)
         for rel in sorted(new):
-            _write_new(stage / rel, new[rel], create_mode_ok)
-        _write_new(stage / MANIFEST, manifest, create_mode_ok)
+            _write_new(stage / rel, new[rel], self.create_mode_ok)
+        _write_new(stage / MANIFEST, manifest, self.create_mode_ok)
 
 
 def _refuse_path(rel: str) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from mlops_dash.errors import BuildError, EnvironmentProblem, SpecError, SpecErrors
@@ -69,7 +69,7 @@ def chunks(count: int, jobs: int) -> list[tuple[int, int]]:
 
 
 def run_chunks(task: Task, shared: Any, count: int, jobs: int,
-               meanwhile: Callable[[], None] | None = None) -> Iterator[Any]:
+               meanwhile: Callable[[], None] | None = None) -> Results:
     """``task(shared, start, stop)`` for consecutive chunks of ``range(count)``, yielded in
     order (so a caller can use and drop each before the next): in up to ``jobs`` forked
     processes when ``count`` is large, else in this process, MIN_CHUNK items at a time.
@@ -90,7 +90,7 @@ def run_chunks(task: Task, shared: Any, count: int, jobs: int,
 
 
 def _in_process(task: Task, shared: Any, count: int, meanwhile: Callable[[], None] | None
-                ) -> Iterator[Any]:
+                ) -> Generator[Any, None, None]:
     for start in range(0, count, MIN_CHUNK):
         yield task(shared, start, min(count, start + MIN_CHUNK))
     if meanwhile is not None:
@@ -142,6 +142,10 @@ class Chunks:
         self._pending.clear()
         if pool is not None:
             _stop(pool)
+
+
+# what run_chunks returns: its results in order; close() stops any work still going on
+Results = Chunks | Generator[Any, None, None]
 
 
 def _worker_init() -> None:
@@ -241,9 +245,7 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
             if stage is not None:
                 stage.staged.update(staged)
     finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
+        results.close()
     if errors:
         raise SpecErrors(errors)
     if build_error is not None:

@@ -9,15 +9,17 @@ half a second of one CPU, overlap the parsing of a large folder instead of prece
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_dash import conventions as cv
 from mlops_dash.errors import SpecError, SpecErrors
 from mlops_dash.spec.secrets import find_literal_secrets
 from mlops_dash.spec.yamlsource import SourceMap, format_path, load_yaml
+
+if TYPE_CHECKING:
+    from mlops_dash.parallel import Results
 
 # the kinds of spec file (spec/loader.KINDS: their models)
 KIND_NAMES = ("Dashboard", "Platform", "MetricCatalogue", "Environment", "Library")
@@ -105,13 +107,11 @@ class Started:
     specs_dir: Path
     files: list[Path]
     ignored: list[tuple[str, str]]
-    results: Iterator[list[Parsed | list[SpecError]]]
+    results: Results  # of parse_files: a list of Parsed or problems, a chunk each
 
     def close(self) -> None:
         """Stop the workers (parallel.Chunks.close): the build stopped before reading them."""
-        close = getattr(self.results, "close", None)
-        if close is not None:
-            close()
+        self.results.close()
 
 
 def start(specs_dir: Path, jobs: int) -> Started:
