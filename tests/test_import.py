@@ -335,3 +335,18 @@ def test_rules_import_into_an_existing_spec_set_builds(specs_copy):
     assert rules and all(after[k] == before[k] for k in rules)
     assert [k for k in after if k not in before and k.startswith("prometheus/")]
     assert len(after) > len(before)
+
+
+@pytest.mark.parametrize("kind,src", [
+    ("grafana", GENERATED / "grafana" / "mlops-serving-health.json"),
+    ("rules", GENERATED / "prometheus" / "mlops-serving-health.rules.yaml"),
+])
+def test_out_and_specs_together_are_a_usage_error(tmp_path, kind, src):
+    """One target: a new set (--out) or an existing one (--specs), never both; nothing is
+    written to either."""
+    out, specs = tmp_path / "out", tmp_path / "specs"
+    specs.mkdir()
+    res = CliRunner().invoke(cli, ["import", kind, str(src), "--out", str(out),
+                                   "--specs", str(specs)])
+    assert res.exit_code == 2 and "give --out or --specs, not both" in res.output, res.output
+    assert not out.exists() and list(specs.iterdir()) == []

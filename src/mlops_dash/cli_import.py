@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -44,9 +43,15 @@ def _import_options(func: F) -> F:
                                                   dir_okay=False))(func)
 
 
-def _import_done(result: Any) -> None:
+def _import(kind: str, file: Path, out_dir: Path | None, specs_dir: Path | None,
+            team: str) -> None:
+    """Run ``importer.run.<kind>`` (grafana, rules) into one target and report it."""
+    if out_dir is not None and specs_dir is not None:
+        raise click.UsageError("give --out or --specs, not both")
+    from mlops_dash.importer import run
     from mlops_dash.importer.report import EXIT_PARTIAL
 
+    result = getattr(run, kind)(file, out_dir, specs_dir, team)
     for note in result.report.notes:
         click.echo(f"note: {note}", err=True)
     for s in result.report.skipped:
@@ -66,11 +71,7 @@ def _import_done(result: Any) -> None:
 @reports_errors
 def import_grafana(file: Path, out_dir: Path | None, specs_dir: Path | None, team: str) -> None:
     """A Grafana dashboard JSON file → a Dashboard spec."""
-    if out_dir is not None and specs_dir is not None:
-        raise click.UsageError("give --out or --specs, not both")
-    from mlops_dash.importer import run
-
-    _import_done(run.grafana(file, out_dir, specs_dir, team))
+    _import("grafana", file, out_dir, specs_dir, team)
 
 
 @import_group.command("rules")
@@ -78,8 +79,4 @@ def import_grafana(file: Path, out_dir: Path | None, specs_dir: Path | None, tea
 @reports_errors
 def import_rules(file: Path, out_dir: Path | None, specs_dir: Path | None, team: str) -> None:
     """A Prometheus rule file or PrometheusRule manifest → alerts and recording rules."""
-    if out_dir is not None and specs_dir is not None:
-        raise click.UsageError("give --out or --specs, not both")
-    from mlops_dash.importer import run
-
-    _import_done(run.rules(file, out_dir, specs_dir, team))
+    _import("rules", file, out_dir, specs_dir, team)
