@@ -1,5 +1,5 @@
 """Allow ``python -m mlops_dash``."""
 
-from mlops_dash.cli import main
+from mlops_dash.cli import run
 
-main()
+run()

@@ -98,12 +98,15 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_INVOKED: list[str | None] = []  # the command the group ran, for run()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlops-dash")
-
-
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Monitoring-as-code for ML platforms: YAML specs → Grafana, Prometheus, Alertmanager."""
+    _INVOKED.append(ctx.invoked_subcommand)
 
 
 @cli.command()
@@ -291,8 +294,24 @@ _register_collector_jobs()
 from mlops_dash import cli_build, cli_import, cli_simulate  # noqa: E402,F401
 
 
+def run() -> None:
+    """The console script and ``python -m mlops_dash``: main(); a command of
+    ``exiting.AT_ONCE`` then ends the process at once, without freeing what it built."""
+    from mlops_dash import exiting
+
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    status = exiting.status_of(code)
+    if status is not None and _INVOKED and _INVOKED[-1] in exiting.AT_ONCE:
+        exiting.at_once(status)
+    sys.exit(code)  # type: ignore[arg-type]
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """The command line, ended by SystemExit (for callers in this process; see run())."""
     # pydantic looks for plugins among the entry points of every installed distribution the
     # first time a model is built (reading each one's metadata: tens of milliseconds of a
     # build in a large environment); mlops-dash uses none. A value set by the user stays.
