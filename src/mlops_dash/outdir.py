@@ -144,12 +144,14 @@ class Stage:
         self.folder = Path(tempfile.mkdtemp(prefix=f".{real.name}.{STAGE_PREFIX}.",
                                             dir=real.parent))
         self.staged: dict[str, bool] = {}  # path → unchanged, of the files put so far
+        self._made: set[Path] = set()  # folders put made below ``folder`` (in this process)
 
     def put(self, files: Tree) -> dict[str, bool]:
         """Write ``files`` into the new folder, except those the old folder holds as they are
         (linked by ``finish``); path → unchanged. Runs in render workers too: it reads only
         what the constructor read, and writes only below ``folder``."""
         done: dict[str, bool] = {}
+        made = self._made
         try:
             for rel in sorted(files):
                 _refuse_path(rel)
@@ -157,7 +159,9 @@ class Stage:
                 same = self.unchanged(rel, text)
                 if not same:
                     path = self.folder / rel
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                    if path.parent not in made:  # one mkdir a folder, not one a file
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        made.add(path.parent)
                     _write_new(path, text, self.create_mode_ok)
                 done[rel] = same
         except OSError as exc:
@@ -270,9 +274,15 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def _write_new(path: Path, content: str, create_mode_ok: bool) -> None:
+    """A new file holding ``content`` as UTF-8: open, write, close (a text-mode file object
+    would add an fstat, an isatty ioctl and two seeks to each of a build's 10,000 files)."""
+    data = memoryview(content.encode("utf-8"))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                  0o644)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(content)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
     if not create_mode_ok:
         os.chmod(path, 0o644)

@@ -799,8 +799,9 @@ def test_file(d: m.Dashboard, catalogue: m.MetricCatalogue) -> dict[str, Any] | 
         tests += [spec_case(ctx, c) for c in alert.tests]
     if not tests:
         return None
-    rule_file = posixpath.relpath(cv.rule_file_path(d.uid),
-                                  posixpath.dirname(cv.alert_test_path(d.uid)))
+    # both paths are inside the output: rooted at "/", relpath needs no current folder
+    rule_file = posixpath.relpath("/" + cv.rule_file_path(d.uid),
+                                  posixpath.dirname("/" + cv.alert_test_path(d.uid)))
     return {
         "rule_files": [rule_file],
         "evaluation_interval": eval_interval,

@@ -80,8 +80,9 @@ def parse_files(files: list[Path], start: int, stop: int) -> list[Parsed | list[
     Plain data crosses process boundaries cheaply (models would cost more to unpickle than to
     validate again), so parallel loading parses in workers and validates here."""
     out: list[Parsed | list[SpecError]] = []
+    shown = _Shown()
     for f in files[start:stop]:
-        display = os.path.relpath(f) if not f.is_absolute() or _is_below_cwd(f) else str(f)
+        display = shown(f)
         try:
             out.append(parse_document(f, display))
         except SpecErrors as exc:
@@ -91,12 +92,30 @@ def parse_files(files: list[Path], start: int, stop: int) -> list[Parsed | list[
     return out
 
 
-def _is_below_cwd(p: Path) -> bool:
-    try:
-        p.resolve().relative_to(Path.cwd().resolve())
-        return True
-    except ValueError:
-        return False
+class _Shown:
+    """How a spec file is named in messages: relative to the current folder when it is given
+    relative or lies below it (symbolic links followed), else as given. The current folder
+    and each parent folder are resolved once, not once a file."""
+
+    def __init__(self) -> None:
+        self.cwd = os.getcwd()
+        self.real_cwd = Path(self.cwd).resolve()
+        self.parents: dict[Path, Path] = {}
+
+    def __call__(self, f: Path) -> str:
+        if f.is_absolute() and not self._below_cwd(f):
+            return str(f)
+        return os.path.relpath(os.path.join(self.cwd, f), self.cwd)
+
+    def _below_cwd(self, f: Path) -> bool:
+        if f.is_symlink():
+            real = f.resolve()
+        else:
+            parent = self.parents.get(f.parent)
+            if parent is None:
+                parent = self.parents[f.parent] = f.parent.resolve()
+            real = parent / f.name
+        return real == self.real_cwd or self.real_cwd in real.parents
 
 
 @dataclass
