@@ -68,6 +68,45 @@ def test_spec_errors_in_several_files_are_all_reported_alike(synth_copy, worker_
     assert all("hooks.slack.com" not in e for e in serial)  # the secret is never echoed
 
 
+def test_cross_file_errors_found_where_the_dashboards_render_are_the_builds(
+        synth_copy, tmp_path, worker_calls):
+    """build and check make each dashboard's cross-file checks where it renders (pipeline.
+    render_tree, unchecked; in the workers here): their problems are reported as when the
+    whole set is checked before the render (load_specs), whatever else the workers found in
+    the set they refuse, and a build writes nothing."""
+    serving = sorted(synth_copy.glob("mlops-serving-health-*.yaml"))
+    first, last = serving[0], serving[-1]  # rendered by different workers
+    for spec in (first, last):  # a panel naming an alert no dashboard has (a dashboard check)
+        text = spec.read_text()
+        at = text.index("\n  alerts:\n  - ") + len("\n  alerts:\n  - ")
+        spec.write_text(text[:at] + "NoSuchAlert\n  - " + text[at:])
+    _oversize(serving[len(serving) // 2])  # a build error of another worker's chunk
+    found = []
+    for jobs in (1, 2):
+        with pytest.raises(SpecErrors) as info:
+            pipeline.build_trees(synth_copy, jobs=jobs)
+        found.append([e.format() for e in info.value.errors])
+    assert worker_calls == ["parse_files", "render_range"]
+    serial, split = found
+    with pytest.raises(SpecErrors) as checked_first:
+        load_specs(synth_copy)
+    assert split == serial == [e.format() for e in checked_first.value.errors]
+    assert [e.split(":", 1)[0] for e in serial] == [str(first), str(last)]
+    assert all("no alert named 'NoSuchAlert'" in e for e in serial)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kept.txt").write_text("mine\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run([sys.executable, "-m", "mlops_dash", "build", "-j", "2", "--specs",
+                        str(synth_copy), "--out", str(out)], env=env, capture_output=True,
+                       text=True, timeout=300, check=False)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.count("no alert named 'NoSuchAlert'") == 2 and "1 MiB" not in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "specs"]  # no new folder left
+    assert [p.name for p in out.iterdir()] == ["kept.txt"]
+
+
 def _oversize(spec: Path) -> None:
     text = spec.read_text()
     assert "\ndescription: " in text

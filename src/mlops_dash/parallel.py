@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mlops_dash.lint.runner import Finding
     from mlops_dash.outdir import Stage
     from mlops_dash.output import Tree
+    from mlops_dash.spec.crosscheck import SetNames
     from mlops_dash.spec.loader import SpecSet
 
 # Below this many items one process is faster (a fork and a result transfer cost ~20 ms).
@@ -42,8 +43,10 @@ CHUNKS_PER_JOB = 16
 MAX_DEFAULT_JOBS = 8  # more workers gain little and each holds its share of the output
 
 # a chunk's files (those not put into the output's new folder), lint findings, spec errors,
-# first build error, and the files put (path → unchanged)
-Result = tuple["Tree", list["Finding"], list[SpecError], BuildError | None, dict[str, bool]]
+# first build error, the files put (path → unchanged), and its dashboards' cross-file problems
+# (crosscheck.dashboard_errors: a chunk with any renders nothing)
+Result = tuple["Tree", list["Finding"], list[SpecError], BuildError | None, dict[str, bool],
+               list[SpecError]]
 Task = Callable[[Any, int, int], Any]
 
 _SHARED: tuple[Task, Any] | None = None  # the task and its input, for forked workers
@@ -208,7 +211,8 @@ def _stop(pool: Any) -> None:
 
 def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
                       stage: Stage | None = None,
-                      meanwhile: Callable[[], Tree] | None = None) -> tuple[Tree, list[Finding]]:
+                      meanwhile: Callable[[], Tree] | None = None,
+                      checks: SetNames | None = None) -> tuple[Tree, list[Finding]]:
     """The files of every dashboard (DASHBOARD_STAGES), rendered in up to ``jobs`` processes;
     with ``lint``, also the error-level findings of the per-dashboard build checks
     (lint/runner.py), found in the same processes, for the caller to refuse. With ``stage``,
@@ -216,28 +220,36 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
     where they were rendered, as the render goes on (``stage.staged`` lists them), and only
     the others are returned. ``meanwhile()``'s files (those of the whole spec set) are made in
     this process while the workers render, and added after the dashboards' files; its
-    problems are raised only when the dashboards have none, as if it had run after them."""
+    problems are raised only when the dashboards have none, as if it had run after them.
+    ``checks``: the set's names when each dashboard's cross-file checks are still to be made
+    (pipeline.render_tree, unchecked): they are made before its render, and their problems
+    win over everything else found, as when they are made before any render."""
     tree: Tree = {}
     findings: list[Finding] = []
     errors: list[SpecError] = []
     build_error: BuildError | None = None
     made: list[Tree] = []
-    deferred: list[SpecError | SpecErrors | BuildError] = []
+    deferred: list[Exception] = []
+    unchecked: list[SpecError] = []  # the dashboards' cross-file problems
+    # on a set whose dashboards are not checked yet, any failure of the whole-set stages
+    # waits for those checks (a refused set's problems are the ones to report)
+    held = Exception if checks is not None else (SpecError, SpecErrors, BuildError)
 
     def whole_set() -> None:
         assert meanwhile is not None
         try:
             made.append(meanwhile())
-        except (SpecError, SpecErrors, BuildError) as exc:
+        except held as exc:
             deferred.append(exc)
 
     # what every dashboard's render and lint read of all others, computed before the workers
     # fork: a worker computing it would walk every dashboard and so copy all their memory pages
     spec_set.dashboard_titles, spec_set.series_names  # noqa: B018
-    results = run_chunks(render_range, (spec_set, lint, stage), len(spec_set.dashboards),
-                         jobs, None if meanwhile is None else whole_set)
+    results = run_chunks(render_range, (spec_set, lint, stage, checks),
+                         len(spec_set.dashboards), jobs, None if meanwhile is None else whole_set)
     try:
-        for part, part_findings, part_errors, part_build_error, staged in results:
+        for part, part_findings, part_errors, part_build_error, staged, crossed in results:
+            unchecked += crossed
             merge_tree(tree, part)
             findings += part_findings
             errors += part_errors
@@ -246,6 +258,8 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
                 stage.staged.update(staged)
     finally:
         results.close()
+    if unchecked:
+        raise SpecErrors(unchecked)
     if errors:
         raise SpecErrors(errors)
     if build_error is not None:
@@ -257,17 +271,26 @@ def render_dashboards(spec_set: SpecSet, jobs: int, *, lint: bool = False,
     return tree, findings
 
 
-def render_range(shared: tuple[SpecSet, bool, Stage | None], start: int, stop: int) -> Result:
+def render_range(shared: tuple[SpecSet, bool, Stage | None, SetNames | None], start: int,
+                 stop: int) -> Result:
     """Render dashboards ``start:stop`` (and, with lint, check them: only when all rendered,
     as a failed render is reported alone); collect their problems instead of stopping at one.
-    With a stage, put the files of a chunk without problems into it."""
+    With a stage, put the files of a chunk without problems into it. With the set's names,
+    make each dashboard's cross-file checks first: a chunk with problems there renders
+    nothing."""
     from mlops_dash.pipeline import render_dashboard_files, select_outputs
 
-    spec_set, lint, stage = shared
+    spec_set, lint, stage, checks = shared
     tree: Tree = {}
     errors: list[SpecError] = []
     build_error: BuildError | None = None
     docs = spec_set.dashboards[start:stop]
+    if checks is not None:
+        from mlops_dash.spec.crosscheck import dashboard_errors
+
+        crossed = [e for doc in docs for e in dashboard_errors(checks, doc)]
+        if crossed:
+            return {}, [], [], None, {}, crossed
     for doc in docs:
         try:
             files = render_dashboard_files(spec_set, doc)
@@ -289,4 +312,4 @@ def render_range(shared: tuple[SpecSet, bool, Stage | None], start: int, stop: i
         # a build that goes on writes them; one refused removes the new folder
         staged = stage.put(select_outputs(tree, spec_set.platform_model.outputs))
         tree = {}
-    return tree, findings, errors, build_error, staged
+    return tree, findings, errors, build_error, staged, []

@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False,
-                stage: outdir.Stage | None = None) -> output.Tree:
+                stage: outdir.Stage | None = None, unchecked: bool = False) -> output.Tree:
     """Every generated file, by path relative to the output folder.
 
     Per-dashboard files come from DASHBOARD_STAGES, run for each dashboard (in ``jobs``
@@ -46,11 +46,22 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False,
     checks (lint/runner.dashboard_build_checks, run where the dashboards render, and
     platform_build_checks). With ``stage`` (a build writing its output), the per-dashboard
     files are written into it where they render (parallel.render_dashboards) and the tree
-    returned holds the others.
+    returned holds the others. ``unchecked``: ``spec_set`` comes without its cross-file checks
+    (FolderSpecs.spec_set, ``cross_check=False``): those of the whole set run here, first,
+    and each dashboard's where it renders (in the workers, which so reuse what the checks
+    computed); their problems are the build's, reported as check_spec_set reports them.
     """
+    names = None
+    if unchecked:
+        from mlops_dash.spec import crosscheck
+
+        names, problems = crosscheck.whole_set_errors(spec_set)
+        if problems:  # every problem, in check_spec_set's order (the dashboards' included)
+            crosscheck.check_spec_set(spec_set)
+            raise SpecErrors(problems)  # pragma: no cover - check_spec_set raised
     tree, findings = parallel.render_dashboards(
         spec_set, jobs, lint=lint, stage=stage,
-        meanwhile=functools.partial(whole_set_files, spec_set))
+        meanwhile=functools.partial(whole_set_files, spec_set), checks=names)
     tree = select_outputs(tree, spec_set.platform_model.outputs)
     paths = [*tree, *(stage.staged if stage is not None else ())]
     for finish in FINISHING_STAGES:
@@ -338,7 +349,7 @@ def build_trees(specs_dir: Path, *, env: str | None = None, jobs: int = 1, lint:
     from mlops_dash.gctuning import fewer_collections
 
     def render(_name: str | None, spec_set: SpecSet) -> output.Tree:
-        return render_tree(spec_set, jobs=jobs, lint=lint)
+        return render_tree(spec_set, jobs=jobs, lint=lint, unchecked=True)
 
     with fewer_collections():
         return _build_trees(specs_dir, env, jobs, render, started)
@@ -360,7 +371,8 @@ def build_into(specs_dir: Path, out_dir: Path, *, env: str | None = None, jobs: 
                    ) -> tuple[Path, outdir.Stage, output.Tree]:
             folder = out_dir if name is None else out_dir / name
             stage = begun.enter_context(outdir.staging(folder))
-            return folder, stage, render_tree(spec_set, jobs=jobs, lint=lint, stage=stage)
+            return folder, stage, render_tree(spec_set, jobs=jobs, lint=lint, stage=stage,
+                                              unchecked=True)
 
         built = _build_trees(specs_dir, env, jobs, render, started)
         return [(name, folder, stage.finish(tree)) for name, (folder, stage, tree) in built]
@@ -373,14 +385,14 @@ def _build_trees(specs_dir: Path, env: str | None, jobs: int,
     if not folder.environments:
         if env is not None and env != ALL:
             folder.environment(env)  # raises: there is none
-        return [(None, render(None, folder.spec_set(None)))]
+        return [(None, render(None, folder.spec_set(None, cross_check=False)))]
     names = sorted(folder.environments) if env in (None, ALL) else [env]
     chosen = [folder.environment(n) for n in names]
     trees: list[tuple[str | None, T]] = []
     found: dict[str, tuple[SpecError, list[str]]] = {}
     for name, picked in zip(names, chosen, strict=True):
         try:
-            trees.append((name, render(name, folder.spec_set(picked))))
+            trees.append((name, render(name, folder.spec_set(picked, cross_check=False))))
         except SpecErrors as exc:
             for e in exc.errors:
                 found.setdefault(e.format(), (e, []))[1].append(name)

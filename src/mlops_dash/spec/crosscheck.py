@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from mlops_dash import conventions as cv
 from mlops_dash import promql
@@ -157,12 +159,49 @@ def _written(d: m.Dashboard, path: tuple[str | int, ...]) -> str | None:
 
 
 def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
-    """Raise SpecErrors with every cross-file problem found."""
+    """Raise SpecErrors with every cross-file problem found: those of the whole set's names,
+    then each dashboard's (dashboard_errors), then the platform's."""
+    whole, errors = set_names(spec_set, check_metrics)
+    for doc in spec_set.dashboards:
+        errors += dashboard_errors(whole, doc)
+    errors += platform_errors(spec_set)
+    if errors:
+        raise SpecErrors(errors)
+
+
+def whole_set_errors(spec_set: SpecSet, *, check_metrics: bool = True
+                     ) -> tuple[SetNames, list[SpecError]]:
+    """The checks of check_spec_set that read the whole set (its names, the platform): their
+    problems, and what each dashboard's checks need of the set. Without problems, the
+    dashboards can be checked one by one, where they are rendered (pipeline.render_tree)."""
+    names, errors = set_names(spec_set, check_metrics)
+    return names, errors + platform_errors(spec_set)
+
+
+@dataclass
+class SetNames:
+    """What the checks of one dashboard read of the whole set."""
+
+    platform: m.Platform
+    known: dict[str, m.MetricDef | None]
+    dash_uids: dict[str, Document]
+    alert_names: dict[str, Document]
+    records: dict[str, tuple[Document, m.RecordingRule]]
+    check_metrics: bool
+    metric_names: _MetricNames = field(default_factory=_MetricNames)
+
+    @functools.cached_property
+    def known_list(self) -> list[str]:
+        return sorted(self.known)
+
+    @functools.cached_property
+    def link_titles(self) -> list[str]:
+        return [link.title for link in self.platform.links]
+
+
+def set_names(spec_set: SpecSet, check_metrics: bool) -> tuple[SetNames, list[SpecError]]:
+    """Names unique across the set (dashboard uids, alerts, SLOs, recording rules)."""
     errors: list[SpecError] = []
-    metric_names = _MetricNames()
-    platform = spec_set.platform_model
-    known = spec_set.series_names
-    known_list = sorted(known)
 
     dash_uids: dict[str, Document] = {}
     alert_names: dict[str, Document] = {}
@@ -213,111 +252,125 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
                     f"{_where(*first_record[r.record])}"))
             records.setdefault(r.record, (doc, r))
             first_record.setdefault(r.record, (doc, ("recording_rules", ri, "record")))
+    return SetNames(spec_set.platform_model, spec_set.series_names, dash_uids, alert_names,
+                    records, check_metrics), errors
 
-    link_titles = [link.title for link in platform.links]
-    for doc in spec_set.dashboards:
-        d = doc.model
-        src = doc.source
-        panel_ids: dict[str, int] = {}
-        for pi, p in enumerate(d.panels):
-            if p.id in panel_ids:
-                first = _where(doc, ("panels", panel_ids[p.id], "id"))
-                errors.append(src.error(("panels", pi, "id"),
-                                        f"panel id {p.id!r} is used twice in this dashboard "
-                                        f"(first at {first})"))
-            panel_ids.setdefault(p.id, pi)
-            for ai, name in enumerate(p.alerts):
-                if name not in alert_names:
-                    errors.append(src.error(
-                        ("panels", pi, "alerts", ai),
-                        f"no alert named {name!r}{suggest_ref(name, sorted(alert_names))}"))
-        var_names = [v.name for v in d.variables]
-        if len(set(var_names)) != len(var_names):
-            errors.append(src.error(("variables",), "variable names must be unique"))
-        for ai, a in enumerate(d.alerts):
-            if a.panel not in panel_ids:
+
+def dashboard_errors(whole: SetNames, doc: Document) -> list[SpecError]:
+    """The cross-file problems of one dashboard: its references (panels, alerts, links,
+    recording rules) and its queries' metrics."""
+    errors: list[SpecError] = []
+    platform, known, metric_names = whole.platform, whole.known, whole.metric_names
+    dash_uids, alert_names, records = whole.dash_uids, whole.alert_names, whole.records
+    check_metrics = whole.check_metrics
+    d: m.Dashboard = doc.model
+    src = doc.source
+    panel_ids: dict[str, int] = {}
+    for pi, p in enumerate(d.panels):
+        if p.id in panel_ids:
+            first = _where(doc, ("panels", panel_ids[p.id], "id"))
+            errors.append(src.error(("panels", pi, "id"),
+                                    f"panel id {p.id!r} is used twice in this dashboard "
+                                    f"(first at {first})"))
+        panel_ids.setdefault(p.id, pi)
+        for ai, name in enumerate(p.alerts):
+            if name not in alert_names:
                 errors.append(src.error(
-                    ("alerts", ai, "panel"),
-                    f"no panel {a.panel!r} in this dashboard"
-                    f"{suggest_ref(a.panel, sorted(panel_ids))}"))
-            elif d.panels[panel_ids[a.panel]].type == "alert-history":
-                errors.append(src.error(
-                    ("alerts", ai, "panel"),
-                    "an alert must point at the panel showing its signal, not an alert history"))
-            for name in _names_or_none(metric_names, promql.alert_expr(a)):
-                if name in records and records[name][1].interval != a.interval:
-                    errors.append(src.error(
-                        ("alerts", ai, "interval"),
-                        f"alert reads recording rule {name} evaluated every "
-                        f"{records[name][1].interval}; evaluate the alert at the same interval "
-                        f"(now {a.interval}) so the recorded series is never stale"))
-        errors += _test_length_errors(doc)
-        for si, s in enumerate(d.slos):
-            if s.panel is not None and s.panel not in panel_ids:
-                errors.append(src.error(
-                    ("slos", si, "panel"),
-                    f"no panel {s.panel!r} in this dashboard"
-                    f"{suggest_ref(s.panel, sorted(panel_ids))}"))
-            want = "counter" if isinstance(s.sli, m.EventsSLI) else "gauge"
-            for sel in slo_render.sli_selectors(s):
-                metric = known.get(sel.metric)
-                if metric is not None and metric.type != want:
-                    errors.append(src.error(
-                        ("slos", si, "sli"),
-                        f"{sel.metric} is a {metric.type}; a {s.sli.type} SLI reads {want}s"))
-            try:
-                for tier in (s.tiers if s.panel is None or s.panel in panel_ids else []):
-                    slo_tests.promtool_tests(d, s, tier, platform)
-            except ValueError as exc:
-                errors.append(src.error(("slos", si, "sli"), str(exc)))
-        if (d.alerts or d.slos) and not any(p.type == "alert-history" for p in d.panels):
+                    ("panels", pi, "alerts", ai),
+                    f"no alert named {name!r}{suggest_ref(name, sorted(alert_names))}"))
+    var_names = [v.name for v in d.variables]
+    if len(set(var_names)) != len(var_names):
+        errors.append(src.error(("variables",), "variable names must be unique"))
+    for ai, a in enumerate(d.alerts):
+        if a.panel not in panel_ids:
             errors.append(src.error(
-                ("panels",),
-                "a dashboard with alerts needs an alert-history panel showing them"))
-        elif d.alerts:
-            shown = {n for p in d.panels if p.type == "alert-history" for n in p.alerts}
-            for ai, a in enumerate(d.alerts):
-                if a.name not in shown:
-                    errors.append(src.error(
-                        ("alerts", ai, "name"),
-                        f"alert {a.name} is in no alert-history panel of this dashboard; "
-                        "add it to one so the dashboard shows its history"))
-        all_links = [(("links", li), link) for li, link in enumerate(d.links)] + [
-            (("panels", pi, "links", li), link)
-            for pi, p in enumerate(d.panels) for li, link in enumerate(p.links)]
-        panel_ids = [p.id for p in d.panels]
-        for ni, ann in enumerate(d.annotations):
-            for pi, pid in enumerate(ann.panels):
-                if pid not in panel_ids:
-                    errors.append(src.error(("annotations", ni, "panels", pi),
-                                            f"no panel {pid!r}{suggest(pid, panel_ids)}"))
-        for where, link in all_links:
-            if link.dashboard is not None and link.dashboard not in dash_uids:
+                ("alerts", ai, "panel"),
+                f"no panel {a.panel!r} in this dashboard"
+                f"{suggest_ref(a.panel, sorted(panel_ids))}"))
+        elif d.panels[panel_ids[a.panel]].type == "alert-history":
+            errors.append(src.error(
+                ("alerts", ai, "panel"),
+                "an alert must point at the panel showing its signal, not an alert history"))
+        for name in _names_or_none(metric_names, promql.alert_expr(a)):
+            if name in records and records[name][1].interval != a.interval:
                 errors.append(src.error(
-                    (*where, "dashboard"),
-                    f"no dashboard with uid {link.dashboard!r}"
-                    f"{suggest_ref(link.dashboard, sorted(dash_uids))}"))
-            if link.platform_link is not None and link.platform_link not in link_titles:
+                    ("alerts", ai, "interval"),
+                    f"alert reads recording rule {name} evaluated every "
+                    f"{records[name][1].interval}; evaluate the alert at the same interval "
+                    f"(now {a.interval}) so the recorded series is never stale"))
+    errors += _test_length_errors(doc)
+    for si, s in enumerate(d.slos):
+        if s.panel is not None and s.panel not in panel_ids:
+            errors.append(src.error(
+                ("slos", si, "panel"),
+                f"no panel {s.panel!r} in this dashboard"
+                f"{suggest_ref(s.panel, sorted(panel_ids))}"))
+        want = "counter" if isinstance(s.sli, m.EventsSLI) else "gauge"
+        for sel in slo_render.sli_selectors(s):
+            metric = known.get(sel.metric)
+            if metric is not None and metric.type != want:
                 errors.append(src.error(
-                    (*where, "platform_link"),
-                    f"no link titled {link.platform_link!r} in the platform spec"
-                    f"{suggest_ref(link.platform_link, link_titles)}"))
-        for path, expr in queries(doc):
-            try:
-                names = metric_names(expr)
-            except promql.PromQLSyntaxError as exc:
-                written = _written(d, path)
-                offset = promql.error_offset(written, str(exc)) if written else None
-                errors.append(src.error_in_value(path, f"invalid PromQL: {exc}", written or "",
-                                                 offset))
-                continue
-            for name in names if check_metrics else ():
-                if name not in known:
-                    errors.append(src.error(
-                        path,
-                        f"metric {name!r} is not in the metric catalogue"
-                        f"{suggest(name, known_list)}"))
+                    ("slos", si, "sli"),
+                    f"{sel.metric} is a {metric.type}; a {s.sli.type} SLI reads {want}s"))
+        try:
+            for tier in (s.tiers if s.panel is None or s.panel in panel_ids else []):
+                slo_tests.promtool_tests(d, s, tier, platform)
+        except ValueError as exc:
+            errors.append(src.error(("slos", si, "sli"), str(exc)))
+    if (d.alerts or d.slos) and not any(p.type == "alert-history" for p in d.panels):
+        errors.append(src.error(
+            ("panels",),
+            "a dashboard with alerts needs an alert-history panel showing them"))
+    elif d.alerts:
+        shown = {n for p in d.panels if p.type == "alert-history" for n in p.alerts}
+        for ai, a in enumerate(d.alerts):
+            if a.name not in shown:
+                errors.append(src.error(
+                    ("alerts", ai, "name"),
+                    f"alert {a.name} is in no alert-history panel of this dashboard; "
+                    "add it to one so the dashboard shows its history"))
+    all_links = [(("links", li), link) for li, link in enumerate(d.links)] + [
+        (("panels", pi, "links", li), link)
+        for pi, p in enumerate(d.panels) for li, link in enumerate(p.links)]
+    panel_ids = [p.id for p in d.panels]
+    for ni, ann in enumerate(d.annotations):
+        for pi, pid in enumerate(ann.panels):
+            if pid not in panel_ids:
+                errors.append(src.error(("annotations", ni, "panels", pi),
+                                        f"no panel {pid!r}{suggest(pid, panel_ids)}"))
+    for where, link in all_links:
+        if link.dashboard is not None and link.dashboard not in dash_uids:
+            errors.append(src.error(
+                (*where, "dashboard"),
+                f"no dashboard with uid {link.dashboard!r}"
+                f"{suggest_ref(link.dashboard, sorted(dash_uids))}"))
+        if link.platform_link is not None and link.platform_link not in whole.link_titles:
+            errors.append(src.error(
+                (*where, "platform_link"),
+                f"no link titled {link.platform_link!r} in the platform spec"
+                f"{suggest_ref(link.platform_link, whole.link_titles)}"))
+    for path, expr in queries(doc):
+        try:
+            names = metric_names(expr)
+        except promql.PromQLSyntaxError as exc:
+            written = _written(d, path)
+            offset = promql.error_offset(written, str(exc)) if written else None
+            errors.append(src.error_in_value(path, f"invalid PromQL: {exc}", written or "",
+                                             offset))
+            continue
+        for name in names if check_metrics else ():
+            if name not in known:
+                errors.append(src.error(
+                    path,
+                    f"metric {name!r} is not in the metric catalogue"
+                    f"{suggest(name, whole.known_list)}"))
+    return errors
 
+
+def platform_errors(spec_set: SpecSet) -> list[SpecError]:
+    """The platform's cross-file problems: routes, channels, paging, panel kinds, names."""
+    errors: list[SpecError] = []
+    platform = spec_set.platform_model
     channel_names = [c.name for c in platform.channels]
     psrc = spec_set.platform.source
     seen_sev: set[str] = set()
@@ -339,5 +392,4 @@ def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
     errors += routing_errors(spec_set)
     errors += name_collisions(spec_set)
     errors += warehouse_errors(spec_set)
-    if errors:
-        raise SpecErrors(errors)
+    return errors

@@ -231,8 +231,10 @@ class Folder:
                                     f"{suggest(name, names)}; environments: {listed}")])
 
     def spec_set(self, env: tuple[Parsed, Document] | None, *,
-                 check_metrics: bool = True) -> SpecSet:
-        """The spec set as ``env`` renders it (None: the platform spec as written)."""
+                 check_metrics: bool = True, cross_check: bool = True) -> SpecSet:
+        """The spec set as ``env`` renders it (None: the platform spec as written).
+        ``cross_check=False``: without the cross-file checks (crosscheck.check_spec_set), for
+        pipeline.render_tree, which makes them (``unchecked``) where the dashboards render."""
         from mlops_dash.spec import environments
         from mlops_dash.spec.crosscheck import check_spec_set
 
@@ -280,7 +282,8 @@ class Folder:
         if errors:
             raise SpecErrors(errors)
         spec_set = SpecSet(platforms[0], catalogues[0], dashboards, libraries)
-        check_spec_set(spec_set, check_metrics=check_metrics)
+        if cross_check:
+            check_spec_set(spec_set, check_metrics=check_metrics)
         return spec_set
 
     def _what_was_read(self) -> str:
