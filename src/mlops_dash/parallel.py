@@ -162,18 +162,7 @@ def _worker_init() -> None:
 def _worker(start: int, stop: int) -> Any:
     assert _SHARED is not None, "worker started without its task"
     task, shared = _SHARED
-    _release_free_memory()
     return task(shared, start, stop)
-
-
-def _release_free_memory() -> None:
-    """Give the memory the previous task freed (its result, sent by now) back to the system."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
 
 
 def _start_pool(task: Task, shared: Any, workers: int) -> Any:
