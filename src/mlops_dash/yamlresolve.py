@@ -8,6 +8,7 @@ once per distinct value.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import yaml
@@ -42,3 +43,8 @@ def install_fast_resolve(cls: type, cache_size: int = 100_000) -> None:
             return tag
 
     cls.resolve = resolve  # type: ignore[attr-defined]
+    # Without path resolvers descend_resolver and ascend_resolver return at once, and the
+    # parser calls both for every node: as C callables that take the same arguments and do
+    # nothing (a builtin is no descriptor: self is not passed), they cost no Python frame.
+    cls.descend_resolver = operator.is_  # type: ignore[attr-defined]  # (node, index)
+    cls.ascend_resolver = tuple  # type: ignore[attr-defined]  # ()
