@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +33,9 @@ from mlops_dash.spec.parsing import (  # noqa: F401 - parse_files, read_mapping 
     start,
 )
 from mlops_dash.spec.yamlsource import SourceMap, format_path
+
+if TYPE_CHECKING:
+    from mlops_dash.spec.early import Early
 
 KINDS: dict[str, type[BaseModel]] = {
     "Dashboard": m.Dashboard,
@@ -172,16 +175,24 @@ def read_folder(specs_dir: Path, *, jobs: int = 1, started: Started | None = Non
     """Every spec file of a folder parsed (not yet resolved or validated), its Environment
     files validated; raise SpecErrors on files that cannot be read as specs. ``started``: the
     folder's parse begun earlier (spec/parsing.start)."""
+    from mlops_dash import parallel
+    from mlops_dash.spec.early import Early
+
     reading = started if started is not None else start(specs_dir, jobs)
     errors: list[SpecError] = []
     parsed_docs: list[Parsed] = []
+    early = None
     try:
+        if isinstance(reading.results, parallel.Chunks):  # workers parse: validate meanwhile
+            early = Early.begin(reading.files)
         for part in reading.results:
             for parsed in part:
                 if isinstance(parsed, list):
                     errors.extend(parsed)
                 else:
                     parsed_docs.append(parsed)
+                    if early is not None:
+                        early.validate(*parsed)
     finally:
         reading.close()
     unreadable = len(errors)
@@ -204,7 +215,7 @@ def read_folder(specs_dir: Path, *, jobs: int = 1, started: Started | None = Non
         raise SpecErrors(errors)
     # files that could not be read are reported with the other files' problems (spec_set)
     return Folder(specs_dir, [d for d in parsed_docs if d[0].get("kind") != "Environment"],
-                  envs, reading.ignored, errors)
+                  envs, reading.ignored, errors, None if envs else early)
 
 
 @dataclass
@@ -216,6 +227,7 @@ class Folder:
     environments: dict[str, tuple[Parsed, Document]]
     ignored: list[tuple[str, str]] = field(default_factory=list)
     unreadable: list[SpecError] = field(default_factory=list)
+    early: Early | None = None  # dashboards validated during the parse (spec/early.py)
 
     def environment(self, name: str) -> tuple[Parsed, Document]:
         """The environment called ``name``; an unknown name is an error naming the others."""
@@ -248,9 +260,14 @@ class Folder:
                     break
         declared = _declared_parameters(parsed)
         reg, libraries = _libraries(parsed, errors)
+        done = (self.early.done if self.early is not None and env is None and not errors
+                and self.early.usable(parsed) else {})
         docs: list[Document] = []
         for data, smap in parsed:
             if data.get("kind") == "Library":
+                continue
+            if id(data) in done:  # validated while the folder was parsed (spec/early.py)
+                docs.append(done[id(data)])
                 continue
             if data.get("kind") == "Dashboard":  # templates first, then parameters
                 expanded, smap, problems = expand.expand(data, smap, reg)
