@@ -90,3 +90,35 @@ def test_a_closed_standard_output_gives_pythons_status(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == exiting.FLUSH_FAILED
+
+
+KEPT_PROBE = """
+import gc, sys
+from mlops_dash import exiting
+from mlops_dash.cli import run
+real = exiting.at_once
+def report(status):
+    print("kept", len(exiting._KEPT), "gc", gc.isenabled(), file=sys.stderr, flush=True)
+    real(status)
+exiting.at_once = report
+sys.argv[0] = "mlops-dash"
+run()
+"""
+
+
+def test_the_spec_set_is_kept_to_the_end_only_in_a_process_ending_at_once(tmp_path):
+    """exiting.keep: the console script's build holds its parsed and validated spec set (and
+    leaves the collector off) to its end, freeing nothing; the pipeline called in a process
+    (tests, other callers) holds nothing and turns the collector back on."""
+    import gc
+
+    from mlops_dash import pipeline
+
+    done = subprocess.run([sys.executable, "-c", KEPT_PROBE, "build", "-q", "--specs",
+                           str(ROOT / "specs"), "--out", str(tmp_path / "out")], env=ENV,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "kept 2 gc False" in done.stderr  # the folder read and its spec set
+    assert gc.isenabled()
+    pipeline.build_trees(ROOT / "specs")
+    assert exiting._KEPT == [] and gc.isenabled()

@@ -106,7 +106,11 @@ _INVOKED: list[str | None] = []  # the command the group ran, for run()
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Monitoring-as-code for ML platforms: YAML specs → Grafana, Prometheus, Alertmanager."""
+    from mlops_dash import exiting
+
     _INVOKED.append(ctx.invoked_subcommand)
+    if exiting.ENTRY and ctx.invoked_subcommand in exiting.AT_ONCE:
+        exiting.ARMED = True
 
 
 @cli.command()
@@ -299,6 +303,7 @@ def run() -> None:
     ``exiting.AT_ONCE`` then ends the process at once, without freeing what it built."""
     from mlops_dash import exiting
 
+    exiting.ENTRY = True
     try:
         main()
         code: object = 0

@@ -381,18 +381,25 @@ def build_into(specs_dir: Path, out_dir: Path, *, env: str | None = None, jobs: 
 def _build_trees(specs_dir: Path, env: str | None, jobs: int,
                  render: Callable[[str | None, SpecSet], T], started: Started | None
                  ) -> list[tuple[str | None, T]]:
+    from mlops_dash import exiting
+
     folder = read_folder(specs_dir, jobs=jobs, started=started)
+    exiting.keep(folder)  # freed at the process's end, if it ends at once (exiting.py)
     if not folder.environments:
         if env is not None and env != ALL:
             folder.environment(env)  # raises: there is none
-        return [(None, render(None, folder.spec_set(None, cross_check=False)))]
+        spec_set = folder.spec_set(None, cross_check=False)
+        exiting.keep(spec_set)
+        return [(None, render(None, spec_set))]
     names = sorted(folder.environments) if env in (None, ALL) else [env]
     chosen = [folder.environment(n) for n in names]
     trees: list[tuple[str | None, T]] = []
     found: dict[str, tuple[SpecError, list[str]]] = {}
     for name, picked in zip(names, chosen, strict=True):
         try:
-            trees.append((name, render(name, folder.spec_set(picked, cross_check=False))))
+            spec_set = folder.spec_set(picked, cross_check=False)
+            exiting.keep(spec_set)
+            trees.append((name, render(name, spec_set)))
         except SpecErrors as exc:
             for e in exc.errors:
                 found.setdefault(e.format(), (e, []))[1].append(name)
