@@ -39,6 +39,7 @@ class PromQLSyntaxError(ValueError):
     """An expression the PromQL parser refuses."""
 
 
+@functools.lru_cache(maxsize=4096)  # asked per alert of a dashboard, for each variable
 def label_values_parts(query: str) -> tuple[str, str] | None:
     """``label_values(selector, label)`` → ``(selector, label)``; ``label_values(label)`` →
     ``("", label)``; None for any other query."""
