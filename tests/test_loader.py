@@ -145,14 +145,14 @@ def test_bare_merge_key_as_a_value_is_a_spec_error_not_a_crash(specs_copy):
 
 
 def test_spec_files_are_named_as_before_relative_below_the_current_folder(tmp_path, monkeypatch):
-    """parsing.Shown resolves the current folder and each parent folder once; the names are
+    """parsing._Shown resolves the current folder and each parent folder once; the names are
     those of resolving every file: relative when given relative or below the current folder
     (through links too), else as given."""
     import os
 
-    from mlops_dash.spec.parsing import Shown
+    from mlops_dash.spec.parsing import _Shown
 
-    def resolved_each(f: Path) -> str:  # the per-file rule Shown replaces
+    def resolved_each(f: Path) -> str:  # the per-file rule _Shown replaces
         if not f.is_absolute():
             return os.path.relpath(f)
         try:
@@ -173,7 +173,7 @@ def test_spec_files_are_named_as_before_relative_below_the_current_folder(tmp_pa
     files = [Path("specs/a.yaml"), here / "specs" / "a.yaml", away / "b.yaml",
              here / "specs" / "to-away.yaml", away / "to-here.yaml", here / "linked" / "b.yaml",
              here / "specs" / ".." / "specs" / "a.yaml", Path("../away/b.yaml")]
-    shown = Shown()
+    shown = _Shown()
     assert [shown(f) for f in files] == [resolved_each(f) for f in files]
     assert [shown(f) for f in files[:4]] == ["specs/a.yaml", "specs/a.yaml",
                                              str(away / "b.yaml"), str(here / "specs" /

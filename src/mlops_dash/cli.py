@@ -98,9 +98,6 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-_INVOKED: list[str | None] = []  # the command the group ran, for run()
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlops-dash")
 @click.pass_context
@@ -108,7 +105,6 @@ def cli(ctx: click.Context) -> None:
     """Monitoring-as-code for ML platforms: YAML specs → Grafana, Prometheus, Alertmanager."""
     from mlops_dash import exiting
 
-    _INVOKED.append(ctx.invoked_subcommand)
     if exiting.ENTRY and ctx.invoked_subcommand in exiting.AT_ONCE:
         exiting.ARMED = True
 
@@ -310,7 +306,7 @@ def run() -> None:
     except SystemExit as exc:
         code = exc.code
     status = exiting.status_of(code)
-    if status is not None and _INVOKED and _INVOKED[-1] in exiting.AT_ONCE:
+    if status is not None and exiting.ARMED:
         exiting.at_once(status)
     sys.exit(code)  # type: ignore[arg-type]
 

@@ -2,8 +2,9 @@
 
 At its end a Python process frees every object it still holds and then every module: the
 spec models' pydantic validators, the promql parse cache, the output tree. For a build that
-is work nobody waits for, and measured it is a large share of the command: 0.10 s of the
-shipped build's 0.44 s, 0.3-0.45 s of a 1,000-dashboard build (tests/test_performance.py).
+is work nobody waits for, and measured from the command's return to the process's end it is
+a large share of the command: 0.07-0.12 s of the shipped build, 0.27-0.36 s of a
+1,000-dashboard build (benchmarks/RESULTS.md, session 9).
 mypy ends the same way for the same reason (python/mypy ``mypy/util.py``, ``hard_exit``:
 "Kill the current process without fully cleaning up. This can be quite a bit faster than a
 normal exit() since objects are not freed."), after flushing standard output and error.

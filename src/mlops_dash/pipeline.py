@@ -50,8 +50,7 @@ def render_tree(spec_set: SpecSet, *, jobs: int = 1, lint: bool = False,
 
         names, problems = crosscheck.whole_set_errors(spec_set)
         if problems:  # every problem, in check_spec_set's order (the dashboards' included)
-            crosscheck.check_spec_set(spec_set)
-            raise SpecErrors(problems)  # pragma: no cover - check_spec_set raised
+            raise SpecErrors(crosscheck.cross_file_errors(spec_set))
     tree, findings = parallel.render_dashboards(
         spec_set, jobs, lint=lint, stage=stage,
         meanwhile=functools.partial(whole_set_files, spec_set), checks=names)

@@ -159,14 +159,19 @@ def _written(d: m.Dashboard, path: tuple[str | int, ...]) -> str | None:
 
 
 def check_spec_set(spec_set: SpecSet, *, check_metrics: bool = True) -> None:
-    """Raise SpecErrors with every cross-file problem found: those of the whole set's names,
-    then each dashboard's (dashboard_errors), then the platform's."""
+    """Raise SpecErrors with every cross-file problem found (cross_file_errors)."""
+    errors = cross_file_errors(spec_set, check_metrics=check_metrics)
+    if errors:
+        raise SpecErrors(errors)
+
+
+def cross_file_errors(spec_set: SpecSet, *, check_metrics: bool = True) -> list[SpecError]:
+    """Every cross-file problem: those of the whole set's names, then each dashboard's
+    (dashboard_errors), then the platform's."""
     whole, errors = set_names(spec_set, check_metrics)
     for doc in spec_set.dashboards:
         errors += dashboard_errors(whole, doc)
-    errors += platform_errors(spec_set)
-    if errors:
-        raise SpecErrors(errors)
+    return errors + platform_errors(spec_set)
 
 
 def whole_set_errors(spec_set: SpecSet, *, check_metrics: bool = True

@@ -21,10 +21,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlops_dash.errors import SpecError, SpecErrors
-from mlops_dash.spec import expand, params
+from mlops_dash.errors import SpecError
+from mlops_dash.spec import params
 from mlops_dash.spec.library import Registry
-from mlops_dash.spec.parsing import Parsed, Shown, parse_document
+from mlops_dash.spec.parsing import Parsed, parse_files
 
 # a top-level ``kind:`` line, the way specs are written (a miss only disables this)
 _KIND = re.compile(rb"^kind:[ \t]*[\"']?([A-Za-z]+)[\"']?[ \t]*(?:#[^\n]*)?$", re.M)
@@ -62,12 +62,11 @@ class Early:
         platforms = kinds.get("Platform", [])
         if len(platforms) != 1 or kinds.get("Environment"):
             return None
-        shown = Shown()
-        try:
-            platform = parse_document(platforms[0], shown(platforms[0]))
-            libraries = [parse_document(f, shown(f)) for f in kinds.get("Library", [])]
-        except (SpecError, SpecErrors):
+        wanted = platforms + kinds.get("Library", [])
+        read = parse_files(wanted, 0, len(wanted))  # as the workers read them
+        if any(isinstance(r, list) for r in read):  # a problem: left to spec_set
             return None
+        platform, *libraries = read  # type: ignore[misc]
         if platform[0].get("kind") != "Platform" or any(
                 data.get("kind") != "Library" for data, _smap in libraries):
             return None
@@ -79,18 +78,18 @@ class Early:
 
     def validate(self, data: dict[str, Any], smap: Any) -> None:
         """Validate a parsed dashboard (as spec_set's loop does), keeping its Document."""
-        from mlops_dash.spec.loader import resolve_and_validate
+        from mlops_dash.spec.loader import validated
 
         if self.failed or data.get("kind") != "Dashboard":
             return
         try:
-            expanded, placed, problems = expand.expand(data, smap, self.reg)
-            if problems or expanded is None:
-                self.failed = True
-                return
-            self.done[id(data)] = resolve_and_validate(expanded, placed, self.declared)
+            doc, problems = validated(data, smap, self.reg, self.declared)
         except Exception:  # noqa: BLE001 - spec_set validates it again and reports it
+            doc, problems = None, []
+        if doc is None or problems:
             self.failed = True
+        else:
+            self.done[id(data)] = doc
 
     def usable(self, parsed: list[Parsed]) -> bool:
         """Whether the results hold for the finished read ``parsed`` (without environment):

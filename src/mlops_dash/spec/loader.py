@@ -269,16 +269,10 @@ class Folder:
             if id(data) in done:  # validated while the folder was parsed (spec/early.py)
                 docs.append(done[id(data)])
                 continue
-            if data.get("kind") == "Dashboard":  # templates first, then parameters
-                expanded, smap, problems = expand.expand(data, smap, reg)
-                errors.extend(problems)
-                if problems or expanded is None:
-                    continue
-                data = expanded
-            try:
-                docs.append(resolve_and_validate(data, smap, declared))
-            except SpecErrors as exc:
-                errors.extend(exc.errors)
+            doc, problems = validated(data, smap, reg, declared)
+            errors.extend(problems)
+            if doc is not None:
+                docs.append(doc)
         if errors:
             raise SpecErrors(errors)
         platforms = [d for d in docs if isinstance(d.model, m.Platform)]
@@ -312,6 +306,21 @@ class Folder:
         if ignored:
             parts.append(f"ignored: {', '.join(ignored)}")
         return " (" + "; ".join(parts) + ")"
+
+
+def validated(data: dict[str, Any], smap: SourceMap, reg: Registry, declared: params.Declared
+              ) -> tuple[Document | None, list[SpecError]]:
+    """One parsed spec of a set (not a Library) validated, or its problems: a dashboard's
+    templates expanded first (with ``reg``), then its parameters resolved (``declared``)."""
+    if data.get("kind") == "Dashboard":
+        expanded, smap, problems = expand.expand(data, smap, reg)
+        if problems or expanded is None:
+            return None, problems
+        data = expanded
+    try:
+        return resolve_and_validate(data, smap, declared), []
+    except SpecErrors as exc:
+        return None, exc.errors
 
 
 def _libraries(parsed: list[Parsed], errors: list[SpecError]

@@ -80,7 +80,7 @@ def parse_files(files: list[Path], start: int, stop: int) -> list[Parsed | list[
     Plain data crosses process boundaries cheaply (models would cost more to unpickle than to
     validate again), so parallel loading parses in workers and validates here."""
     out: list[Parsed | list[SpecError]] = []
-    shown = Shown()
+    shown = _Shown()
     for f in files[start:stop]:
         display = shown(f)
         try:
@@ -92,7 +92,7 @@ def parse_files(files: list[Path], start: int, stop: int) -> list[Parsed | list[
     return out
 
 
-class Shown:
+class _Shown:
     """How a spec file is named in messages: relative to the current folder when it is given
     relative or lies below it (symbolic links followed), else as given. The current folder
     and each parent folder are resolved once, not once a file."""
