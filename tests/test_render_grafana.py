@@ -55,6 +55,44 @@ def test_no_nulls_except_base_threshold_step(tree):
                 assert where.endswith("/thresholds/steps/0/value"), (path, where)
 
 
+def test_nulls_the_render_leaves_are_dropped_and_the_base_step_kept(spec_set):
+    """A panel and a dashboard without description render without the key (their parts
+    holding no null are kept as rendered, the others copied without them); the base
+    threshold step keeps its null (-Infinity)."""
+    from mlops_dash.render.grafana import render_dashboard
+
+    d = next(x for x in spec_set.dashboard_models() if x.uid == "mlops-serving-health")
+    bare = d.model_copy(update={"description": None, "panels": [
+        p.model_copy(update={"description": None}) for p in d.panels]})
+    titles = {x.uid: x.title for x in spec_set.dashboard_models()}
+    dash = render_dashboard(bare, spec_set.platform_model, titles)
+    assert "description" not in dash
+    assert all("description" not in p for p in dash["panels"])
+    nulls = [where for where, value in _walk(dash) if value is None]
+    assert nulls and all(w.endswith("/thresholds/steps/0/value") for w in nulls)
+    assert render_dashboard(d, spec_set.platform_model, titles)["panels"][0]["description"]
+
+
+def test_a_rendered_dashboard_shares_nothing_with_the_next_render(spec_set):
+    """The dashboard JSON is not copied after the render: no part of it may be a module's
+    constant or shared with another render, or changing one would change the next."""
+    import copy
+
+    from mlops_dash.render.grafana import render_dashboard
+
+    titles = {x.uid: x.title for x in spec_set.dashboard_models()}
+    for d in spec_set.dashboard_models():
+        first = render_dashboard(d, spec_set.platform_model, titles)
+        expected = copy.deepcopy(first)
+        stack = [first]
+        while stack:  # empty every mapping and list of the first render
+            node = stack.pop()
+            stack.extend(v for v in (node.values() if isinstance(node, dict) else node)
+                         if isinstance(v, dict | list))
+            node.clear()
+        assert render_dashboard(d, spec_set.platform_model, titles) == expected, d.uid
+
+
 def test_schema_version_and_datasource_variables(tree):
     for dash in _dashboards(tree).values():
         assert dash["schemaVersion"] >= 39

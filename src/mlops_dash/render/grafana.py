@@ -105,7 +105,7 @@ def _variables(d: m.Dashboard, platform: m.Platform) -> list[dict[str, Any]]:
                    "value": [v.default] if v.multi else v.default}
         out.append({
             "name": v.name, "label": v.label or v.name, "type": "query",
-            "datasource": DS_PROM,
+            "datasource": dict(DS_PROM),
             "query": v.query,
             "definition": v.query, "refresh": 2, "sort": 1,
             "multi": v.multi, "includeAll": v.include_all,
@@ -122,7 +122,7 @@ def _annotations(d: m.Dashboard) -> list[dict[str, Any]]:
     }]
     for a in d.annotations:
         if a.expr is not None:
-            ann = {"name": a.name, "datasource": DS_PROM, "enable": True,
+            ann = {"name": a.name, "datasource": dict(DS_PROM), "enable": True,
                    "iconColor": a.color, "expr": a.expr, "titleFormat": a.title,
                    "textFormat": a.text, "step": "1m", "hide": False}
             if a.panels:
@@ -142,7 +142,7 @@ def _info_alert_annotations(d: m.Dashboard) -> list[dict[str, Any]]:
     that shows its signal, so the regions it fired in are visible where it is read."""
     ids = {p.id: cv.panel_numeric_id(i) for i, p in enumerate(d.panels)}
     return [{
-        "name": f"{a.name} (info alert)", "datasource": DS_PROM, "enable": True,
+        "name": f"{a.name} (info alert)", "datasource": dict(DS_PROM), "enable": True,
         "iconColor": "blue", "expr": f'ALERTS{{alertname="{a.name}", alertstate="firing"}}',
         "titleFormat": f"{a.name} (info)", "textFormat": a.action, "step": "1m",
         "hide": False, "filter": {"exclude": False, "ids": [ids[a.panel]]},
@@ -282,19 +282,39 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
 
 
 def _drop_nulls_except_thresholds(dash: dict[str, Any]) -> dict[str, Any]:
-    """Remove nulls everywhere but the base threshold step, whose null value means -Infinity."""
+    """Remove nulls everywhere but the base threshold step, whose null value means -Infinity.
+    A part without nulls stays as it is (the render builds every part anew): looking is
+    faster than copying, and most panels hold none."""
     panels = dash.pop("panels")
-    clean = _drop_nulls(dash)
+    clean = _drop_nulls(dash) if _holds_null(dash) else dash
     out_panels = []
     for p in panels:
         thresholds = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds")
         steps = thresholds.get("steps") if isinstance(thresholds, dict) else None
-        p = _drop_nulls(p)
+        if steps is not None:
+            thresholds["steps"] = []  # set aside: its nulls stay
+        if _holds_null(p):
+            p = _drop_nulls(p)
         if steps is not None:
             p["fieldConfig"]["defaults"]["thresholds"]["steps"] = steps
         out_panels.append(p)
     clean["panels"] = gp.nest_rows(out_panels)
     return clean  # type: ignore[no-any-return]
+
+
+def _holds_null(obj: dict[str, Any] | list[Any]) -> bool:
+    """Whether a null stands anywhere in ``obj`` (mappings and lists, at any depth)."""
+    stack: list[Any] = [obj]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        for value in (node.values() if type(node) is dict else node):
+            if value is None:
+                return True
+            t = type(value)
+            if t is dict or t is list:
+                push(value)
+    return False
 
 
 def panel_threshold_values(dashboard_json: dict[str, Any], panel_id: int) -> list[str]:

@@ -14,7 +14,10 @@ def _legend(placement: str = "bottom") -> dict[str, Any]:
 
 
 _TOOLTIP = {"mode": "multi", "sort": "desc"}
-_REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
+def _reduce() -> dict[str, Any]:
+    return {"calcs": ["lastNotNull"], "fields": "", "values": False}
 
 
 def custom_field_config(panel: m.Panel, has_threshold_line: bool) -> dict[str, Any]:
@@ -55,16 +58,16 @@ def panel_options(panel: m.Panel) -> dict[str, Any]:
     if t == "stat":
         return {"graphMode": "area", "colorMode": "background", "justifyMode": "auto",
                 "textMode": "value_and_name", "wideLayout": True, "showPercentChange": False,
-                "reduceOptions": dict(_REDUCE), "percentChangeColorMode": "standard",
+                "reduceOptions": _reduce(), "percentChangeColorMode": "standard",
                 "orientation": "auto"}
     if t == "gauge":
         # the gauge schema requires the sizing fields too (Grafana's defaults: auto, 75, 75)
-        return {"reduceOptions": dict(_REDUCE), "orientation": "auto",
+        return {"reduceOptions": _reduce(), "orientation": "auto",
                 "showThresholdLabels": False, "showThresholdMarkers": True,
                 "sizing": "auto", "minVizWidth": 75, "minVizHeight": 75}
     if t == "piechart":
         return {"pieType": "donut", "displayLabels": ["percent"], "tooltip": dict(_TOOLTIP),
-                "reduceOptions": dict(_REDUCE),
+                "reduceOptions": _reduce(),
                 "legend": {**_legend("right"), "values": ["percent"]},
                 "orientation": "auto"}
     if t == "heatmap":
@@ -80,7 +83,7 @@ def panel_options(panel: m.Panel) -> dict[str, Any]:
     if t == "bargauge":
         return {"displayMode": "gradient", "valueMode": "color", "namePlacement": "auto",
                 "showUnfilled": True, "sizing": "auto", "minVizWidth": 8, "minVizHeight": 16,
-                "legend": _legend(), "reduceOptions": dict(_REDUCE), "maxVizHeight": 300,
+                "legend": _legend(), "reduceOptions": _reduce(), "maxVizHeight": 300,
                 "orientation": "vertical"}
     if t == "table":
         return {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
