@@ -433,3 +433,18 @@ def test_an_owned_file_may_become_a_folder_a_user_file_may_not(tmp_path):
     with pytest.raises(outdir.EnvironmentProblem, match="is not a folder"):
         outdir.write_tree({"d/e.txt": "z", "b.txt": "y"}, out)
     assert (out / "d").read_text() == "mine\n" and not leftovers(out)
+
+
+def test_the_containment_check_refuses_exactly_the_unnormalised_paths():
+    """outdir_read.path_problem tells most paths by a quick look (no empty part, no part
+    starting with a dot) and the rest by their parts: the same answer as the parts alone,
+    on paths built of parts, separators and dots."""
+    from mlops_dash.outdir_read import path_problem
+
+    pieces = ["a", "b.yaml", ".", "..", "...", ".hidden", "x.", "", "/", "//", "\0"]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        rel = "".join(rng.choice(pieces) + rng.choice(["/", ""]) for _ in range(rng.randint(1, 5)))
+        expected = (None if rel and not rel.startswith("/") and "\0" not in rel
+                    and not any(p in ("", ".", "..") for p in rel.split("/")) else "refused")
+        assert (path_problem(rel) is None) is (expected is None), repr(rel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -378,6 +379,22 @@ def test_ascii_safety_is_the_control_characters_and_del():
         for text in (c, f"ab{c}", f"{c}x\ny", "x" * 20_000 + c):
             assert yamlemit.unsafe_line(text) is (control or "\n" in text)
             assert yamlemit.unsafe_text(text) is (control and c != "\n")
+
+
+_ODD = st.sampled_from(["a", " ", "\n", "\t", "\r", "\x00", "\x1f", "\x7f", "\x80", "\x85",
+                        "\x9f", "\xa0", "é", "—", "\u2028", "\u2029", "\ud800", "\udfff",
+                        "\ufeff", "\ufffe", "\uffff", "\U0001f600", "€"])
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_ODD | st.text(max_size=4), max_size=8).map("".join))
+def test_safety_beyond_ascii_is_the_regex_answer(text):
+    """Text with non-ASCII characters is searched only after its safe ASCII bytes are
+    deleted: the answer is the full regex's (the characters libyaml writes as they are), for
+    controls, line feeds, separators, surrogates, the BOM, non-characters and astral ones."""
+    whole = re.compile(f"[{yamlemit._UNSAFE}]")
+    assert yamlemit.unsafe_text(text) is (whole.search(text) is not None)
+    assert yamlemit.unsafe_line(text) is (whole.search(text) is not None or "\n" in text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

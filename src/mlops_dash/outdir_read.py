@@ -33,6 +33,8 @@ def path_problem(rel: str) -> str | None:
         return "an absolute path"
     if "\0" in rel:
         return "a path with a NUL character"
+    if "//" not in rel and "/." not in "/" + rel and not rel.endswith("/"):
+        return None  # no empty part, none starting with a dot: most paths, told at once
     if any(part in ("", ".", "..") for part in rel.split("/")):
         return "not a normalised path inside the output folder ('..', '.', '//' or a final '/')"
     return None
