@@ -4,6 +4,7 @@ without bound or nest too deep). spec/yamlsource.py composes the nodes and keeps
 
 from __future__ import annotations
 
+import operator
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,8 @@ def _scalar(loader: yaml.SafeLoader, node: Node, smap: SourceMap | None, path: P
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_COLLECTIONS = (MappingNode, SequenceNode)
+_TAG, _FIRST = operator.attrgetter("tag"), operator.itemgetter(0)  # of (key, value) pairs
 _MERGE_BOMB = (f"document expands to more than {MAX_NODES} values through merge keys (<<) and "
                "aliases; write the values out instead of chaining merges")
 _PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
@@ -101,17 +104,19 @@ def construct(
                       "write the values out instead of nesting aliases", node.start_mark)
     if smap is not None:
         smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if isinstance(node, MappingNode | SequenceNode):
+    cls = node.__class__
+    if cls is MappingNode or cls is SequenceNode or isinstance(node, _COLLECTIONS):
         depth += 1
         if depth > MAX_DEPTH:
             raise _problem(smap, f"nested deeper than {MAX_DEPTH} levels; specs nest a dozen "
                                  "at most", node.start_mark, path)
-    if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
-        raise _problem(smap, f"unsupported YAML tag {node.tag!r}; specs hold plain strings, "
-                             "numbers, lists and mappings", node.start_mark, path)
-    if isinstance(node, MappingNode):
+        if node.tag not in _PLAIN_COLLECTION_TAGS:
+            raise _problem(smap, f"unsupported YAML tag {node.tag!r}; specs hold plain "
+                                 "strings, numbers, lists and mappings", node.start_mark, path)
+    if cls is MappingNode or isinstance(node, MappingNode):
         out: dict[Any, Any] = {}
-        _flatten(node, path, smap, counter, loader_for_scalars)
+        if _MERGE_TAG in map(_TAG, map(_FIRST, node.value)):  # C loops: no frame a key
+            _flatten(node, path, smap, counter, loader_for_scalars)
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise _problem(smap, "mapping keys must be plain strings", key_node.start_mark,
@@ -143,10 +148,18 @@ def construct(
             out[key] = construct(value_node, path + (key,), smap, counter, loader_for_scalars,
                                   depth)
         return out
-    if isinstance(node, SequenceNode):
+    if cls is SequenceNode or isinstance(node, SequenceNode):
         if smap is None:
-            return [construct(item, path, None, counter, loader_for_scalars, depth)
-                    for item in node.value]
+            items: list[Any] = []
+            add = items.append
+            for item in node.value:
+                if (item.__class__ is ScalarNode and item.tag == _STR_TAG
+                        and counter[0] < MAX_NODES):  # text, as construct reads it
+                    counter[0] += 1
+                    add(_intern(item.value))
+                else:
+                    add(construct(item, path, None, counter, loader_for_scalars, depth))
+            return items
         return [
             construct(item, path + (i,), smap, counter, loader_for_scalars, depth)
             for i, item in enumerate(node.value)
