@@ -10,6 +10,8 @@ from pathlib import Path
 import promql_parser as pp
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import SPECS
 
 from mlops_dash import pipeline, promql
@@ -79,6 +81,45 @@ def test_unknown_names_and_sections_are_errors_naming_the_declared_ones():
         "x.yaml:3:5: a: unknown parameter (no section 'env') ${env.prod}; declared parameters: "
         "${namespaces.pipelines}, ${namespaces.serving}",
     ]
+
+
+def _copying_resolve(node, path=()):
+    """The resolution as a copy of every container: each text with a reference resolved
+    alone, at its own path (the path decides the matcher and default rules)."""
+    if isinstance(node, dict):
+        return {k: _copying_resolve(v, (*path, k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copying_resolve(v, (*path, i)) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        alone: object = node
+        for part in reversed(path):
+            alone = ({part: alone} if isinstance(part, str)
+                     else [None] * part + [alone])
+        out = _resolve(alone)
+        for part in path:
+            out = out[part]
+        return out
+    return node
+
+
+_TEXT = st.sampled_from(["${namespaces.pipelines}", "ns=${namespaces.serving}", "plain", "$x",
+                         "${__rate_interval}", "{{ $labels.x }}"])
+_DOC = st.recursive(_TEXT | st.integers() | st.none() | st.booleans(),
+                    lambda c: st.lists(c, max_size=3)
+                    | st.dictionaries(st.sampled_from(["expr", "matchers", "a", "b"]), c,
+                                      max_size=3), max_leaves=10)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(st.sampled_from(["panels", "alerts", "title"]), _DOC, max_size=3))
+def test_resolution_copies_only_what_changes_and_leaves_the_parsed_data_as_it_was(data):
+    """Only containers holding a reference are copied (the rest is shared with the parsed
+    data, which nothing changes afterwards): the result is the full copy's, and the input
+    is left as it was."""
+    before = json.dumps(data, sort_keys=True)
+    out = _resolve(data)
+    assert json.dumps(data, sort_keys=True) == before
+    assert out == _copying_resolve(data)
 
 
 def test_a_text_resolved_again_keeps_its_context_and_its_errors_are_placed_each_time():

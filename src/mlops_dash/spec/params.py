@@ -143,13 +143,31 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
         if skips and any(s and path[:len(s)] == s for s in skips):
             return node
         # leaves walk would return as they are (text without a reference, numbers, bools,
-        # nulls) are decided in their container's loop: no path is built for them
+        # nulls) are decided in their container's loop: no path is built for them. A
+        # container is copied only when something in it changes (the parsed data is only
+        # read afterwards; most of a spec holds no reference)
         if isinstance(node, dict):
-            return {k: v if (type(v) is str and "${" not in v) or type(v) in NON_TEXT
-                    else walk(v, (*path, k)) for k, v in node.items()}
+            changed: dict[Any, Any] | None = None
+            for k, v in node.items():
+                if (type(v) is str and "${" not in v) or type(v) in NON_TEXT:
+                    continue
+                new = walk(v, (*path, k))
+                if new is not v:
+                    if changed is None:
+                        changed = dict(node)
+                    changed[k] = new
+            return node if changed is None else changed
         if isinstance(node, list):
-            return [v if (type(v) is str and "${" not in v) or type(v) in NON_TEXT
-                    else walk(v, (*path, i)) for i, v in enumerate(node)]
+            items: list[Any] | None = None
+            for i, v in enumerate(node):
+                if (type(v) is str and "${" not in v) or type(v) in NON_TEXT:
+                    continue
+                new = walk(v, (*path, i))
+                if new is not v:
+                    if items is None:
+                        items = list(node)
+                    items[i] = new
+            return node if items is None else items
         if isinstance(node, str) and "${" in node:
             return reference(node, path)
         return node
