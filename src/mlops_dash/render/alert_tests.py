@@ -19,6 +19,7 @@ compares annotations exactly, which would tie the tests to rendered ``$value`` t
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class AlertTestError(ValueError):
 # ------------------------------------------------------------------------------ durations
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and called for every series of every case
 def fmt_duration(seconds: float) -> str:
     """Seconds as a Prometheus duration (``1d2h3m``); 0 is ``0s``."""
     s = int(round(seconds))
@@ -55,6 +57,7 @@ def fmt_duration(seconds: float) -> str:
     return out
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and called for every series of every case
 def _num(value: float) -> str:
     """A sample value or label value as text: integers plain, floats by repr (round-trips)."""
     value = _round(value)
@@ -87,6 +90,7 @@ def _regex_example(regex: str) -> str | None:
 _NON_MATCHING = ("other", "ok", "succeeded", "200", "none")
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and called for every series of every case
 def matching_value(label: str, raw: str) -> str:
     """A label value a spec matcher (``v``, ``=~re``, ``!=v``, ``!~re``) accepts."""
     if raw.startswith("=~"):
@@ -101,6 +105,7 @@ def matching_value(label: str, raw: str) -> str:
     return raw
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and called for every series of every case
 def non_matching_value(label: str, raw: str) -> str:
     """A label value a spec matcher rejects."""
     if raw.startswith("!="):
