@@ -10,9 +10,9 @@ from pathlib import Path
 import promql_parser as pp
 import pytest
 import yaml
+from conftest import SPECS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from conftest import SPECS
 
 from mlops_dash import pipeline, promql
 from mlops_dash.errors import SpecErrors

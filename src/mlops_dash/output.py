@@ -196,14 +196,16 @@ def _yaml_key(key: str) -> str:
     return _yaml_body(key, _Dumper).removesuffix("\n...\n").removesuffix("\n")
 
 
-def dump_json(data: Any) -> str:
+def dump_json(data: Any, *, agreed: bool = False) -> str:
     """JSON with sorted keys, two-space indent and a trailing newline.
 
     The bytes are those of ``json.dumps(indent=2, sort_keys=True, ensure_ascii=False)``; orjson
     writes them when the data is in the range where both agree (plain JSON types, floats that
     Python writes without an exponent; tests/test_performance.py checks the equality).
+    ``agreed``: the caller found that so already (scan_json), the walk is not made again.
     """
-    fast = _orjson_bytes(data, _ORJSON_OPTIONS)
+    fast = (_orjson_bytes(data, _ORJSON_OPTIONS) if not agreed
+            else _orjson_bytes_agreed(data, _ORJSON_OPTIONS))
     if fast is not None:
         return fast.decode() + "\n"
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -221,6 +223,13 @@ def compact_json(data: Any) -> bytes:
 def _orjson_bytes(data: Any, option: int) -> bytes | None:
     """orjson's bytes of ``data`` where they are json's (see _orjson_agrees), else None."""
     if _orjson is None or not _orjson_agrees(data):
+        return None
+    return _orjson_bytes_agreed(data, option)
+
+
+def _orjson_bytes_agreed(data: Any, option: int) -> bytes | None:
+    """orjson's bytes of ``data``, which _orjson_agrees accepts (None: orjson refuses it)."""
+    if _orjson is None:
         return None
     try:
         return _orjson.dumps(data, option=option)  # type: ignore[no-any-return]
@@ -251,6 +260,27 @@ def _orjson_agrees(data: Any) -> bool:
         else:
             return False
     return True
+
+
+def scan_json(data: dict[str, Any] | list[Any]) -> tuple[bool, bool]:
+    """(whether a null stands anywhere in the values of ``data``, whether _orjson_agrees
+    accepts them) in one walk: for a renderer that looks for nulls anyway."""
+    null, agrees = False, True
+    stack: list[Any] = [data]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        for value in (node.values() if type(node) is dict else node):
+            t = type(value)
+            if t is dict or t is list:
+                push(value)
+            elif t is str or t is int or t is bool:
+                continue
+            elif value is None:
+                null = True
+            elif t is not float or not _PLAIN_FLOAT.issuperset(repr(value)):
+                agrees = False
+    return null, agrees
 
 
 @dataclass(frozen=True)

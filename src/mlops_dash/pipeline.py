@@ -95,13 +95,14 @@ def dashboard_and_rules(spec_set: SpecSet, doc: Document, _files: output.Tree) -
     """A Grafana dashboard, its plain rule file and PrometheusRule manifest."""
     platform = spec_set.platform_model
     d: m.Dashboard = doc.model
-    dashboard = grafana.render_dashboard(d, platform, spec_set.dashboard_titles)
+    dashboard, agreed = grafana.render_dashboard_agreed(d, platform, spec_set.dashboard_titles)
     if any(p.raw is not None for p in d.panels):
         problems = grafana_panels.raw_problems(d, dashboard)
         if problems:
             raise SpecErrors(doc.source.error(path, message)
                              for path, message in problems)
-    tree: output.Tree = {cv.dashboard_json_path(d.uid): output.dump_json(dashboard)}
+    tree: output.Tree = {cv.dashboard_json_path(d.uid): output.dump_json(dashboard,
+                                                                         agreed=agreed)}
     groups = rules.rule_groups(d, platform)
     if groups:
         body = output.dump_yaml(rules.rule_file(groups), header=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_dash import conventions as cv
+from mlops_dash import output
 from mlops_dash.promql import format_number
 from mlops_dash.render import grafana_panels as gp
 from mlops_dash.render.grafana_options import custom_field_config, panel_options
@@ -253,6 +254,13 @@ def _unit_overrides(panel: m.Panel) -> list[dict[str, Any]]:
 def render_dashboard(d: m.Dashboard, platform: m.Platform,
                      titles: dict[str, str]) -> dict[str, Any]:
     """One dashboard spec → Grafana dashboard JSON (a dict), schema-valid for Grafana 12."""
+    return render_dashboard_agreed(d, platform, titles)[0]
+
+
+def render_dashboard_agreed(d: m.Dashboard, platform: m.Platform, titles: dict[str, str]
+                            ) -> tuple[dict[str, Any], bool]:
+    """render_dashboard, and whether orjson writes it as json does (output.dump_json's
+    ``agreed``), found in the walk that drops its nulls."""
     alerts_by_panel: dict[str, list[m.Alert]] = {}
     for a in d.alerts:
         alerts_by_panel.setdefault(a.panel, []).append(a)
@@ -281,40 +289,30 @@ def render_dashboard(d: m.Dashboard, platform: m.Platform,
     return _drop_nulls_except_thresholds(out)
 
 
-def _drop_nulls_except_thresholds(dash: dict[str, Any]) -> dict[str, Any]:
-    """Remove nulls everywhere but the base threshold step, whose null value means -Infinity.
-    A part without nulls stays as it is (the render builds every part anew): looking is
-    faster than copying, and most panels hold none."""
+def _drop_nulls_except_thresholds(dash: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Remove nulls everywhere but the base threshold step, whose null value means -Infinity;
+    and whether orjson writes the result as json does (output.scan_json: the same walk). A
+    part without nulls stays as it is (the render builds every part anew): looking is faster
+    than copying, and most panels hold none."""
     panels = dash.pop("panels")
-    clean = _drop_nulls(dash) if _holds_null(dash) else dash
+    null, agrees = output.scan_json(dash)
+    clean = _drop_nulls(dash) if null else dash
     out_panels = []
     for p in panels:
         thresholds = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds")
         steps = thresholds.get("steps") if isinstance(thresholds, dict) else None
         if steps is not None:
             thresholds["steps"] = []  # set aside: its nulls stay
-        if _holds_null(p):
+            agrees = agrees and output.scan_json(steps)[1]
+        null, plain = output.scan_json(p)
+        agrees = agrees and plain
+        if null:
             p = _drop_nulls(p)
         if steps is not None:
             p["fieldConfig"]["defaults"]["thresholds"]["steps"] = steps
         out_panels.append(p)
     clean["panels"] = gp.nest_rows(out_panels)
-    return clean  # type: ignore[no-any-return]
-
-
-def _holds_null(obj: dict[str, Any] | list[Any]) -> bool:
-    """Whether a null stands anywhere in ``obj`` (mappings and lists, at any depth)."""
-    stack: list[Any] = [obj]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node = pop()
-        for value in (node.values() if type(node) is dict else node):
-            if value is None:
-                return True
-            t = type(value)
-            if t is dict or t is list:
-                push(value)
-    return False
+    return clean, agrees
 
 
 def panel_threshold_values(dashboard_json: dict[str, Any], panel_id: int) -> list[str]:
