@@ -144,7 +144,7 @@ class Stage:
         self.folder = Path(tempfile.mkdtemp(prefix=f".{real.name}.{STAGE_PREFIX}.",
                                             dir=real.parent))
         self.staged: dict[str, bool] = {}  # path → unchanged, of the files put so far
-        self._made: set[Path] = set()  # folders put made below ``folder`` (in this process)
+        self._made: set[str] = set()  # folders put made below ``folder`` (in this process)
 
     def put(self, files: Tree) -> dict[str, bool]:
         """Write ``files`` into the new folder, except those the old folder holds as they are
@@ -152,16 +152,18 @@ class Stage:
         what the constructor read, and writes only below ``folder``."""
         done: dict[str, bool] = {}
         made = self._made
+        root = str(self.folder)  # paths as text: a Path a file costs more than its write
         try:
             for rel in sorted(files):
-                _refuse_path(rel)
+                _refuse_path(rel)  # normalised, relative: joined with "/" as it is
                 text = files[rel]
                 same = self.unchanged(rel, text)
                 if not same:
-                    path = self.folder / rel
-                    if path.parent not in made:  # one mkdir a folder, not one a file
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        made.add(path.parent)
+                    path = f"{root}/{rel}"
+                    parent = path.rpartition("/")[0]
+                    if parent not in made:  # one mkdir a folder, not one a file
+                        os.makedirs(parent, exist_ok=True)
+                        made.add(parent)
                     _write_new(path, text, self.create_mode_ok)
                 done[rel] = same
         except OSError as exc:
@@ -273,7 +275,7 @@ def _link(src: Path, dst: Path) -> None:
             shutil.copy2(src, dst, follow_symlinks=False)
 
 
-def _write_new(path: Path, content: str, create_mode_ok: bool) -> None:
+def _write_new(path: Path | str, content: str, create_mode_ok: bool) -> None:
     """A new file holding ``content`` as UTF-8: open, write, close (a text-mode file object
     would add an fstat, an isatty ioctl and two seeks to each of a build's 10,000 files)."""
     data = memoryview(content.encode("utf-8"))
