@@ -111,3 +111,18 @@ def test_label_values_parts_splits_at_the_last_top_level_comma():
         'istio_requests_total{a=~"x,y", b="1"}', "destination_canonical_service")
     assert promql.label_values_parts("query_result(up)") is None
     assert promql.label_values_parts("label_values(namespace)") == ("", "namespace")
+
+
+def test_the_expressions_are_kept_for_the_alert_they_were_made_for(spec_set):
+    """signal_expr and alert_expr remember their answer by the alert's identity (the models
+    are frozen): a changed copy gets its own expressions, and the first keeps its own."""
+    alert = next(a for d in spec_set.dashboard_models() for a in d.alerts
+                 if a.threshold is not None and a.signal.shape != "raw")
+    first = promql.alert_expr(alert)
+    changed = alert.model_copy(update={"threshold": alert.threshold + 1})
+    assert promql.alert_expr(changed) != first
+    assert promql.alert_expr(changed).endswith(promql.format_number(alert.threshold + 1))
+    assert promql.alert_expr(alert) == first == promql._alert_expr(alert)
+    assert promql.signal_expr(alert) == promql._signal_expr(alert)
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
+        alert.threshold = 0.0  # type: ignore[misc]

@@ -200,8 +200,27 @@ def _by(labels: list[str]) -> str:
     return f" by ({', '.join(labels)})" if labels else ""
 
 
+# signal_expr and alert_expr of the alerts seen so far, by identity (the models are frozen;
+# each entry keeps its alert, so an id is not reused while it is here): rules, runbooks, alert
+# tests, the cross-checks and lint each ask them of every alert
+_SIGNAL_EXPRS: dict[int, tuple[Alert, str]] = {}
+_ALERT_EXPRS: dict[int, tuple[Alert, str]] = {}
+_MEMO_SIZE = 50_000
+
+
 def signal_expr(alert: Alert) -> str:
     """The expression of an alert's signal (the value compared with the threshold)."""
+    hit = _SIGNAL_EXPRS.get(id(alert))
+    if hit is not None and hit[0] is alert:
+        return hit[1]
+    expr = _signal_expr(alert)
+    if len(_SIGNAL_EXPRS) >= _MEMO_SIZE:
+        _SIGNAL_EXPRS.clear()
+    _SIGNAL_EXPRS[id(alert)] = (alert, expr)
+    return expr
+
+
+def _signal_expr(alert: Alert) -> str:
     s = alert.signal
     w = alert.window
     if isinstance(s, RawSignal):
@@ -320,6 +339,17 @@ def alert_expr(alert: Alert) -> str:
     """The full alerting expression: ``(signal) <comparison> threshold``; a raw signal as
     written (without a threshold: the expression itself; with one: parenthesised only where
     PromQL's precedence needs it, so an imported ``x > 5`` stays ``x > 5``)."""
+    hit = _ALERT_EXPRS.get(id(alert))
+    if hit is not None and hit[0] is alert:
+        return hit[1]
+    expr = _alert_expr(alert)
+    if len(_ALERT_EXPRS) >= _MEMO_SIZE:
+        _ALERT_EXPRS.clear()
+    _ALERT_EXPRS[id(alert)] = (alert, expr)
+    return expr
+
+
+def _alert_expr(alert: Alert) -> str:
     if isinstance(alert.signal, RawSignal):
         expr = alert.signal.expr
         if alert.comparison is None or alert.threshold is None:
