@@ -120,7 +120,20 @@ def non_matching_value(label: str, raw: str) -> str:
 
 
 def _selector_labels(sel: m.Selector) -> dict[str, str]:
-    return {k: matching_value(k, v) for k, v in sel.matchers.items()}
+    """Label values the selector's matchers accept (callers read it, never change it),
+    remembered by the selector's identity (frozen models; each entry keeps its selector):
+    every series of every case asks."""
+    hit = _SELECTOR_LABELS.get(id(sel))
+    if hit is not None and hit[0] is sel:
+        return hit[1]
+    labels = {k: matching_value(k, v) for k, v in sel.matchers.items()}
+    if len(_SELECTOR_LABELS) >= 50_000:
+        _SELECTOR_LABELS.clear()
+    _SELECTOR_LABELS[id(sel)] = (sel, labels)
+    return labels
+
+
+_SELECTOR_LABELS: dict[int, tuple[m.Selector, dict[str, str]]] = {}
 
 
 def series_text(metric: str, labels: dict[str, str]) -> str:
@@ -231,6 +244,15 @@ class Context:
     def steps_per_window(self) -> int:
         return int(m.duration_seconds(self.alert.window or "0s")) // self.interval
 
+    # what each case of the alert asks again: worked out once a context (an alert's file)
+    @functools.cached_property
+    def timing(self) -> Timing:
+        return _shape_timing(self)
+
+    @functools.cached_property
+    def fixed_labels(self) -> dict[str, str]:
+        return _fixed_labels_of(self)
+
 
 def _instance_labels(ctx: Context, fixed: dict[str, str], k: int) -> dict[str, str] | None:
     """Labels of instance ``k`` (1, 2, …) of the alert: one value per grouping label.
@@ -274,6 +296,11 @@ def _gauge_variants(s: m.GaugeSignal) -> list[tuple[m.Selector, dict[str, str], 
 
 
 def shape_timing(ctx: Context) -> Timing:
+    """When the alert's signal can first be violated and how long it takes to settle."""
+    return ctx.timing
+
+
+def _shape_timing(ctx: Context) -> Timing:
     s = ctx.alert.signal
     window = m.duration_seconds(ctx.alert.window or "0s")
     if isinstance(s, m.RatioSignal) and s.of == "gauges":
@@ -337,7 +364,11 @@ def instance_exists(ctx: Context, instance: int) -> bool:
 
 
 def _fixed_labels(ctx: Context) -> dict[str, str]:
-    """Grouping labels whose value a matcher of the signal fixes."""
+    """Grouping labels whose value a matcher of the signal fixes (read, never changed)."""
+    return ctx.fixed_labels
+
+
+def _fixed_labels_of(ctx: Context) -> dict[str, str]:
     s = ctx.alert.signal
     sels: list[m.Selector] = []
     if isinstance(s, m.GaugeSignal):
