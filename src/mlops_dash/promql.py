@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import promql_parser as pp
 
@@ -208,16 +208,21 @@ _ALERT_EXPRS: dict[int, tuple[Alert, str]] = {}
 _MEMO_SIZE = 50_000
 
 
-def signal_expr(alert: Alert) -> str:
-    """The expression of an alert's signal (the value compared with the threshold)."""
-    hit = _SIGNAL_EXPRS.get(id(alert))
+def _by_identity(memo: dict[int, tuple[Alert, str]], alert: Alert,
+                 make: Callable[[Alert], str]) -> str:
+    hit = memo.get(id(alert))
     if hit is not None and hit[0] is alert:
         return hit[1]
-    expr = _signal_expr(alert)
-    if len(_SIGNAL_EXPRS) >= _MEMO_SIZE:
-        _SIGNAL_EXPRS.clear()
-    _SIGNAL_EXPRS[id(alert)] = (alert, expr)
+    expr = make(alert)
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[id(alert)] = (alert, expr)
     return expr
+
+
+def signal_expr(alert: Alert) -> str:
+    """The expression of an alert's signal (the value compared with the threshold)."""
+    return _by_identity(_SIGNAL_EXPRS, alert, _signal_expr)
 
 
 def _signal_expr(alert: Alert) -> str:
@@ -339,14 +344,7 @@ def alert_expr(alert: Alert) -> str:
     """The full alerting expression: ``(signal) <comparison> threshold``; a raw signal as
     written (without a threshold: the expression itself; with one: parenthesised only where
     PromQL's precedence needs it, so an imported ``x > 5`` stays ``x > 5``)."""
-    hit = _ALERT_EXPRS.get(id(alert))
-    if hit is not None and hit[0] is alert:
-        return hit[1]
-    expr = _alert_expr(alert)
-    if len(_ALERT_EXPRS) >= _MEMO_SIZE:
-        _ALERT_EXPRS.clear()
-    _ALERT_EXPRS[id(alert)] = (alert, expr)
-    return expr
+    return _by_identity(_ALERT_EXPRS, alert, _alert_expr)
 
 
 def _alert_expr(alert: Alert) -> str:
