@@ -242,29 +242,16 @@ _PLAIN_FLOAT = frozenset("0123456789.-")
 
 
 def _orjson_agrees(data: Any) -> bool:
-    """Only JSON's own types, and no float json would write as 1e-05, 1e+16, NaN, Infinity."""
-    stack = [data]
-    pop, extend = stack.pop, stack.extend
-    while stack:
-        obj = pop()
-        t = type(obj)
-        if t is dict:
-            extend(obj.values())
-        elif t is list:
-            extend(obj)
-        elif t is str or t is int or t is bool or obj is None:
-            continue
-        elif t is float:
-            if not _PLAIN_FLOAT.issuperset(repr(obj)):
-                return False
-        else:
-            return False
-    return True
+    """Only JSON's own types, and no float json would write as 1e-05, 1e+16, NaN, Infinity
+    (scan_json's second answer, the value itself included)."""
+    return scan_json([data])[1]
 
 
 def scan_json(data: dict[str, Any] | list[Any]) -> tuple[bool, bool]:
-    """(whether a null stands anywhere in the values of ``data``, whether _orjson_agrees
-    accepts them) in one walk: for a renderer that looks for nulls anyway."""
+    """(whether a null stands anywhere in the values of ``data``, whether orjson writes them
+    as json does: only JSON's own types, and no float json would write as 1e-05, 1e+16, NaN,
+    Infinity) in one walk; a renderer that looks for nulls anyway passes the second answer to
+    dump_json as ``agreed``."""
     null, agrees = False, True
     stack: list[Any] = [data]
     pop, push = stack.pop, stack.append
