@@ -146,28 +146,17 @@ def resolve(data: Any, smap: SourceMap, params: Declared | dict[str, Value],
         # nulls) are decided in their container's loop: no path is built for them. A
         # container is copied only when something in it changes (the parsed data is only
         # read afterwards; most of a spec holds no reference)
-        if isinstance(node, dict):
-            changed: dict[Any, Any] | None = None
-            for k, v in node.items():
+        if isinstance(node, (dict, list)):
+            changed: Any = None
+            for k, v in (node.items() if isinstance(node, dict) else enumerate(node)):
                 if (type(v) is str and "${" not in v) or type(v) in NON_TEXT:
                     continue
                 new = walk(v, (*path, k))
                 if new is not v:
                     if changed is None:
-                        changed = dict(node)
+                        changed = dict(node) if isinstance(node, dict) else list(node)
                     changed[k] = new
             return node if changed is None else changed
-        if isinstance(node, list):
-            items: list[Any] | None = None
-            for i, v in enumerate(node):
-                if (type(v) is str and "${" not in v) or type(v) in NON_TEXT:
-                    continue
-                new = walk(v, (*path, i))
-                if new is not v:
-                    if items is None:
-                        items = list(node)
-                    items[i] = new
-            return node if items is None else items
         if isinstance(node, str) and "${" in node:
             return reference(node, path)
         return node
