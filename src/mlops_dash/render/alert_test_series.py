@@ -93,12 +93,9 @@ def _gauge_variants(s: m.GaugeSignal) -> list[tuple[m.Selector, dict[str, str], 
     return out
 
 
-def shape_timing(ctx: Context) -> Timing:
-    """When the alert's signal can first be violated and how long it takes to settle."""
-    return ctx.timing
-
-
 def _shape_timing(ctx: Context) -> Timing:
+    """When the alert's signal can first be violated and how long it takes to settle
+    (Context.timing)."""
     s = ctx.alert.signal
     window = m.duration_seconds(ctx.alert.window or "0s")
     if isinstance(s, m.RatioSignal) and s.of == "gauges":
@@ -158,15 +155,12 @@ def instance_exists(ctx: Context, instance: int) -> bool:
     s = ctx.alert.signal
     if isinstance(s, m.AgeSignal):
         return True
-    return _instance_labels(ctx, _fixed_labels(ctx), instance) is not None
-
-
-def _fixed_labels(ctx: Context) -> dict[str, str]:
-    """Grouping labels whose value a matcher of the signal fixes (read, never changed)."""
-    return ctx.fixed_labels
+    return _instance_labels(ctx, ctx.fixed_labels, instance) is not None
 
 
 def _fixed_labels_of(ctx: Context) -> dict[str, str]:
+    """Grouping labels whose value a matcher of the signal fixes (Context.fixed_labels: read,
+    never changed)."""
     s = ctx.alert.signal
     sels: list[m.Selector] = []
     if isinstance(s, m.GaugeSignal):
@@ -188,7 +182,7 @@ def _fixed_labels_of(ctx: Context) -> dict[str, str]:
 
 
 def instance_labels(ctx: Context, instance: int) -> dict[str, str]:
-    labels = _instance_labels(ctx, _fixed_labels(ctx), instance)
+    labels = _instance_labels(ctx, ctx.fixed_labels, instance)
     assert labels is not None
     return labels
 

@@ -35,7 +35,6 @@ from mlops_dash.render.alert_test_series import (  # noqa: F401 - quantile_bucke
     instance_labels,
     quantile_buckets,
     render_series,
-    shape_timing,
 )
 from mlops_dash.render.alert_test_values import (  # noqa: F401 - re-exported
     AlertTestError,
@@ -143,7 +142,7 @@ class Plan:
 
 
 def plan(ctx: Context) -> Plan:
-    timing = shape_timing(ctx)
+    timing = ctx.timing
     pad = 2 * ctx.eval_interval
     hold = m.duration_seconds(ctx.alert.for_)
     t_on = _round_up(ctx, timing.first)
@@ -157,7 +156,7 @@ def plan(ctx: Context) -> Plan:
 def _timeline(ctx: Context, p: Plan, level_before: float | None,
               parts: list[tuple[float, float | None]]) -> list[Segment]:
     """Segments: the shape's warm-up at ``level_before``, then (until, value) runs to p.end."""
-    timing = shape_timing(ctx)
+    timing = ctx.timing
     segments = []
     t = 0.0
     if isinstance(ctx.alert.signal, m.BaselineSignal):
