@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import promql_parser as pp
 
@@ -200,29 +201,33 @@ def _by(labels: list[str]) -> str:
     return f" by ({', '.join(labels)})" if labels else ""
 
 
-# signal_expr and alert_expr of the alerts seen so far, by identity (the models are frozen;
-# each entry keeps its alert, so an id is not reused while it is here): rules, runbooks, alert
+# signal_expr and alert_expr of the alerts seen so far, by identity: rules, runbooks, alert
 # tests, the cross-checks and lint each ask them of every alert
-_SIGNAL_EXPRS: dict[int, tuple[Alert, str]] = {}
-_ALERT_EXPRS: dict[int, tuple[Alert, str]] = {}
-_MEMO_SIZE = 50_000
+_SIGNAL_EXPRS: dict[int, tuple[Any, Any]] = {}
+_ALERT_EXPRS: dict[int, tuple[Any, Any]] = {}
+MEMO_SIZE = 50_000
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-def _by_identity(memo: dict[int, tuple[Alert, str]], alert: Alert,
-                 make: Callable[[Alert], str]) -> str:
-    hit = memo.get(id(alert))
-    if hit is not None and hit[0] is alert:
-        return hit[1]
-    expr = make(alert)
-    if len(memo) >= _MEMO_SIZE:
+def by_identity(memo: dict[int, tuple[Any, Any]], obj: T, make: Callable[[T], R]) -> R:
+    """``make(obj)``, remembered in ``memo`` by the object's identity: for frozen models only.
+    Each entry keeps its object, so an id is not reused while the entry lives; the memo is
+    cleared at MEMO_SIZE entries."""
+    hit = memo.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]  # type: ignore[no-any-return]
+    value = make(obj)
+    if len(memo) >= MEMO_SIZE:
         memo.clear()
-    memo[id(alert)] = (alert, expr)
-    return expr
+    memo[id(obj)] = (obj, value)
+    return value
 
 
 def signal_expr(alert: Alert) -> str:
     """The expression of an alert's signal (the value compared with the threshold)."""
-    return _by_identity(_SIGNAL_EXPRS, alert, _signal_expr)
+    return by_identity(_SIGNAL_EXPRS, alert, _signal_expr)
 
 
 def _signal_expr(alert: Alert) -> str:
@@ -344,7 +349,7 @@ def alert_expr(alert: Alert) -> str:
     """The full alerting expression: ``(signal) <comparison> threshold``; a raw signal as
     written (without a threshold: the expression itself; with one: parenthesised only where
     PromQL's precedence needs it, so an imported ``x > 5`` stays ``x > 5``)."""
-    return _by_identity(_ALERT_EXPRS, alert, _alert_expr)
+    return by_identity(_ALERT_EXPRS, alert, _alert_expr)
 
 
 def _alert_expr(alert: Alert) -> str:

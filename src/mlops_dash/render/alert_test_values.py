@@ -7,7 +7,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+from mlops_dash import promql
 from mlops_dash.spec import models as m
 
 SAFE_MARGIN = 0.05  # "just on the safe side": 5% of the threshold
@@ -99,19 +101,16 @@ def non_matching_value(label: str, raw: str) -> str:
 
 def _selector_labels(sel: m.Selector) -> dict[str, str]:
     """Label values the selector's matchers accept (callers read it, never change it),
-    remembered by the selector's identity (frozen models; each entry keeps its selector):
-    every series of every case asks."""
-    hit = _SELECTOR_LABELS.get(id(sel))
-    if hit is not None and hit[0] is sel:
-        return hit[1]
-    labels = {k: matching_value(k, v) for k, v in sel.matchers.items()}
-    if len(_SELECTOR_LABELS) >= 50_000:
-        _SELECTOR_LABELS.clear()
-    _SELECTOR_LABELS[id(sel)] = (sel, labels)
-    return labels
+    remembered by the selector's identity (promql.by_identity): every series of every case
+    asks."""
+    return promql.by_identity(_SELECTOR_LABELS, sel, _matching_labels)
 
 
-_SELECTOR_LABELS: dict[int, tuple[m.Selector, dict[str, str]]] = {}
+def _matching_labels(sel: m.Selector) -> dict[str, str]:
+    return {k: matching_value(k, v) for k, v in sel.matchers.items()}
+
+
+_SELECTOR_LABELS: dict[int, tuple[Any, Any]] = {}
 
 
 def series_text(metric: str, labels: dict[str, str]) -> str:
